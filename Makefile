@@ -1,0 +1,55 @@
+# One entry point for people and CI. `make run` and `make test` create the
+# environment first when it is missing or older than the lock file.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export FRAUD_ASSETS_HOME ?= $(CURDIR)/.fraud_assets
+export DAGSTER_HOME := $(FRAUD_ASSETS_HOME)/dagster
+export MLFLOW_ENABLE_TELEMETRY := false
+export DO_NOT_TRACK := 1
+
+.PHONY: run test demo bench lock browser-deps clean help
+
+help:
+	@echo "make run    start dagster dev on http://127.0.0.1:3000 (lands the baseline when the landing folder is empty)"
+	@echo "make test   run the whole test suite"
+	@echo "make demo   headless end-to-end demo"
+	@echo "make bench  benchmarks (slow, prints figures)"
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@py=$$(./scripts/find-python312) || exit 1; \
+	  [ -x $(PY) ] || $$py -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/fraud-assets dev
+
+test: $(VENV)/.installed browser-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/fraud-assets demo
+
+bench: $(VENV)/.installed
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Chromium for the browser test: Debian's package, driven by Playwright through executablePath.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser test needs Debian's chromium (apt-get install chromium); it will be skipped"; fi; }
+
+# Re-resolve the pinned set from pyproject.toml's ranges in a throwaway venv.
+lock:
+	@py=$$(./scripts/find-python312) || exit 1; rm -rf .lockenv && $$py -m venv .lockenv && \
+	  .lockenv/bin/pip install --quiet -e '.[dev]' && \
+	  { echo "# Exact versions of every dependency, resolved together on Python 3.12."; \
+	    echo "# Regenerate with 'make lock' after changing pyproject.toml."; \
+	    .lockenv/bin/pip freeze --exclude-editable | grep -vE '^(pip|setuptools|wheel)=='; } > requirements.lock; \
+	  rm -rf .lockenv
+
+clean:
+	rm -rf $(VENV) $(FRAUD_ASSETS_HOME)

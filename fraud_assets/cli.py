@@ -1,0 +1,214 @@
+"""`fraud-assets`: the command line for people, the Makefile and the demo.
+
+Each subcommand is a thin layer over a plain function of the package, so what the CLI does
+is exactly what the assets and the sensor do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parse_steps(text: str) -> range:
+    a, _, b = text.partition("-")
+    start, end = int(a), int(b or a)
+    if end < start:
+        raise argparse.ArgumentTypeError(f"step range {text!r} ends before it starts")
+    return range(start, end + 1)
+
+
+def _drift_from(args):
+    if args.drift_from is None:
+        return None
+    from fraud_assets.data.simulator import Drift
+
+    return Drift(
+        start_step=args.drift_from,
+        amount_scale=args.amount_scale,
+        fraud_rate_multiplier=args.fraud_rate_multiplier,
+        category_shift=args.category_shift,
+    )
+
+
+def _add_drift_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("drift (for testing the drift gates)")
+    g.add_argument("--drift-from", type=int, metavar="STEP", help="apply the drift options from this step on")
+    g.add_argument("--amount-scale", type=float, default=1.0, help="multiply amounts (e.g. 1.5)")
+    g.add_argument("--fraud-rate-multiplier", type=float, default=1.0, help="multiply the fraud rate (e.g. 2)")
+    g.add_argument("--category-shift", type=float, default=0.0,
+                   help="move this share of transportation volume to the other categories (0-1)")
+
+
+def _warehouse():
+    from fraud_assets.data.warehouse import Warehouse
+
+    return Warehouse()
+
+
+def cmd_simulate(args) -> int:
+    from fraud_assets.data.reader import to_kaggle_csv
+    from fraud_assets.data.simulator import simulate
+    from fraud_assets.data.warehouse import slice_file_name
+    from fraud_assets.storage import atomic_write_bytes
+    from upath import UPath
+
+    frame = simulate(steps=args.steps, seed=args.seed, drift=_drift_from(args))
+    out = UPath(args.out)
+    for step, day in frame.groupby("step", sort=True):
+        atomic_write_bytes(out / slice_file_name(int(step)), to_kaggle_csv(day))
+    print(f"wrote {frame['step'].nunique()} daily files, {len(frame):,} rows, to {out}")
+    return 0
+
+
+def cmd_land(args) -> int:
+    wh = _warehouse()
+    if args.baseline:
+        paths = wh.land_baseline_if_empty()
+        if not paths:
+            print(f"landing folder {wh.landing()} already has data: baseline not landed again")
+    elif args.steps is not None:
+        paths = wh.land_steps(args.steps, drift=_drift_from(args))
+    else:
+        paths = wh.land_next_days(args.days, drift=_drift_from(args))
+    for p in paths:
+        print(f"landed {p}")
+    return 0
+
+
+def cmd_import_csv(args) -> int:
+    paths = _warehouse().import_csv(args.file)
+    print(f"split {args.file} into {len(paths)} daily files in {_warehouse().landing()}")
+    return 0
+
+
+def _load_for_profile(path: str):
+    import pandas as pd
+    from upath import UPath
+
+    from fraud_assets.data.validation import load_slice
+
+    root = UPath(path)
+    files = sorted(p for p in root.iterdir() if p.name.endswith(".csv")) if root.is_dir() else [root]
+    if not files:
+        raise SystemExit(f"{path}: no .csv files to profile")
+    frames = [load_slice(f.read_bytes(), str(f)).frame for f in files]
+    return pd.concat(frames, ignore_index=True)
+
+
+def cmd_profile(args) -> int:
+    from fraud_assets.data.profile import compare, profile_of, render_comparison
+
+    rows = compare(profile_of(_load_for_profile(args.path)))
+    if args.json:
+        print(json.dumps([r.to_dict() if hasattr(r, "to_dict") else r.__dict__ for r in rows], indent=2, default=str))
+    else:
+        print(render_comparison(rows))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from upath import UPath
+
+    from fraud_assets.data.validation import step_from_name, validate_bytes
+
+    bad = 0
+    for name in args.files:
+        path = UPath(name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            print(f"{name}: cannot read: {exc}", file=sys.stderr)
+            bad += 1
+            continue
+        result = validate_bytes(data, source=name, expected_step=step_from_name(path.name))
+        if result.ok:
+            note = f" (warnings: {len(result.warnings)})" if result.warnings else ""
+            print(f"{name}: ok, {result.rows} rows{note}")
+            if result.warnings:
+                print(result.warning_text())
+        else:
+            bad += 1
+            print(result.error_text(), file=sys.stderr)
+    return 1 if bad else 0
+
+
+def prepare_dagster_home() -> Path:
+    """DAGSTER_HOME under FRAUD_ASSETS_HOME, holding the project's dagster.yaml."""
+    from fraud_assets import settings
+
+    dagster_home = settings.dagster_home()
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    source = PROJECT_ROOT / "dagster.yaml"
+    if source.exists():
+        shutil.copyfile(source, dagster_home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home
+
+
+def cmd_dev(args) -> int:
+    dagster_home = prepare_dagster_home()
+    landed = _warehouse().land_baseline_if_empty()
+    if landed:
+        print(f"landed the baseline: {len(landed)} daily files in {_warehouse().landing()}")
+    print(f"DAGSTER_HOME={dagster_home}; UI on http://{args.host}:{args.port}")
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    cmd = [dagster, "dev", "-h", args.host, "-p", str(args.port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    os.execv(dagster, cmd)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fraud-assets", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="write simulated BankSim days, one Kaggle-format file per step")
+    p.add_argument("--out", required=True, help="folder or fsspec URL to write step_NNN.csv files into")
+    p.add_argument("--steps", type=_parse_steps, default=range(0, 180), help="A-B, inclusive (default 0-179)")
+    p.add_argument("--seed", type=int, default=20140513)
+    _add_drift_options(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("land", help="land simulated days in the warehouse's landing location (a new day arrives)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--days", type=int, default=1, help="land the next N days (default 1)")
+    g.add_argument("--steps", type=_parse_steps, help="land this step range, A-B")
+    g.add_argument("--baseline", action="store_true", help="land the baseline (first 60%% of steps) if empty")
+    _add_drift_options(p)
+    p.set_defaults(func=cmd_land)
+
+    p = sub.add_parser("import-csv", help="split a real BankSim CSV into daily files in the landing location")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_import_csv)
+
+    p = sub.add_parser("profile", help="profile a file or folder of slices side by side with real BankSim")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("validate", help="check files against the slice rules; non-zero exit if any is bad")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("dev", help="land the baseline if needed and start dagster dev with the daemon")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Read and write BankSim's raw Kaggle format.
+
+The real file wraps string fields in literal single quotes (`'C1093826151','4','M'`) and leaves
+step, amount and fraud bare. Reading strips the quotes and types the columns; writing produces
+the same bytes the Kaggle file has, so simulated slices and real ones go through one reader.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+from fraud_assets.data.schema import COLUMNS, QUOTED_COLUMNS
+
+DTYPES: dict[str, str] = {
+    "step": "int64",
+    **{c: "object" for c in QUOTED_COLUMNS},
+    "amount": "float64",
+    "fraud": "int64",
+}
+
+
+def parse_raw(data: bytes) -> pd.DataFrame:
+    """Parse raw Kaggle-format bytes into string columns, quotes still present.
+
+    Typing is left to validation so that a bad value can be reported by row and rule
+    instead of failing inside the CSV parser.
+    """
+    return pd.read_csv(
+        io.BytesIO(data),
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        quotechar='"',
+        skipinitialspace=False,
+        engine="c",
+    )
+
+
+def strip_quotes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Remove the single quotes that wrap Kaggle's string fields (a no-op if absent)."""
+    out = frame.copy()
+    for col in QUOTED_COLUMNS:
+        if col in out.columns:
+            out[col] = out[col].str.strip().str.removeprefix("'").str.removesuffix("'")
+    return out
+
+
+def to_typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cast already-validated string columns to the contract's dtypes, in contract order."""
+    out = frame.loc[:, list(COLUMNS)].copy()
+    out["step"] = out["step"].astype("int64")
+    out["amount"] = out["amount"].astype("float64")
+    out["fraud"] = out["fraud"].astype("int64")
+    return out.reset_index(drop=True)
+
+
+def read_kaggle_csv(source) -> pd.DataFrame:
+    """Read a trusted Kaggle-format file (path or bytes) straight to typed columns.
+
+    For files that may be bad, use `fraud_assets.data.validation.load_slice`, which names the
+    offending rows instead of raising a parser error.
+    """
+    data = source if isinstance(source, (bytes, bytearray)) else open(source, "rb").read()
+    return to_typed(strip_quotes(parse_raw(bytes(data))))
+
+
+def format_amount(values: np.ndarray) -> np.ndarray:
+    """Amounts as the Kaggle file prints them: shortest repr of the 2-decimal value (9.1, 4.55, 0.0)."""
+    return np.array([repr(float(v)) for v in np.round(values.astype("float64"), 2)], dtype=object)
+
+
+def to_kaggle_csv(frame: pd.DataFrame) -> bytes:
+    """Serialise typed transactions in the real file's format: unquoted header, quoted strings."""
+    parts = {}
+    for col in COLUMNS:
+        if col in QUOTED_COLUMNS:
+            parts[col] = "'" + frame[col].astype(str) + "'"
+        elif col == "amount":
+            parts[col] = pd.Series(format_amount(frame[col].to_numpy()), index=frame.index)
+        else:
+            parts[col] = frame[col].astype("int64").astype(str)
+    lines = parts[COLUMNS[0]].str.cat([parts[c] for c in COLUMNS[1:]], sep=",")
+    body = "\n".join(lines.tolist())
+    return (",".join(COLUMNS) + "\n" + body + ("\n" if body else "")).encode()
