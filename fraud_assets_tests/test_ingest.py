@@ -1,0 +1,181 @@
+"""Landing sensor and slice asset against a real Dagster instance."""
+
+import json
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, build_sensor_context, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from fraud_assets.assets.ingest import transaction_slices
+from fraud_assets.data.warehouse import Warehouse
+from fraud_assets.partitions import slices_partitions
+from fraud_assets.sensors import landing_sensor
+from fraud_assets.storage import PartitionedParquetIOManager, read_parquet
+from fraud_assets import settings
+
+
+@pytest.fixture
+def instance(home):
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def tick(instance, warehouse, cursor=None):
+    ctx = build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse})
+    result = landing_sensor(ctx)
+    return result
+
+
+def apply(instance, result):
+    """Do what the daemon does with a sensor result: add partitions, remember the cursor."""
+    for req in getattr(result, "dynamic_partitions_requests", None) or []:
+        instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+    return getattr(result, "cursor", None)
+
+
+def run_request_keys(instance, request):
+    if request.partition_key:
+        return [request.partition_key]
+    keys = instance.get_dynamic_partitions(slices_partitions.name)
+    a, b = request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]
+    return keys[keys.index(a) : keys.index(b) + 1]
+
+
+def resources():
+    return {"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()}
+
+
+def test_new_files_become_partitions_in_one_run_and_nothing_twice(instance, day_bytes):
+    wh = Warehouse()
+    for step in (0, 1, 2):
+        wh.write(f"step_{step:03d}.csv", day_bytes(step))
+    result = tick(instance, wh)
+    assert len(result.run_requests) == 1
+    cursor = apply(instance, result)
+    assert instance.get_dynamic_partitions("slices") == ["step_000", "step_001", "step_002"]
+    assert run_request_keys(instance, result.run_requests[0]) == ["step_000", "step_001", "step_002"]
+
+    again = tick(instance, wh, cursor)
+    assert not getattr(again, "run_requests", None), "an unchanged folder must request nothing"
+
+    wh.write("step_003.csv", day_bytes(3))
+    third = tick(instance, wh, cursor)
+    apply(instance, third)
+    assert len(third.run_requests) == 1
+    assert run_request_keys(instance, third.run_requests[0]) == ["step_003"]
+
+
+def test_same_run_key_after_a_lost_cursor_so_the_daemon_dedupes(instance, day_bytes):
+    wh = Warehouse()
+    wh.write("step_000.csv", day_bytes(0))
+    first = tick(instance, wh)
+    replay = tick(instance, wh)  # as if the daemon died before committing the cursor
+    assert first.run_requests[0].run_key == replay.run_requests[0].run_key
+
+
+def test_relanded_changed_file_rematerializes_that_partition_only(instance, day_bytes):
+    wh = Warehouse()
+    wh.write("step_000.csv", day_bytes(0))
+    cursor = apply(instance, tick(instance, wh))
+    wh.write("step_000.csv", day_bytes(0))  # identical bytes, new mtime
+    same = tick(instance, wh, cursor)
+    assert not getattr(same, "run_requests", None)
+    cursor = same.cursor if hasattr(same, "cursor") and same.cursor else cursor
+    wh.write("step_000.csv", day_bytes(0, seed=99))  # corrected content
+    changed = tick(instance, wh, cursor)
+    assert [r.partition_key for r in changed.run_requests] == ["step_000"]
+    assert not changed.dynamic_partitions_requests
+
+
+def test_bad_file_is_quarantined_with_reason_and_others_flow(instance, day_bytes):
+    wh = Warehouse()
+    wh.write("step_000.csv", day_bytes(0))
+    wh.write("step_001.csv", day_bytes(1)[:-20])  # truncated last line
+    wh.write("step_002.csv", b"")
+    result = tick(instance, wh)
+    apply(instance, result)
+    assert instance.get_dynamic_partitions("slices") == ["step_000"]
+    assert [f.name for f in wh.landed_files()] == ["step_000.csv"]
+    reasons = sorted(p.read_text() for p in wh.quarantine_dir().iterdir() if p.name.endswith(".reason.txt"))
+    assert len(reasons) == 2
+    assert any("step_001.csv" in r and "field_count" in r and "line 41" in r for r in reasons)
+    assert any("step_002.csv" in r and "not_empty" in r for r in reasons)
+    kept = [p for p in wh.quarantine_dir().iterdir() if p.name.endswith(".csv")]
+    assert len(kept) == 2, "quarantined files are kept, not deleted"
+    assert len(result.asset_events) == 2
+
+
+def test_slices_materialize_in_one_run_with_metadata_and_checks(instance, day_bytes):
+    wh = Warehouse()
+    for step in (0, 1):
+        wh.write(f"step_{step:03d}.csv", day_bytes(step, rows=30 + step))
+    instance.add_dynamic_partitions("slices", ["step_000", "step_001"])
+    result = materialize(
+        [transaction_slices],
+        instance=instance,
+        resources=resources(),
+        tags={ASSET_PARTITION_RANGE_START_TAG: "step_000", ASSET_PARTITION_RANGE_END_TAG: "step_001"},
+    )
+    assert result.success
+    mats = result.asset_materializations_for_node("transaction_slices")
+    by_key = {m.partition: m.metadata for m in mats}
+    assert set(by_key) == {"step_000", "step_001"}
+    assert by_key["step_001"]["dagster/row_count"].value == 31
+    assert len(by_key["step_000"]["source_sha256"].value) == 64
+    stored = read_parquet(settings.storage() / "transaction_slices" / "step_001.parquet")
+    assert len(stored) == 31 and stored["customer"].str.startswith("C").all()
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"usable": True, "known_category_and_merchant": True, "no_duplicate_rows": True}
+
+
+def test_file_broken_after_landing_fails_the_run_and_stores_nothing(instance, day_bytes):
+    wh = Warehouse()
+    wh.write("step_000.csv", day_bytes(0))
+    wh.write("step_001.csv", day_bytes(1).replace(b"es_", b"xx_", 1).replace(b",0\n", b",7\n", 1))
+    instance.add_dynamic_partitions("slices", ["step_000", "step_001"])
+    result = materialize(
+        [transaction_slices],
+        instance=instance,
+        resources=resources(),
+        tags={ASSET_PARTITION_RANGE_START_TAG: "step_000", ASSET_PARTITION_RANGE_END_TAG: "step_001"},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "step_001.csv" in failure.event_specific_data.error.message
+    assert "fraud_label" in failure.event_specific_data.error.message
+    assert not (settings.storage() / "transaction_slices").exists()
+    assert [f.name for f in wh.landed_files()] == ["step_000.csv"]
+
+
+def test_import_csv_splits_a_real_file_by_step_keeping_bytes(home, tmp_path, day_bytes):
+    days = [day_bytes(s) for s in (0, 1, 2)]
+    body = b"".join(d.split(b"\n", 1)[1] for d in days)
+    real = tmp_path / "bs140513_032310.csv"
+    real.write_bytes(days[0].split(b"\n", 1)[0] + b"\n" + body)
+    wh = Warehouse()
+    paths = wh.import_csv(str(real))
+    assert [p.name for p in paths] == ["step_000.csv", "step_001.csv", "step_002.csv"]
+    assert [wh.read(p.name) for p in paths] == days
+
+
+def test_landing_on_a_non_local_filesystem(home, day_bytes, monkeypatch):
+    monkeypatch.setenv("FRAUD_LANDING_URL", "memory://fraud-test/landing")
+    monkeypatch.setenv("FRAUD_QUARANTINE_URL", "memory://fraud-test/quarantine")
+    wh = Warehouse()
+    wh.write("step_000.csv", day_bytes(0))
+    wh.write("step_001.csv", b"\x00garbage")
+    with DagsterInstance.ephemeral() as inst:
+        result = tick(inst, wh)
+    assert [r.tags[ASSET_PARTITION_RANGE_START_TAG] for r in result.run_requests] == ["step_000"]
+    assert [f.name for f in wh.landed_files()] == ["step_000.csv"]
+    assert any(p.name.endswith(".reason.txt") for p in wh.quarantine_dir().iterdir())
+
+
+def test_unwritable_landing_folder_names_the_path(home, tmp_path):
+    locked = tmp_path / "locked"
+    locked.write_text("a file where a folder should be")
+    wh = Warehouse(landing_url=str(locked / "landing"))
+    with pytest.raises(OSError, match=str(locked / "landing")):
+        wh.write("step_000.csv", b"x")
