@@ -1,6 +1,7 @@
 # One entry point for people and CI. `make run` and `make test` create the
 # environment first when it is missing or older than the lock file.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export FRAUD_ASSETS_HOME ?= $(CURDIR)/.fraud_assets
@@ -19,14 +20,14 @@ help:
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@py=$$(./scripts/find-python312) || exit 1; \
 	  [ -x $(PY) ] || $$py -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock 2>&1 | { grep -v ' is ignored: ' || true; }
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | { grep -v ' is ignored: ' || true; }
 	@touch $@
 
 run: $(VENV)/.installed
 	$(VENV)/bin/fraud-assets dev
 
-test: $(VENV)/.installed browser-deps
+test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(VENV)/.installed
