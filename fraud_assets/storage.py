@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import pickle
+import typing
 import uuid
 from typing import Any
 
@@ -97,9 +98,8 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> Any:
         key_path = context.asset_key.path
-        wants_dict = getattr(context.dagster_type, "typing_type", None) in (dict, dict[str, pd.DataFrame]) or (
-            str(getattr(context.dagster_type, "typing_type", "")).startswith("dict")
-        )
+        typing_type = getattr(context.dagster_type, "typing_type", None)
+        wants_dict = typing_type is dict or typing.get_origin(typing_type) is dict
         if context.has_asset_partitions:
             keys = sorted(context.asset_partition_keys)
             parts = {}
