@@ -13,6 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from fraud_assets.data.simulator import DEFAULT_SEED
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -92,22 +94,29 @@ def _load_for_profile(path: str):
     import pandas as pd
     from upath import UPath
 
-    from fraud_assets.data.validation import load_slice
+    from fraud_assets.data.validation import InvalidSliceError, load_slice
 
     root = UPath(path)
+    if not root.exists():
+        raise SystemExit(f"{path}: no such file or folder")
     files = sorted(p for p in root.iterdir() if p.name.endswith(".csv")) if root.is_dir() else [root]
     if not files:
         raise SystemExit(f"{path}: no .csv files to profile")
-    frames = [load_slice(f.read_bytes(), str(f)).frame for f in files]
+    frames = []
+    for f in files:
+        try:  # a folder holds daily slices; a single file may be the whole Kaggle CSV
+            frames.append(load_slice(f.read_bytes(), str(f), one_day=root.is_dir()).frame)
+        except InvalidSliceError as exc:
+            raise SystemExit(str(exc)) from exc
     return pd.concat(frames, ignore_index=True)
 
 
 def cmd_profile(args) -> int:
-    from fraud_assets.data.profile import compare, profile_of, render_comparison
+    from fraud_assets.data.profile import compare, comparison_to_json, profile_of, render_comparison
 
     rows = compare(profile_of(_load_for_profile(args.path)))
     if args.json:
-        print(json.dumps([r.to_dict() if hasattr(r, "to_dict") else r.__dict__ for r in rows], indent=2, default=str))
+        print(json.dumps(comparison_to_json(rows), indent=2, default=str))
     else:
         print(render_comparison(rows))
     return 0
@@ -171,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="write simulated BankSim days, one Kaggle-format file per step")
     p.add_argument("--out", required=True, help="folder or fsspec URL to write step_NNN.csv files into")
     p.add_argument("--steps", type=_parse_steps, default=range(0, 180), help="A-B, inclusive (default 0-179)")
-    p.add_argument("--seed", type=int, default=20140513)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     _add_drift_options(p)
     p.set_defaults(func=cmd_simulate)
 

@@ -67,21 +67,21 @@ def read_kaggle_csv(source) -> pd.DataFrame:
     return to_typed(strip_quotes(parse_raw(bytes(data))))
 
 
-def format_amount(values: np.ndarray) -> np.ndarray:
-    """Amounts as the Kaggle file prints them: shortest repr of the 2-decimal value (9.1, 4.55, 0.0)."""
-    return np.array([repr(float(v)) for v in np.round(values.astype("float64"), 2)], dtype=object)
+def _column_text(column: str, values: pd.Series) -> np.ndarray:
+    """Each value as the Kaggle file prints it, formatting every distinct value once."""
+    codes, uniques = pd.factorize(values, sort=False)
+    if column in QUOTED_COLUMNS:
+        text = [f"'{u}'" for u in uniques]
+    elif column == "amount":
+        # Shortest round-trip text of the 2-decimal value: 9.1, 4.55, 0.0 (as in the real file).
+        text = [repr(round(float(u), 2)) for u in uniques]
+    else:
+        text = [str(int(u)) for u in uniques]
+    return np.asarray(text, dtype=object)[codes]
 
 
 def to_kaggle_csv(frame: pd.DataFrame) -> bytes:
     """Serialise typed transactions in the real file's format: unquoted header, quoted strings."""
-    parts = {}
-    for col in COLUMNS:
-        if col in QUOTED_COLUMNS:
-            parts[col] = "'" + frame[col].astype(str) + "'"
-        elif col == "amount":
-            parts[col] = pd.Series(format_amount(frame[col].to_numpy()), index=frame.index)
-        else:
-            parts[col] = frame[col].astype("int64").astype(str)
-    lines = parts[COLUMNS[0]].str.cat([parts[c] for c in COLUMNS[1:]], sep=",")
-    body = "\n".join(lines.tolist())
+    columns = [_column_text(col, frame[col]) for col in COLUMNS]
+    body = "\n".join(map(",".join, zip(*columns)))
     return (",".join(COLUMNS) + "\n" + body + ("\n" if body else "")).encode()

@@ -84,8 +84,13 @@ def _finding(rule: str, mask: np.ndarray, message: str) -> Finding | None:
     return Finding(rule, f"{count} row(s): {message}", lines, count) if count else None
 
 
-def validate_bytes(data: bytes, source: str, expected_step: int | None = None) -> SliceValidation:
-    """Apply every rule to one file's bytes; never raises for bad content."""
+def validate_bytes(
+    data: bytes, source: str, expected_step: int | None = None, one_day: bool = True
+) -> SliceValidation:
+    """Apply every rule to one file's bytes; never raises for bad content.
+
+    `one_day=False` accepts a file spanning many steps (the whole Kaggle file, for profiling).
+    """
     result = SliceValidation(source=source)
 
     if not data.strip():
@@ -164,7 +169,7 @@ def validate_bytes(data: bytes, source: str, expected_step: int | None = None) -
             result.errors.append(f)
 
     steps = sorted(set(step.dropna().astype("int64")))
-    if len(steps) > 1:
+    if one_day and len(steps) > 1:
         result.errors.append(
             Finding("one_step_per_file", f"a daily file holds exactly one step; found {steps[:10]}")
         )
@@ -188,9 +193,11 @@ def validate_bytes(data: bytes, source: str, expected_step: int | None = None) -
     return result
 
 
-def load_slice(data: bytes, source: str, expected_step: int | None = None) -> SliceValidation:
+def load_slice(
+    data: bytes, source: str, expected_step: int | None = None, one_day: bool = True
+) -> SliceValidation:
     """Validate and type one file; raises InvalidSliceError naming file, lines and rule."""
-    result = validate_bytes(data, source, expected_step)
+    result = validate_bytes(data, source, expected_step, one_day)
     if not result.ok:
         raise InvalidSliceError(result)
     return result

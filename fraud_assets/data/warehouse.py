@@ -17,6 +17,7 @@ from upath import UPath
 
 from fraud_assets import settings
 from fraud_assets.storage import atomic_write_bytes
+from fraud_assets.data.simulator import DEFAULT_SEED
 from fraud_assets.data.validation import step_from_name
 
 # The seed pipeline trained its baseline on the first 60 % of BankSim's 180 days.
@@ -63,7 +64,7 @@ class Warehouse(ConfigurableResource):
 
     landing_url: str = Field(default="", description="Where daily files land; default <home>/warehouse/landing")
     quarantine_url: str = Field(default="", description="Where bad files go; default <home>/warehouse/quarantine")
-    simulation_seed: int = Field(default=20140513, description="Seed of the simulated BankSim days")
+    simulation_seed: int = Field(default=DEFAULT_SEED, description="Seed of the simulated BankSim days")
 
     def landing(self) -> UPath:
         return UPath(self.landing_url) if self.landing_url else settings.landing()
