@@ -1,0 +1,141 @@
+"""The one feature computation behind training and scoring: raw transactions in, features out.
+
+A full recompute is the incremental computation started from an empty state, so the two cannot
+drift apart. Rows are processed in the canonical order (see `definitions`) and handed back in the
+input's own order and index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fraud_assets.features import definitions as d
+from fraud_assets.features.amount_history import MAX_ABS_AMOUNT, amount_features, to_cents
+from fraud_assets.features.label_history import fraud_rates
+from fraud_assets.features.ordering import KeyOrder, canonical_order, sortable_codes
+from fraud_assets.features.state import FeatureState, KeyHistory
+from fraud_assets.features.step_means import previous_step_means
+
+
+def compute_features(transactions: pd.DataFrame, config: d.FeatureConfig | None = None) -> pd.DataFrame:
+    """Features of every row from itself and the rows before it.
+
+    One row per input row, same order and index; columns `FEATURE_COLUMNS`, all float64.
+    """
+    features, _ = compute_features_incremental(transactions, None, config)
+    return features
+
+
+def compute_features_incremental(new_transactions: pd.DataFrame, state: FeatureState | None = None,
+                                 config: d.FeatureConfig | None = None) -> tuple[pd.DataFrame, FeatureState]:
+    """Features of new rows on top of `state` (the history so far), and the state including them.
+
+    The new rows must all be at steps after `state.last_step`. Their `fraud` column is optional:
+    missing labels (at scoring time) only mean the fraud rates of later steps will not count them.
+    """
+    config = config or d.FeatureConfig()
+    state = state or FeatureState.empty(config)
+    if state.label_delay_steps != config.label_delay_steps:
+        raise ValueError(f"features: the state was built with label_delay_steps={state.label_delay_steps} "
+                         f"but the config asks for {config.label_delay_steps}; recompute the state")
+    columns = _checked_columns(new_transactions)
+    table = np.empty((len(d.FEATURE_COLUMNS), len(new_transactions)))  # one block: framed without a copy
+    if len(new_transactions) == 0:
+        return _frame(table, new_transactions.index), state
+    step, cents, fraud = columns["step"], to_cents(columns["amount"]), columns["fraud"]
+    if state.last_step is not None and step.min() <= state.last_step:
+        raise ValueError(f"features: the new transactions start at step {step.min()} but the state already holds "
+                         f"steps up to {state.last_step}; history-aware features need days in order "
+                         "(to redo a past day, start again from the state before it)")
+
+    coded = {family: sortable_codes(columns[family]) for family in d.FAMILIES}
+    for family, (codes, _) in coded.items():
+        _reject_rows(new_transactions, codes < 0, family, "must not be missing")
+    canonical = canonical_order(step, *(coded[f][0] for f in d.FAMILIES), columns["amount"])
+    # Input row j shows the features of canonical row source[j]: itself, or its last exact duplicate.
+    source = canonical.tie_last[_inverse(canonical.rows)]
+
+    families, category_totals = {}, state.category_step_totals
+    for family in d.FAMILIES:
+        codes, distinct = coded[family]
+        history, index_of_code = state.families[family].register(distinct)
+        order = KeyOrder.of(index_of_code[codes[canonical.rows]])
+        rows = canonical.rows[order.rows]  # input positions in key order
+        features, amounts = amount_features(history.amounts, family, order, cents[rows])
+        features[d.fraud_rate(family)], labels = fraud_rates(
+            history.labels, order, step[rows], fraud[rows], config.label_delay_steps)
+        if family == "category":
+            features[d.CATEGORY_PREVIOUS_STEP_MEAN], category_totals = previous_step_means(
+                category_totals.with_keys(len(history.keys)), state.last_step, order, step[rows], cents[rows])
+        families[family] = KeyHistory(history.keys, amounts, labels)
+        _place(table, features, _inverse(order.rows)[source])
+
+    table[d.FEATURE_COLUMNS.index("amount")] = columns["amount"]
+    for name, levels in d.CATEGORICAL_LEVELS.items():
+        table[d.FEATURE_COLUMNS.index(name)] = _catalogue_codes(coded.get(name) or pd.factorize(columns[name]), levels)
+    new_state = FeatureState(config.label_delay_steps, int(step.max()), families, category_totals)
+    return _frame(table, new_transactions.index), new_state
+
+
+def _place(table: np.ndarray, features: dict[str, np.ndarray], source: np.ndarray) -> None:
+    """Write features into their rows of the output table, taking value `source[j]` for input row j."""
+    for name, values in features.items():
+        np.take(values, source, out=table[d.FEATURE_COLUMNS.index(name)])
+
+
+def _catalogue_codes(factorized: tuple[np.ndarray, np.ndarray], levels: tuple[str, ...]) -> np.ndarray:
+    """Each value's position in the catalogue as a float, NaN when missing or not in the catalogue."""
+    codes, distinct = factorized
+    level_of_code = pd.Index(levels).get_indexer(distinct).astype(np.float64)
+    level_of_code[level_of_code < 0] = np.nan
+    return np.append(level_of_code, np.nan)[codes]  # code -1 (a missing value) takes the last entry
+
+
+def _inverse(permutation: np.ndarray) -> np.ndarray:
+    inverse = np.empty_like(permutation)
+    inverse[permutation] = np.arange(len(permutation))
+    return inverse
+
+
+def _frame(table: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    return pd.DataFrame(table.T, columns=list(d.FEATURE_COLUMNS), index=index, copy=False)
+
+
+def _checked_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The input columns as arrays, or an error naming the column and the rule it breaks."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"features: transactions must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in d.REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"features: transactions lack columns {missing} (need {list(d.REQUIRED_COLUMNS)}, "
+                         f"and '{d.LABEL_COLUMN}' where labels are known)")
+    step = frame["step"]
+    if not pd.api.types.is_integer_dtype(step) or pd.api.types.is_bool_dtype(step):
+        raise ValueError(f"features: column 'step' must hold integers (day numbers), got dtype {step.dtype}")
+    amount = frame["amount"]
+    if not pd.api.types.is_numeric_dtype(amount) or pd.api.types.is_bool_dtype(amount):
+        raise ValueError(f"features: column 'amount' must be numeric, got dtype {amount.dtype}")
+    amount = amount.to_numpy(dtype=np.float64)
+    _reject_rows(frame, ~(np.abs(amount) <= MAX_ABS_AMOUNT), "amount",
+                 f"must be a finite number within +-{MAX_ABS_AMOUNT:,.0f}")
+    columns = {"step": step.to_numpy(dtype=np.int64), "amount": amount}
+    for name in (*d.FAMILIES, "age", "gender"):
+        values = frame[name]  # missing keys are caught when they are coded
+        columns[name] = (values if values.dtype == object else values.astype(str)).to_numpy()
+    if d.LABEL_COLUMN in frame.columns:
+        label = frame[d.LABEL_COLUMN]
+        fraud = pd.to_numeric(label, errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~((fraud == 0) | (fraud == 1)) & label.notna().to_numpy()
+        _reject_rows(frame, bad, d.LABEL_COLUMN, "must be 0, 1 or missing (not yet labelled)")
+    else:
+        fraud = np.full(len(frame), np.nan)
+    columns["fraud"] = fraud
+    return columns
+
+
+def _reject_rows(frame: pd.DataFrame, bad: np.ndarray, column: str, rule: str) -> None:
+    if bad.any():
+        labels = list(frame.index[bad][:5])
+        raise ValueError(f"features: column '{column}' {rule}; {int(bad.sum())} rows break it, "
+                         f"first index labels {labels}")

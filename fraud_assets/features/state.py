@@ -1,0 +1,109 @@
+"""What the features remember of the past, so a new day costs work in proportion to the day.
+
+The state is small (per key: a few sums, the last amounts the longest window needs, label counts)
+and serialises to a plain `.npz` archive without pickle, so loading a stored state cannot run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from fraud_assets.features.amount_history import AmountHistory
+from fraud_assets.features.definitions import FAMILIES, FeatureConfig
+from fraud_assets.features.label_history import LabelHistory
+from fraud_assets.features.step_means import StepTotals
+
+FORMAT = "fraud-assets-feature-state"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class KeyHistory:
+    """One key family (customers, merchants or categories): `keys[i]` owns index i of every array."""
+
+    keys: np.ndarray
+    amounts: AmountHistory
+    labels: LabelHistory
+
+    @classmethod
+    def empty(cls, family: str) -> KeyHistory:
+        return cls(np.zeros(0, dtype=object), AmountHistory.empty(family), LabelHistory.empty())
+
+    def register(self, values: np.ndarray) -> tuple[KeyHistory, np.ndarray]:
+        """Indices of `values` (distinct strings), adding the unseen ones at the end."""
+        index = pd.Index(self.keys).get_indexer(values)
+        unseen = index < 0
+        index[unseen] = len(self.keys) + np.arange(unseen.sum())
+        keys = np.concatenate((self.keys, values[unseen])).astype(object)
+        grown = KeyHistory(keys, self.amounts.with_keys(len(keys)), self.labels.with_keys(len(keys)))
+        return grown, index
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureState:
+    """Everything the features of later steps need from steps up to `last_step` (None: no data yet)."""
+
+    label_delay_steps: int
+    last_step: int | None
+    families: dict[str, KeyHistory]
+    category_step_totals: StepTotals
+
+    @classmethod
+    def empty(cls, config: FeatureConfig | None = None) -> FeatureState:
+        config = config or FeatureConfig()
+        return cls(config.label_delay_steps, None, {f: KeyHistory.empty(f) for f in FAMILIES}, StepTotals.empty())
+
+    @property
+    def transactions_seen(self) -> int:
+        return int(self.families["category"].amounts.count.sum())
+
+    def to_bytes(self) -> bytes:
+        meta = {"format": FORMAT, "version": FORMAT_VERSION,
+                "label_delay_steps": self.label_delay_steps, "last_step": self.last_step}
+        arrays = {"meta": np.array(json.dumps(meta))}
+        for family, history in self.families.items():
+            arrays[f"{family}.keys"] = np.asarray(history.keys, dtype=str)
+            for part in ("amounts", "labels"):
+                group = getattr(history, part)
+                for field in fields(group):
+                    arrays[f"{family}.{part}.{field.name}"] = getattr(group, field.name)
+        for field in fields(StepTotals):
+            arrays[f"category_step_totals.{field.name}"] = getattr(self.category_step_totals, field.name)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FeatureState:
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+            meta = json.loads(str(arrays["meta"]))
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+            raise ValueError(f"feature state: bytes are not a stored feature state ({error})") from error
+        if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
+            raise ValueError(f"feature state: format {meta.get('format')!r} version {meta.get('version')!r}, "
+                             f"expected {FORMAT!r} version {FORMAT_VERSION}; recompute the state")
+
+        def group(kind, prefix: str):
+            try:
+                return kind(**{f.name: arrays[f"{prefix}.{f.name}"] for f in fields(kind)})
+            except KeyError as error:
+                raise ValueError(f"feature state: array {error} is missing") from error
+
+        families = {
+            family: KeyHistory(
+                keys=arrays[f"{family}.keys"].astype(object),
+                amounts=group(AmountHistory, f"{family}.amounts"),
+                labels=group(LabelHistory, f"{family}.labels"),
+            )
+            for family in FAMILIES
+        }
+        return cls(meta["label_delay_steps"], meta["last_step"], families,
+                   group(StepTotals, "category_step_totals"))
