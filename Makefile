@@ -30,8 +30,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The demo keeps its own home, wiped each time, so it never touches the one `make run` uses.
 demo: $(VENV)/.installed
-	$(VENV)/bin/fraud-assets demo
+	FRAUD_ASSETS_HOME=$(CURDIR)/.fraud_assets-demo DAGSTER_HOME=$(CURDIR)/.fraud_assets-demo/dagster \
+	  $(VENV)/bin/fraud-assets demo --fresh $(DEMO_ARGS)
 
 bench: $(VENV)/.installed
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -173,6 +173,59 @@ def cmd_dev(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from fraud_assets.deployment.deployer import ModelDeployer
+
+    deployer = ModelDeployer.from_env()
+    if args.action == "stop":
+        stopped = deployer.stop()
+        print("stopped: " + json.dumps(stopped, default=str) if stopped else "nothing was serving")
+        return 0
+    status = deployer.status()
+    if not status:
+        print("nothing is serving")
+        return 1
+    print(json.dumps(status, indent=2, default=str))
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from fraud_assets.assets.deployment import deploy_version
+    from fraud_assets.deployment.deployer import ModelDeployer
+    from fraud_assets.training import registry
+
+    name = args.model
+    target = args.version or registry.get_alias_version(name, registry.PREVIOUS_CHAMPION)
+    if target is None:
+        print(f"{name}: no previous champion to roll back to", file=sys.stderr)
+        return 1
+    result, replaced = deploy_version(ModelDeployer.from_env(), name, int(target))
+    print(f"{name} version {target} serves at {result.endpoint} (replaced version {replaced})")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from fraud_assets import settings
+    from fraud_assets.demo import render, run_demo
+
+    home = settings.home()
+    if home.exists() and any(home.iterdir()):
+        if not args.fresh:
+            print(f"{home} is not empty; the demo starts from an empty FRAUD_ASSETS_HOME "
+                  "(use --fresh to wipe it, or point FRAUD_ASSETS_HOME elsewhere)", file=sys.stderr)
+            return 2
+        from fraud_assets.deployment.deployer import ModelDeployer
+
+        ModelDeployer.from_env().stop()
+        shutil.rmtree(home)
+    summary = run_demo(keep_serving=args.keep_serving)
+    print(render(summary))
+    print(f"\nsummary: {home / 'demo_summary.json'}")
+    if args.keep_serving:
+        print(f"the endpoint stays up: {summary['endpoint']} (stop it with: fraud-assets serve stop)")
+    return 0 if summary["ok"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fraud-assets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +257,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check files against the slice rules; non-zero exit if any is bad")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("serve", help="what serves where (status), or stop the local model server")
+    p.add_argument("action", choices=["status", "stop"])
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("rollback", help="redeploy the previous champion (or --version N) and move the alias back")
+    p.add_argument("--model", default="fraud-detector")
+    p.add_argument("--version", type=int, help="deploy this registered version instead of the previous champion")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("demo", help="headless end-to-end demo: baseline, three clean days, a drifted day")
+    p.add_argument("--keep-serving", action="store_true", help="leave the endpoint up afterwards")
+    p.add_argument("--fresh", action="store_true", help="wipe a non-empty FRAUD_ASSETS_HOME first")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("dev", help="land the baseline if needed and start dagster dev with the daemon")
     p.add_argument("--host", default="127.0.0.1")

@@ -1,30 +1,54 @@
 """The code location: every asset, check, sensor and resource, wired for the environment.
 
-Settings come from environment variables (EnvVar), so the same definitions run on one machine
-with embedded defaults or on Kubernetes with Postgres, object storage and an MLflow server.
+Settings come from environment variables, so the same definitions run on one machine with
+embedded defaults or on Kubernetes with Postgres, object storage and an MLflow server.
 """
 
+import os
+import warnings
+
 from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus, Definitions
+from dagster._utils.warnings import BetaWarning, PreviewWarning
 
-from fraud_assets.assets import features, ingest
-from fraud_assets.data.warehouse import Warehouse
-from fraud_assets.sensors import landing_sensor
-from fraud_assets.storage import PartitionedParquetIOManager
+warnings.filterwarnings("ignore", category=BetaWarning)  # backfill_policy, dagster-mlflow
+warnings.filterwarnings("ignore", category=PreviewWarning)
 
-# Declarative automation is what carries a landed day downstream; Dagster ships its default
-# automation sensor stopped, so this project defines it running.
+from fraud_assets.assets import deployment, features, ingest, monitoring, training  # noqa: E402
+from fraud_assets.data.warehouse import Warehouse  # noqa: E402
+from fraud_assets.deployment.deployer import ModelDeployer  # noqa: E402
+from fraud_assets.monitoring.limits import DriftLimits  # noqa: E402
+from fraud_assets.resources import EXPERIMENT, mlflow_tracking  # noqa: E402
+from fraud_assets.sensors import landing_sensor  # noqa: E402
+from fraud_assets.storage import PartitionedParquetIOManager  # noqa: E402
+from fraud_assets.training.gates import MetricBoundsResource  # noqa: E402
+
+# Declarative automation carries a landed day downstream; Dagster ships its default automation
+# sensor stopped, so this project defines it running (FRAUD_AUTOMATION=off for manual mode).
 automation_sensor = AutomationConditionSensorDefinition(
     "automation_sensor",
     target=AssetSelection.all(),
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=DefaultSensorStatus.STOPPED
+    if os.environ.get("FRAUD_AUTOMATION", "on").strip().lower() in ("off", "0", "false")
+    else DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=5,
 )
 
 defs = Definitions(
-    assets=[ingest.transaction_slices, features.transaction_features],
+    assets=[
+        ingest.transaction_slices,
+        features.transaction_features,
+        training.fraud_model,
+        training.model_evaluation,
+        monitoring.drift_report,
+        deployment.model_deployment,
+    ],
     sensors=[landing_sensor, automation_sensor],
     resources={
         "warehouse": Warehouse(),
         "io_manager": PartitionedParquetIOManager(),
+        "mlflow": mlflow_tracking.configured({"experiment_name": EXPERIMENT}),
+        "metric_bounds": MetricBoundsResource.from_env(),
+        "drift_limits": DriftLimits.from_env(),
+        "model_deployer": ModelDeployer.from_env(),
     },
 )

@@ -18,7 +18,9 @@ SLICES = AssetKey("transaction_slices")
 
 
 def start_daemon(home: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "FRAUD_ASSETS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    # Ingest only: with automation off, the daemon runs the landing sensor and nothing downstream.
+    env = {**os.environ, "FRAUD_ASSETS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
+           "FRAUD_AUTOMATION": "off"}
     shutil.copyfile(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
     daemon = Path(sys.executable).parent / "dagster-daemon"
     return subprocess.Popen(

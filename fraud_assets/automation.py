@@ -1,0 +1,29 @@
+"""When assets refresh by themselves: declarative automation conditions used across the graph.
+
+Known pitfall: a blocking check stops downstream steps in its own run, but a plain `eager()`
+downstream asset is still requested by automation after a failed check. Every automated asset
+below a check therefore also requires `all_deps_blocking_checks_passed()`.
+"""
+
+import os
+
+from dagster import AutomationCondition
+
+DEFAULT_RETRAIN_CRON = "* * * * *"
+
+
+def refresh_when_upstream_passes() -> AutomationCondition:
+    """Eager, but never past a failed blocking check upstream."""
+    return AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def retrain_policy(cron: str | None = None) -> AutomationCondition:
+    """Retrain when new slices arrived since the last model, at most once per cron interval.
+
+    Days that land while a model is training, or within one interval of the last retrain, are
+    taken together by the next one: ten files landing together give one retrain, not ten. The
+    interval is `FRAUD_RETRAIN_CRON` (default: once a minute at most).
+    """
+    cron = cron or os.environ.get("FRAUD_RETRAIN_CRON", DEFAULT_RETRAIN_CRON)
+    recently_retrained = AutomationCondition.newly_requested().since(AutomationCondition.cron_tick_passed(cron))
+    return (refresh_when_upstream_passes() & ~recently_retrained).with_label(f"retrain on new slices, at most once per '{cron}'")

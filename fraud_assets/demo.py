@@ -1,0 +1,188 @@
+"""`fraud-assets demo`: the whole loop, headless, with a summary a person can read and CI can check.
+
+It lands the baseline and materializes the graph (deploys v1), lands three clean days one at a
+time (each retrains and redeploys), then lands a drifted day (the drift gate blocks and the last
+good model keeps serving). Runs go through a real Dagster instance under FRAUD_ASSETS_HOME, so
+`make run` on the same home shows them in the UI afterwards.
+"""
+
+import json
+import urllib.request
+from dataclasses import dataclass, field
+
+from dagster import DagsterInstance, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from fraud_assets import settings
+from fraud_assets.assets import deployment, features, ingest, monitoring, training
+from fraud_assets.data.simulator import Drift
+from fraud_assets.data.warehouse import BASELINE_STEPS, Warehouse
+from fraud_assets.deployment.deployer import ModelDeployer
+from fraud_assets.monitoring.limits import DriftLimits
+from fraud_assets.resources import EXPERIMENT, mlflow_tracking
+from fraud_assets.storage import PartitionedParquetIOManager
+from fraud_assets.training import registry
+from fraud_assets.training.gates import MetricBoundsResource
+
+INGEST = [ingest.transaction_slices, features.transaction_features]
+DOWNSTREAM = [training.fraud_model, training.model_evaluation, monitoring.drift_report, deployment.model_deployment]
+DEMO_DRIFT = dict(amount_scale=1.5, fraud_rate_multiplier=2.0)
+
+
+def graph_resources(deployer: ModelDeployer, bounds: MetricBoundsResource | None = None,
+                    drift_limits: DriftLimits | None = None) -> dict:
+    return {
+        "warehouse": Warehouse(),
+        "io_manager": PartitionedParquetIOManager(),
+        "mlflow": mlflow_tracking.configured({"experiment_name": EXPERIMENT}),
+        "metric_bounds": bounds or MetricBoundsResource.from_env(),
+        "drift_limits": drift_limits or DriftLimits.from_env(),
+        "model_deployer": deployer,
+    }
+
+
+@dataclass
+class StageResult:
+    """What one landing did to the graph, as the demo and the tests read it."""
+
+    name: str
+    slices: list[str]
+    success: bool
+    checks: dict[str, bool]
+    check_messages: dict[str, str]
+    deployed_version: int | None
+    serving_version: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    drift: dict = field(default_factory=dict)
+    candidate: object = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "candidate"}
+
+
+def land_and_refresh(instance: DagsterInstance, steps, deployer: ModelDeployer, name: str,
+                     drift: Drift | None = None, bounds: MetricBoundsResource | None = None) -> StageResult:
+    """Land simulated days, then materialize slices, features and everything downstream."""
+    paths = Warehouse().land_steps(steps, drift=drift)
+    keys = [p.name.removesuffix(".csv") for p in paths]
+    instance.add_dynamic_partitions("slices", keys)
+    resources = graph_resources(deployer, bounds)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    ingest_run = materialize(INGEST, instance=instance, resources=resources, tags=tags, raise_on_error=False)
+    if not ingest_run.success:
+        return StageResult(name, keys, False, {}, {}, None, _serving_version(deployer))
+    run = materialize(DOWNSTREAM + INGEST, selection=[a.key for a in DOWNSTREAM], instance=instance,
+                      resources=resources, raise_on_error=False)
+    evaluations = run.get_asset_check_evaluations()
+    deployments = run.asset_materializations_for_node("model_deployment")
+    candidate = run.output_for_node("fraud_model") if run.asset_materializations_for_node("fraud_model") else None
+    drift = run.output_for_node("drift_report") if run.asset_materializations_for_node("drift_report") else {}
+    return StageResult(
+        name=name,
+        slices=keys,
+        success=run.success,
+        checks={e.check_name: e.passed for e in evaluations},
+        check_messages={e.check_name: e.description or "" for e in evaluations},
+        deployed_version=candidate.registered.version if deployments else None,
+        serving_version=_serving_version(deployer),
+        metrics=dict(candidate.evaluation.metrics) if candidate else {},
+        drift={k: drift.get(k) for k in ("share_drifted", "data_drift", "target_drift", "verdict", "report") if k in drift},
+        candidate=candidate,
+    )
+
+
+def _serving_version(deployer: ModelDeployer) -> str | None:
+    status = deployer.status()
+    return str(status["model_version"]) if status and status.get("healthy", True) else None
+
+
+def sample_prediction(endpoint: str, candidate) -> dict:
+    """Score one validation row through the endpoint with Seldon's protocol."""
+    row = candidate.X_validation.head(1)
+    body = json.dumps({"data": {"names": list(row.columns), "ndarray": row.values.tolist()}}).encode()
+    request = urllib.request.Request(endpoint, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = json.loads(response.read())
+    names, values = answer["data"]["names"], answer["data"]["ndarray"][0]
+    return dict(zip(names, values))
+
+
+def run_demo(keep_serving: bool = False, baseline_steps: range = BASELINE_STEPS, clean_days: int = 3) -> dict:
+    from fraud_assets.cli import prepare_dagster_home
+
+    prepare_dagster_home()
+    deployer = ModelDeployer.from_env()
+    stages: list[StageResult] = []
+    problems: list[str] = []
+    try:
+        with DagsterInstance.get() as instance:
+            stages.append(land_and_refresh(instance, baseline_steps, deployer, "baseline"))
+            next_step = baseline_steps.stop
+            for day in range(clean_days):
+                stages.append(land_and_refresh(instance, [next_step], deployer, f"clean day {day + 1}"))
+                next_step += 1
+            drift = Drift(start_step=next_step, **DEMO_DRIFT)
+            stages.append(land_and_refresh(instance, [next_step], deployer, "drifted day", drift=drift))
+
+        baseline, *clean, drifted = stages
+        if baseline.deployed_version is None:
+            problems.append(f"baseline: nothing was deployed ({_failed(baseline)})")
+        for stage in clean:
+            if stage.deployed_version is None or stage.serving_version != str(stage.deployed_version):
+                problems.append(f"{stage.name}: expected a redeploy, got {stage.deployed_version} ({_failed(stage)})")
+        gate_blocked = drifted.checks.get("drift_share_within_limit") is False or drifted.checks.get("no_target_drift") is False
+        if not gate_blocked or drifted.deployed_version is not None:
+            problems.append(f"drifted day: the drift gate did not block ({drifted.checks})")
+        last_good = clean[-1].deployed_version if clean else baseline.deployed_version
+        if drifted.serving_version != str(last_good):
+            problems.append(f"drifted day: serving {drifted.serving_version}, expected the last good version {last_good}")
+        status = deployer.status() or {}
+        prediction = sample_prediction(status["url"], baseline.candidate) if status.get("url") else {}
+        probability = prediction.get("fraud_probability")
+        if probability is None or not 0.0 <= float(probability) <= 1.0:
+            problems.append(f"sample prediction: no fraud probability in [0, 1] ({prediction})")
+    finally:
+        if not keep_serving:
+            deployer.stop()
+
+    summary = {
+        "home": str(settings.home()),
+        "endpoint": status.get("url"),
+        "serving_version": drifted.serving_version,
+        "champion": registry.get_alias_version(registry.DEFAULT_MODEL_NAME, registry.CHAMPION),
+        "stages": [s.to_dict() for s in stages],
+        "redeploys": [s.deployed_version for s in clean],
+        "drift_gated": {"slices": drifted.slices, "checks": drifted.checks, "messages": drifted.check_messages,
+                        "serving_version_unchanged": drifted.serving_version == str(last_good)},
+        "sample_prediction": prediction,
+        "kept_serving": keep_serving,
+        "problems": problems,
+        "ok": not problems,
+    }
+    (settings.home() / "demo_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _failed(stage: StageResult) -> str:
+    failed = [f"{k}: {stage.check_messages.get(k, '')}" for k, v in stage.checks.items() if not v]
+    return "; ".join(failed) or ("run failed" if not stage.success else "no failed check")
+
+
+def render(summary: dict) -> str:
+    lines = [f"fraud-assets demo  (home {summary['home']})", ""]
+    for stage in summary["stages"]:
+        m = stage["metrics"]
+        metrics = ", ".join(f"{k} {m[k]:.3f}" for k in ("roc_auc", "pr_auc", "f1", "brier") if k in m)
+        gates = "all gates passed" if stage["checks"] and all(stage["checks"].values()) else \
+            "blocked by " + ", ".join(k for k, v in stage["checks"].items() if not v)
+        deployed = f"deployed v{stage['deployed_version']}" if stage["deployed_version"] else "not deployed"
+        lines.append(f"- {stage['name']}: {len(stage['slices'])} slice(s) {stage['slices'][0]}..{stage['slices'][-1]}")
+        lines.append(f"    model: {metrics or 'n/a'}")
+        lines.append(f"    drift: {stage['drift'].get('data_drift') or stage['drift'].get('verdict', 'n/a')}")
+        if stage["drift"].get("target_drift"):
+            lines.append(f"           {stage['drift']['target_drift']}")
+        lines.append(f"    gates: {gates}; {deployed}; serving v{stage['serving_version']}")
+    lines += ["", f"endpoint: {summary['endpoint']} (serving v{summary['serving_version']}, champion alias v{summary['champion']})",
+              f"sample prediction: {summary['sample_prediction']}",
+              "result: " + ("OK" if summary["ok"] else "FAILED: " + "; ".join(summary["problems"]))]
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""`seldon-core-microservice`, bound to one host (127.0.0.1 by default) instead of 0.0.0.0.
+
+seldon-core 1.19 hard-codes 0.0.0.0 for its three servers (REST and metrics through gunicorn,
+gRPC through grpcio) and has no option or environment variable to change it: see `bind` in
+`_make_rest_server_prod`/`_make_rest_metrics_server`, `bind_address` in `_make_grpc_server` and
+`_reserve_grpc_port` in seldon_core/microservice.py. Inside a pod that is right; on a laptop or
+CI machine it exposes the model to the network. This entry point runs the unmodified wrapper with
+three narrow hooks that only change the host part of those addresses, and refuses the Flask
+debug server (it binds 0.0.0.0 too). It also turns off gunicorn 26's control socket, which would
+otherwise be one shared file in $HOME for every server on the machine.
+
+Usage: python -m fraud_assets.deployment.microservice <seldon-core-microservice arguments>
+with FRAUD_SERVING_HOST=127.0.0.1 (the default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+
+from seldon_core import microservice
+from seldon_core.gunicorn_utils import StandaloneApplication
+
+HOST_ENV = "FRAUD_SERVING_HOST"
+DEFAULT_HOST = "127.0.0.1"
+
+
+def rehost(address: str, host: str) -> str:
+    """'0.0.0.0:9000' -> '127.0.0.1:9000'."""
+    _, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"cannot rebind {address!r}: expected HOST:PORT")
+    return f"{host}:{port}"
+
+
+def bind_servers_to(host: str) -> None:
+    """Point the wrapper's REST, metrics and gRPC servers at `host`."""
+    load_gunicorn_config = StandaloneApplication.load_config
+
+    def load_config(self) -> None:
+        load_gunicorn_config(self)
+        self.cfg.set("bind", [rehost(address, host) for address in self.cfg.bind])
+        self.cfg.set("control_socket_disable", True)
+
+    StandaloneApplication.load_config = load_config
+
+    run_grpc_server = microservice._run_grpc_server
+
+    def run_grpc_server_on_host(user_object, seldon_metrics, args, annotations, bind_address):
+        run_grpc_server(user_object, seldon_metrics, args, annotations, rehost(bind_address, host))
+
+    @contextlib.contextmanager
+    def reserve_grpc_port(grpc_port: int):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, grpc_port))
+            yield sock.getsockname()[1]
+
+    microservice._run_grpc_server = run_grpc_server_on_host
+    microservice._reserve_grpc_port = reserve_grpc_port
+
+
+def main() -> None:
+    if "--debug" in sys.argv or os.environ.get(microservice.DEBUG_ENV, "").lower() in ("1", "true", "yes"):
+        sys.exit("fraud_assets.deployment.microservice: debug mode runs Flask's server on 0.0.0.0; not allowed")
+    bind_servers_to(os.environ.get(HOST_ENV, DEFAULT_HOST))
+    microservice.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,350 @@
+"""The fraud model behind Seldon Core's Python wrapper (seldon-core 1.19), for every target.
+
+The same class runs in the local `seldon-core-microservice` process and in the Kubernetes image,
+so what the tests exercise here is what serves in the cluster.
+
+Protocol (REST and gRPC):
+    request   {"data": {"names": [feature, ...], "ndarray": [[value, ...], ...]}}
+              names in any order; they are matched to the model's `feature_names_in_`.
+              ("tensor": {"shape": [rows, features], "values": [...]} is accepted too: it is
+              SeldonClient's default encoding.)
+    response  {"data": {"names": ["fraud_probability", "fraud_decision"], "ndarray": [[p, d], ...]},
+               "meta": {"tags": {model name, version, sha256, threshold}}}
+A request that breaks the protocol gets HTTP 400 with the broken rule in `status.info`; an unknown
+route gets 404. Seldon 1.19 would turn both into 500s (its catch-all `Exception` handler also
+catches werkzeug's HTTP errors, and ragged or non-numeric arrays fail inside its own parsing), so
+the REST body is parsed here (`predict_raw`) and HTTP errors get their own handler
+(`model_error_handler`, a blueprint the wrapper registers).
+
+Configuration: Seldon parameters (`model_dir`, `expected_sha256`, `model_name`, `model_version`)
+or the environment variables in `ENV`. The artifact is an MLflow sklearn-flavor directory; its
+pickle is only deserialised when its SHA-256 equals the registered one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import numbers
+import os
+import pickle
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from flask import Blueprint, jsonify
+from seldon_core.flask_utils import SeldonMicroserviceException
+from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+MODEL_CLASS = f"{__name__}.FraudModel"  # what seldon-core-microservice is told to serve
+OUTPUT_NAMES = ("fraud_probability", "fraud_decision")
+DEFAULT_MAX_ROWS = 10_000
+ENV = {
+    "model_dir": "FRAUD_MODEL_DIR",
+    "expected_sha256": "FRAUD_MODEL_SHA256",
+    "model_name": "FRAUD_MODEL_NAME",
+    "model_version": "FRAUD_MODEL_VERSION",
+}
+BAD_REQUEST = "MICROSERVICE_BAD_DATA"
+
+
+class ModelIntegrityError(RuntimeError):
+    """The artifact on disk is not the one the registry recorded."""
+
+
+class BadRequest(ValueError):
+    """A prediction request that breaks the protocol; the message names the rule."""
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    model_dir: str  # a local directory or an MLflow artifact URI (s3://, runs:/, models:/ ...)
+    expected_sha256: str
+    model_name: str
+    model_version: str
+    max_rows: int = DEFAULT_MAX_ROWS
+
+    @classmethod
+    def resolve(cls, max_rows: int = DEFAULT_MAX_ROWS, **given: str | None) -> ServingConfig:
+        """Seldon parameters win over the environment; every value is required."""
+        values = {}
+        for key, env_var in ENV.items():
+            value = given.get(key) or os.environ.get(env_var, "")
+            if not str(value).strip():
+                raise ValueError(f"serving config: {key!r} is missing (Seldon parameter {key} or env {env_var})")
+            values[key] = str(value).strip()
+        sha = values["expected_sha256"].lower()
+        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise ValueError(f"serving config: expected_sha256 must be 64 hex digits, got {sha!r}")
+        if max_rows < 1:
+            raise ValueError(f"serving config: max_rows must be >= 1, got {max_rows}")
+        return cls(values["model_dir"], sha, values["model_name"], values["model_version"], int(max_rows))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def local_model_dir(model_dir: str) -> Path:
+    """The artifact as a local directory: the path itself, or a fresh download of an MLflow
+    artifact URI (how a pod gets it; the SHA-256 check then covers the download too)."""
+    if model_dir.startswith("file://"):
+        return Path(model_dir.removeprefix("file://"))
+    if "://" not in model_dir and not model_dir.startswith(("runs:/", "models:/")):
+        return Path(model_dir)
+    import tempfile
+
+    import mlflow.artifacts
+
+    target = tempfile.mkdtemp(prefix="fraud-model-")
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_dir, dst_path=target))
+
+
+def load_verified_model(model_dir: str | os.PathLike, expected_sha256: str) -> Any:
+    """Deserialise the sklearn flavor of an MLflow model directory, refusing any other bytes.
+
+    Hashes the very bytes it unpickles, so a file replaced after the check cannot slip through.
+    """
+    model_dir = Path(model_dir)
+    mlmodel_path = model_dir / "MLmodel"
+    if not mlmodel_path.is_file():
+        raise FileNotFoundError(f"{model_dir}: no MLmodel file; expected a directory written by mlflow.sklearn")
+    flavor = (yaml.safe_load(mlmodel_path.read_text()) or {}).get("flavors", {}).get("sklearn")
+    if not flavor:
+        raise ValueError(f"{mlmodel_path}: no sklearn flavor")
+    pickle_path = model_dir / flavor.get("pickled_model", "model.pkl")
+    payload = pickle_path.read_bytes()
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != expected_sha256.lower():
+        raise ModelIntegrityError(
+            f"{pickle_path}: SHA-256 {actual} differs from the registered {expected_sha256.lower()}; refusing to load"
+        )
+    serialization = flavor.get("serialization_format", "cloudpickle")
+    if serialization == "cloudpickle":
+        import cloudpickle
+
+        model = cloudpickle.loads(payload)
+    elif serialization == "pickle":
+        model = pickle.loads(payload)
+    else:
+        raise ValueError(f"{mlmodel_path}: serialization_format {serialization!r} is not supported "
+                         "(cloudpickle, pickle)")
+    check_model_contract(model, pickle_path)
+    return model
+
+
+def check_model_contract(model: Any, where: object) -> None:
+    """The attributes the server relies on, checked at load time rather than on the first request."""
+    if not callable(getattr(model, "predict_proba", None)):
+        raise TypeError(f"{where}: model has no predict_proba")
+    names = getattr(model, "feature_names_in_", None)
+    names = [] if names is None else list(names)
+    if not names or len(set(names)) != len(names):
+        raise TypeError(f"{where}: model.feature_names_in_ must be a non-empty list of distinct names")
+    threshold = getattr(model, "threshold", None)
+    if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool) or not 0.0 <= threshold <= 1.0:
+        raise TypeError(f"{where}: model.threshold must be a number in [0, 1], got {threshold!r}")
+
+
+def feature_frame(rows: Any, names: Any, feature_names: Sequence[str],
+                  max_rows: int = DEFAULT_MAX_ROWS) -> pd.DataFrame:
+    """Request rows (named in any order) as a float frame in the model's column order.
+
+    Raises BadRequest naming the row, the feature and the rule, so a client can fix its call.
+    """
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise BadRequest("data.names must be a list of feature names (strings)")
+    duplicated = sorted(n for n, count in Counter(names).items() if count > 1)
+    if duplicated:
+        raise BadRequest(f"data.names repeats {duplicated}")
+    unknown = sorted(set(names) - set(feature_names))
+    if unknown:
+        raise BadRequest(f"data.names has unknown features {unknown}; the model expects {list(feature_names)}")
+    missing = [f for f in feature_names if f not in names]
+    if missing:
+        raise BadRequest(f"data.names misses features {missing}; the model expects {list(feature_names)}")
+
+    if isinstance(rows, np.ndarray):
+        rows = rows.tolist()
+    if not isinstance(rows, list) or not rows:
+        raise BadRequest("data.ndarray must be a non-empty list of rows")
+    if len(rows) > max_rows:
+        raise BadRequest(f"data.ndarray has {len(rows)} rows; at most {max_rows} per request")
+    width = len(names)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise BadRequest(f"data.ndarray row {i} must be a list of {width} numbers, got {type(row).__name__}")
+        if len(row) != width:
+            raise BadRequest(f"data.ndarray row {i} has {len(row)} values for {width} names")
+        for name, value in zip(names, row, strict=False):
+            if type(value) not in (int, float):  # bool is an int subclass: rejected on purpose
+                raise BadRequest(f"data.ndarray row {i}, feature {name!r}: "
+                                 f"expected a number, got {type(value).__name__} {value!r}")
+            if not math.isfinite(value):
+                raise BadRequest(f"data.ndarray row {i}, feature {name!r}: {value} is not a finite number")
+
+    values = np.asarray(rows, dtype=np.float64)
+    order = [list(names).index(f) for f in feature_names]
+    return pd.DataFrame(values[:, order], columns=list(feature_names))
+
+
+def request_rows(request: dict) -> tuple[list, list]:
+    """(rows, names) of a Seldon JSON request in the ndarray or the tensor encoding."""
+    data = request.get("data")
+    if not isinstance(data, dict) or "names" not in data or not ("ndarray" in data or "tensor" in data):
+        raise BadRequest('expected {"data": {"names": [...], "ndarray": [[...], ...]}} '
+                         '(or "tensor" instead of "ndarray")')
+    if "ndarray" in data:
+        return data["ndarray"], data["names"]
+    tensor, names = data["tensor"], data["names"]
+    shape = tensor.get("shape") if isinstance(tensor, dict) else None
+    values = tensor.get("values") if isinstance(tensor, dict) else None
+    if not (isinstance(shape, list) and len(shape) == 2 and all(type(n) is int and n > 0 for n in shape)):
+        raise BadRequest(f"data.tensor.shape must be [rows, features], got {shape!r}")
+    if not isinstance(values, list) or len(values) != shape[0] * shape[1]:
+        raise BadRequest(f"data.tensor.values must hold {shape[0]} x {shape[1]} numbers")
+    if isinstance(names, list) and shape[1] != len(names):
+        raise BadRequest(f"data.tensor.shape has {shape[1]} features for {len(names)} names")
+    return [values[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])], names
+
+
+def _http_error(error: HTTPException):
+    """JSON body in Seldon's error shape with the real HTTP code (404, 405, ...), not a 500."""
+    code = error.code or 500
+    info = error.description or error.name
+    if code == 415:  # a POST without a JSON body: a bad request like any other
+        code, info, reason = 400, "the request body must be JSON (Content-Type: application/json)", BAD_REQUEST
+    else:
+        reason = error.name.upper().replace(" ", "_")
+    response = jsonify({"status": {"status": 1, "info": info, "code": code, "reason": reason}})
+    response.status_code = code
+    return response
+
+
+def _json_error(error: json.JSONDecodeError):
+    info = f"the request is not valid JSON: {error}"
+    response = jsonify({"status": {"status": 1, "info": info, "code": 400, "reason": BAD_REQUEST}})
+    response.status_code = 400
+    return response
+
+
+def error_blueprint() -> Blueprint:
+    """App-wide handlers: more specific than the wrapper's `Exception` handler, so Flask picks them."""
+    blueprint = Blueprint("fraud_model_errors", __name__)
+    blueprint.app_errorhandler(HTTPException)(_http_error)
+    blueprint.app_errorhandler(json.JSONDecodeError)(_json_error)
+    return blueprint
+
+
+class FraudModel:
+    """Seldon user model: scores card payments with the registered fraud classifier.
+
+    The model is verified and unpickled in `__init__`, which the wrapper runs in its parent
+    process before any port is bound: a tampered artifact stops the process (non-zero exit) and
+    nothing ever answers with it. `load` runs in each worker and warms the model up, so no OpenMP
+    pool is created before the fork and the first request is not the slow one.
+    """
+
+    model_error_handler = error_blueprint()
+    class_names = list(OUTPUT_NAMES)
+
+    def __init__(self, model_dir: str | None = None, expected_sha256: str | None = None,
+                 model_name: str | None = None, model_version: str | None = None,
+                 max_rows: int = DEFAULT_MAX_ROWS):
+        self.config = ServingConfig.resolve(max_rows, model_dir=model_dir, expected_sha256=expected_sha256,
+                                            model_name=model_name, model_version=model_version)
+        self.model = load_verified_model(local_model_dir(self.config.model_dir), self.config.expected_sha256)
+        self.feature_names = [str(n) for n in self.model.feature_names_in_]
+        self.threshold = float(self.model.threshold)
+        self.ready = False
+        logger.info("verified %s version %s (sha256 %s)", self.config.model_name,
+                    self.config.model_version, self.config.expected_sha256)
+
+    def load(self) -> None:
+        self._warm_up()
+        self.ready = True
+
+    def _warm_up(self) -> np.ndarray:
+        """One prediction on a zero row: proves the model answers and pays first-call costs."""
+        return self._probabilities(pd.DataFrame([[0.0] * len(self.feature_names)], columns=self.feature_names))
+
+    def _probabilities(self, frame: pd.DataFrame) -> np.ndarray:
+        proba = np.asarray(self.model.predict_proba(frame), dtype=np.float64)
+        if proba.shape != (len(frame), 2):
+            raise RuntimeError(f"model.predict_proba returned shape {proba.shape}, expected {(len(frame), 2)}")
+        return proba[:, 1]
+
+    def score(self, rows: Any, names: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(fraud probability, decision at the model's threshold) per row."""
+        frame = feature_frame(rows, names, self.feature_names, self.config.max_rows)
+        probability = self._probabilities(frame)
+        return probability, (probability >= self.threshold).astype(np.int64)
+
+    def _request_metrics(self, decisions: np.ndarray) -> list[dict]:
+        return [
+            {"type": "COUNTER", "key": "fraud_rows_scored_total", "value": int(len(decisions))},
+            {"type": "COUNTER", "key": "fraud_rows_flagged_total", "value": int(decisions.sum())},
+        ]
+
+    def predict(self, X: Any, features_names: Sequence[str] | None = None, **kwargs: Any) -> SeldonResponse:
+        """The wrapper's path for gRPC (and REST if predict_raw is bypassed)."""
+        try:
+            probability, decision = self.score(X, list(features_names or []))
+        except BadRequest as e:
+            raise SeldonMicroserviceException(str(e), status_code=400, reason=BAD_REQUEST) from None
+        return SeldonResponse(np.column_stack([probability, decision]), None, self._request_metrics(decision))
+
+    def predict_raw(self, request: Any) -> dict:
+        """REST: parse the JSON body here so every malformed request is a 400 with a reason."""
+        if not isinstance(request, dict):
+            raise SeldonNotImplementedError("gRPC messages take the wrapper's own path to predict()")
+        try:
+            rows, names = request_rows(request)
+            probability, decision = self.score(rows, names)
+        except BadRequest as e:
+            raise SeldonMicroserviceException(str(e), status_code=400, reason=BAD_REQUEST) from None
+        return {
+            "data": {"names": list(OUTPUT_NAMES),
+                     "ndarray": [[float(p), int(d)] for p, d in zip(probability, decision, strict=False)]},
+            "meta": {"tags": self.tags(), "metrics": self._request_metrics(decision) + self.metrics()},
+        }
+
+    def health_status(self) -> dict:
+        if not self.ready:
+            raise SeldonMicroserviceException("model not warmed up yet", status_code=503, reason="MODEL_NOT_READY")
+        probability = self._warm_up()
+        return {"status": "ok", "model_name": self.config.model_name, "model_version": self.config.model_version,
+                "warm_up_probability": float(probability[0])}
+
+    def init_metadata(self) -> dict:
+        return {
+            "name": self.config.model_name,
+            "versions": [self.config.model_version],
+            "platform": "sklearn",
+            "inputs": [{"messagetype": "ndarray",
+                        "schema": {"names": self.feature_names, "shape": [len(self.feature_names)]}}],
+            "outputs": [{"messagetype": "ndarray",
+                         "schema": {"names": list(OUTPUT_NAMES), "shape": [len(OUTPUT_NAMES)]}}],
+            "custom": {"sha256": self.config.expected_sha256, "threshold": repr(self.threshold)},
+        }
+
+    def tags(self) -> dict:
+        return {"model_name": self.config.model_name, "model_version": self.config.model_version,
+                "model_sha256": self.config.expected_sha256, "threshold": self.threshold}
+
+    def metrics(self) -> list[dict]:
+        return [{"type": "GAUGE", "key": "fraud_model_threshold", "value": self.threshold}]

@@ -1,0 +1,31 @@
+"""The drift limit as a Dagster resource, read from FRAUD_MAX_DRIFT_SHARE when the definitions load."""
+
+import math
+import os
+from collections.abc import Mapping
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from fraud_assets.monitoring.drift import DEFAULT_MAX_DRIFT_SHARE, DEFAULT_SAMPLE_SIZE
+
+
+class DriftLimits(ConfigurableResource):
+    max_drift_share: float = Field(
+        default=DEFAULT_MAX_DRIFT_SHARE,
+        description="Data drift when this share of feature columns or more drifted (Evidently's dataset rule)",
+    )
+    sample_size: int = Field(default=DEFAULT_SAMPLE_SIZE, description="Rows sampled per side (seeded)")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "DriftLimits":
+        text = environ.get("FRAUD_MAX_DRIFT_SHARE", "").strip()
+        if not text:
+            return cls()
+        try:
+            share = float(text)
+        except ValueError:
+            raise ValueError(f"FRAUD_MAX_DRIFT_SHARE={text!r} is not a number") from None
+        if not (math.isfinite(share) and 0 < share <= 1):
+            raise ValueError(f"FRAUD_MAX_DRIFT_SHARE={text!r} must be in (0, 1]")
+        return cls(max_drift_share=share)

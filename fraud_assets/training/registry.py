@@ -1,0 +1,285 @@
+"""MLflow tracking and model registry: log a trained model with its evaluation, register it as a
+new version with lineage tags and the artifact's SHA-256, and move the `champion` alias.
+
+Embedded default: a SQLite store at `$FRAUD_ASSETS_HOME/mlflow/mlflow.db` with artifacts under
+`$FRAUD_ASSETS_HOME/mlflow/artifacts` (MLflow 3 deprecates the plain-folder store, and its SQL
+store would otherwise put artifacts under ./mlruns of whatever directory the process runs in).
+MLFLOW_TRACKING_URI switches to a tracking server without code changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cloudpickle
+import mlflow
+import numpy as np
+import pandas as pd
+import sklearn
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+from mlflow.tracking import MlflowClient
+
+import fraud_assets.training
+from fraud_assets import settings
+from fraud_assets.training.evaluation import ModelEvaluation
+
+DEFAULT_MODEL_NAME = "fraud-detector"
+DEFAULT_EXPERIMENT = "fraud-detector"
+CHAMPION = "champion"
+PREVIOUS_CHAMPION = "previous-champion"
+MODEL_ARTIFACT = "model"
+MODEL_FILE = "model.pkl"
+SHA256_TAG = "artifact_sha256"
+DAGSTER_RUN_TAG = "dagster_run_id"
+ASSET_KEY_TAG = "dagster_asset_key"
+SLICES_TAG = "training_slices"
+SLICE_COUNT_TAG = "training_slice_count"
+RUN_TAG_LIMIT = 5000  # MLflow caps run tag values at 8000 characters
+
+
+@dataclass(frozen=True)
+class RegisteredModelVersion:
+    name: str
+    version: int
+    run_id: str
+    model_uri: str  # models:/<name>/<version>
+    artifact_sha256: str
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI if set, else the SQLite store under the home (folders created)."""
+    if uri := os.environ.get("MLFLOW_TRACKING_URI", "").strip():
+        return uri
+    root = settings.home() / "mlflow"
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def artifact_root() -> str:
+    """Where new experiments keep artifacts: FRAUD_MLFLOW_ARTIFACTS_URL or the home's folder."""
+    if url := os.environ.get("FRAUD_MLFLOW_ARTIFACTS_URL", "").strip():
+        return url
+    return (settings.home() / "mlflow" / "artifacts").as_uri()
+
+
+def ensure_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = None) -> str:
+    """Create the experiment with its artifacts under `artifact_root()` unless it exists; call it
+    before anything that would create it implicitly (dagster-mlflow's resource does), or its
+    artifacts land under the working directory."""
+    client = _client(uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=f"{artifact_root().rstrip('/')}/{name}")
+
+
+def lineage_tags(dagster_run_id: str | None, asset_key: str | None, slice_ids: Sequence[str]) -> dict[str, str]:
+    """Tags tying a run and model version to the Dagster run, asset and training slices."""
+    tags = {SLICES_TAG: json.dumps(sorted(slice_ids)), SLICE_COUNT_TAG: str(len(slice_ids))}
+    if dagster_run_id:
+        tags[DAGSTER_RUN_TAG] = dagster_run_id
+    if asset_key:
+        tags[ASSET_KEY_TAG] = asset_key
+    return tags
+
+
+def log_and_register(
+    model,
+    evaluation: ModelEvaluation,
+    params: Mapping[str, object],
+    tags: Mapping[str, str],
+    input_example: pd.DataFrame,
+    name: str = DEFAULT_MODEL_NAME,
+    experiment: str = DEFAULT_EXPERIMENT,
+    run_name: str | None = None,
+) -> RegisteredModelVersion:
+    """Log params, metrics, evaluation artifacts and the model to the active MLflow run (or a new
+    one, ended here), then register the model as a new version of `name` tagged with `tags` and
+    the SHA-256 of its model.pkl."""
+    with _active_or_new_run(experiment, run_name) as run:
+        mlflow.log_params(dict(params))
+        mlflow.log_metrics({**evaluation.metrics, "threshold": evaluation.threshold, **_confusion(evaluation)})
+        mlflow.set_tags(_run_tags(tags))
+        _log_evaluation(evaluation)
+        input_example = input_example.loc[:, list(model.feature_names_in_)].astype(np.float64)
+        with _classes_pickled_by_value():
+            # cloudpickle, not MLflow's default skops: skops refuses to load types it does not
+            # trust (our classifier, HGB internals), and plain pickle would store FraudClassifier
+            # by reference, tying every artifact to the project code that is installed where it
+            # is served. By-value pickling makes model.pkl need only the pinned requirements.
+            info = mlflow.sklearn.log_model(
+                model,
+                name=MODEL_ARTIFACT,
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+                signature=infer_signature(input_example, model.predict(input_example)),
+                input_example=input_example,
+                # Inferred requirements re-load the model in a subprocess (slow) and would list
+                # the project package, which is not on any index.
+                pip_requirements=model_requirements(),
+            )
+        registered = mlflow.register_model(info.model_uri, name, tags=dict(tags))
+        sha256 = _sha256_of_registered(name, registered.version)
+        MlflowClient().set_model_version_tag(name, registered.version, SHA256_TAG, sha256)
+        mlflow.set_tag(SHA256_TAG, sha256)
+        mlflow.set_tag("registered_model_version", f"{name}/{registered.version}")
+        return RegisteredModelVersion(
+            name=name,
+            version=int(registered.version),
+            run_id=run.info.run_id,
+            model_uri=f"models:/{name}/{registered.version}",
+            artifact_sha256=sha256,
+        )
+
+
+def model_requirements() -> list[str]:
+    """Exactly what unpickling model.pkl needs, pinned to the versions it was written with."""
+    return [
+        f"scikit-learn=={sklearn.__version__}",
+        f"numpy=={np.__version__}",
+        f"pandas=={pd.__version__}",
+        f"cloudpickle=={cloudpickle.__version__}",
+    ]
+
+
+def download_version(name: str, version: int | str, dst: str | Path, uri: str | None = None) -> Path:
+    """Copy a version's model folder to `dst` and check model.pkl against the registered SHA-256,
+    so a tampered or truncated artifact is refused before anything unpickles it."""
+    client = _client(uri)
+    expected = client.get_model_version(name, str(version)).tags.get(SHA256_TAG)
+    if not expected:
+        raise ValueError(f"model {name} version {version}: no '{SHA256_TAG}' tag; refusing an unverifiable artifact")
+    Path(dst).mkdir(parents=True, exist_ok=True)
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=client.get_model_version_download_uri(name, str(version)),
+            dst_path=str(dst),
+        )
+    )
+    actual = sha256_file(local / MODEL_FILE)
+    if actual != expected:
+        raise ValueError(
+            f"model {name} version {version}: {local / MODEL_FILE} has SHA-256 {actual}, registered {expected}"
+        )
+    return local
+
+
+def load_version(name: str, version: int | str, uri: str | None = None):
+    """The verified classifier of a registered version."""
+    with tempfile.TemporaryDirectory(prefix="fraud-model-") as tmp:
+        return mlflow.sklearn.load_model(str(download_version(name, version, tmp, uri)))
+
+
+def version_tags(name: str, version: int | str, uri: str | None = None) -> dict[str, str]:
+    return dict(_client(uri).get_model_version(name, str(version)).tags)
+
+
+def training_slices(name: str, version: int | str, uri: str | None = None) -> list[str]:
+    """The slice ids a version was trained on (e.g. the drift report's reference)."""
+    return json.loads(version_tags(name, version, uri).get(SLICES_TAG, "[]"))
+
+
+def get_alias_version(name: str, alias: str, uri: str | None = None) -> int | None:
+    """The version an alias points at, or None when the alias or the model does not exist."""
+    try:
+        aliases = _client(uri).get_registered_model(name).aliases
+    except MlflowException as error:
+        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise
+    return int(aliases[alias]) if alias in aliases else None
+
+
+def set_champion(name: str, version: int | str, uri: str | None = None) -> int | None:
+    """Point `champion` at `version`, keeping the one it replaces as `previous-champion` for
+    rollback; returns that previous version (None if there was none or it is the same)."""
+    client = _client(uri)
+    client.get_model_version(name, str(version))  # fails clearly on an unknown version
+    previous = get_alias_version(name, CHAMPION, uri)
+    if previous is not None and previous != int(version):
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, str(previous))
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    return previous if previous != int(version) else None
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _client(uri: str | None) -> MlflowClient:
+    uri = uri or _current_uri()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _current_uri() -> str:
+    """The active run's store if a run is open (e.g. dagster-mlflow's), else `tracking_uri()`."""
+    return mlflow.get_tracking_uri() if mlflow.active_run() else tracking_uri()
+
+
+@contextmanager
+def _active_or_new_run(experiment: str, run_name: str | None) -> Iterator[mlflow.ActiveRun]:
+    """Reuse the caller's run (dagster-mlflow ends it when the Dagster run finishes); otherwise
+    start one here and end it here, marking it FAILED if logging raises."""
+    if (run := mlflow.active_run()) is not None:
+        yield run
+        return
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    with mlflow.start_run(experiment_id=ensure_experiment(experiment, uri), run_name=run_name) as run:
+        yield run
+
+
+@contextmanager
+def _classes_pickled_by_value() -> Iterator[None]:
+    cloudpickle.register_pickle_by_value(fraud_assets.training)
+    try:
+        yield
+    finally:
+        cloudpickle.unregister_pickle_by_value(fraud_assets.training)
+
+
+def _sha256_of_registered(name: str, version: str) -> str:
+    client = MlflowClient()
+    with tempfile.TemporaryDirectory(prefix="fraud-model-sha-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{client.get_model_version_download_uri(name, version)}/{MODEL_FILE}", dst_path=tmp
+        )
+        return sha256_file(local)
+
+
+def _run_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Run tags are capped at 8000 characters; a long slice list is summarised there (the model
+    version tag keeps it whole)."""
+    run_tags = dict(tags)
+    slices = run_tags.get(SLICES_TAG, "")
+    if len(slices) > RUN_TAG_LIMIT:
+        listed = json.loads(slices)
+        run_tags[SLICES_TAG] = f"{listed[0]} .. {listed[-1]} ({len(listed)} slices; full list on the model version)"
+    return run_tags
+
+
+def _confusion(evaluation: ModelEvaluation) -> dict[str, int]:
+    (tn, fp), (fn, tp) = evaluation.confusion
+    return {"true_negatives": tn, "false_positives": fp, "false_negatives": fn, "true_positives": tp}
+
+
+def _log_evaluation(evaluation: ModelEvaluation) -> None:
+    mlflow.log_text(evaluation.to_markdown(), "evaluation/evaluation.md")
+    mlflow.log_text(evaluation.feature_importance.to_csv(index=False), "evaluation/feature_importance.csv")
+    with tempfile.TemporaryDirectory(prefix="fraud-eval-") as tmp:
+        curves = Path(tmp) / "curves.png"
+        curves.write_bytes(evaluation.curves_png)
+        mlflow.log_artifact(str(curves), "evaluation")

@@ -1,0 +1,79 @@
+"""From a features frame (features + `step` + `fraud`) to a fitted classifier and its windows.
+
+The frame is cut once by step (see `split`); the model gets the training rows plus a mask of the
+calibration rows, and the validation rows are kept aside for evaluation and the gates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fraud_assets.training.model import FraudClassifier
+from fraud_assets.training.split import StepSplit, split_by_step
+
+STEP = "step"
+LABEL = "fraud"
+
+
+@dataclass(frozen=True)
+class TrainingWindows:
+    """Model inputs per window; `calibration_mask` marks calibration rows within `X_train`."""
+
+    split: StepSplit
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    calibration_mask: np.ndarray
+    X_validation: pd.DataFrame
+    y_validation: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: FraudClassifier
+    windows: TrainingWindows
+    fit_seconds: float
+
+
+def step_windows(
+    frame: pd.DataFrame,
+    feature_columns: Sequence[str],
+    split: StepSplit | None = None,
+) -> TrainingWindows:
+    """Cut `frame` into training (fit + calibration) and validation inputs by step."""
+    required = [*feature_columns, STEP, LABEL]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"training frame: missing columns {missing} (needs the features plus '{STEP}' and '{LABEL}')")
+    split = split or split_by_step(frame[STEP])
+    masks = split.masks(frame[STEP])
+    features = frame.loc[:, list(feature_columns)]
+    labels = frame[LABEL].to_numpy()
+    return TrainingWindows(
+        split=split,
+        X_train=features[masks.training].reset_index(drop=True),
+        y_train=labels[masks.training],
+        calibration_mask=masks.calibration[masks.training],
+        X_validation=features[masks.validation].reset_index(drop=True),
+        y_validation=labels[masks.validation],
+    )
+
+
+def train_model(
+    frame: pd.DataFrame,
+    feature_columns: Sequence[str],
+    categorical_features: Sequence[str],
+    split: StepSplit | None = None,
+    **model_params,
+) -> TrainedModel:
+    """Fit a `FraudClassifier` on the training steps with its threshold picked on the calibration
+    steps; `model_params` override the classifier's chosen defaults."""
+    windows = step_windows(frame, feature_columns, split)
+    model = FraudClassifier(categorical_features=tuple(categorical_features), **model_params)
+    started = time.perf_counter()
+    model.fit(windows.X_train, windows.y_train, calibration_mask=windows.calibration_mask)
+    return TrainedModel(model=model, windows=windows, fit_seconds=time.perf_counter() - started)

@@ -1,0 +1,152 @@
+"""SeldonDeployment manifests against the CRD's schema (no cluster here), and the apply path
+against a real cluster when KUBECONFIG points at one."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fraud_assets.deployment import kubernetes
+from fraud_assets.deployment.bundle import ModelBundle
+from fraud_assets.deployment.kubernetes import (
+    KubernetesSettings,
+    ManifestError,
+    render_seldon_deployment,
+    validate_manifest,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+FEATURES = ("amount", "category_code", "age_code")
+MAIN = ModelBundle("s3://mlflow/artifacts/1/abc/artifacts/model", "a" * 64, "Fraud Model", "7", 0.42, FEATURES)
+CANARY = ModelBundle("s3://mlflow/artifacts/1/def/artifacts/model", "b" * 64, "Fraud Model", "8", 0.40, FEATURES)
+
+
+def container(predictor: dict) -> dict:
+    return predictor["componentSpecs"][0]["spec"]["containers"][0]
+
+
+def parameters(predictor: dict) -> dict:
+    return {p["name"]: p["value"] for p in predictor["graph"]["parameters"]}
+
+
+def test_single_predictor_carries_the_model_version_and_settings():
+    config = KubernetesSettings(namespace="models", image="registry.local/fraud-assets:0.1", replicas=3,
+                                cpu_limit="2", artifact_secret="mlflow-s3")
+
+    manifest = render_seldon_deployment(MAIN, config)
+
+    (predictor,) = manifest["spec"]["predictors"]
+    served = container(predictor)
+    assert manifest["apiVersion"] == "machinelearning.seldon.io/v1" and manifest["kind"] == "SeldonDeployment"
+    assert manifest["metadata"] == {"name": "fraud-model", "namespace": "models", "labels": {
+        "app.kubernetes.io/name": "fraud-model", "app.kubernetes.io/part-of": "fraud-assets",
+        "app.kubernetes.io/version": "7"}}
+    assert predictor["replicas"] == 3 and predictor["traffic"] == 100 and predictor["labels"]["version"] == "7"
+    assert served["image"] == "registry.local/fraud-assets:0.1" and served["name"] == predictor["graph"]["name"]
+    assert {"name": "OMP_NUM_THREADS", "value": "1"} in served["env"]
+    assert served["resources"]["limits"]["cpu"] == "2" and served["envFrom"] == [{"secretRef": {"name": "mlflow-s3"}}]
+    assert served["args"][0] == "fraud_assets.deployment.seldon_model.FraudModel"
+    assert parameters(predictor) == {"model_dir": MAIN.model_dir, "expected_sha256": "a" * 64,
+                                     "model_name": "Fraud Model", "model_version": "7"}
+
+
+def test_a_local_path_is_refused_for_a_cluster():
+    local_model = ModelBundle("/home/me/.fraud_assets/serving/models/fraud-v7", "a" * 64, "fraud", "7", 0.5, FEATURES)
+    with pytest.raises(ValueError, match="local path .*give the artifact URI"):
+        render_seldon_deployment(local_model, KubernetesSettings())
+
+
+def test_canary_gets_its_share_of_traffic():
+    manifest = render_seldon_deployment(MAIN, KubernetesSettings(), canary=CANARY, canary_traffic=10)
+
+    main, canary = manifest["spec"]["predictors"]
+    assert (main["name"], main["traffic"]) == ("main", 90) and (canary["name"], canary["traffic"]) == ("canary", 10)
+    assert parameters(canary)["model_version"] == "8" and parameters(canary)["expected_sha256"] == "b" * 64
+    assert canary["replicas"] == 1
+
+
+@pytest.mark.parametrize("traffic", [0, 100, 150])
+def test_canary_share_must_leave_both_sides_traffic(traffic):
+    with pytest.raises(ValueError, match="between 1 and 99"):
+        render_seldon_deployment(MAIN, KubernetesSettings(), canary=CANARY, canary_traffic=traffic)
+
+
+@pytest.mark.parametrize("mutate, problem", [
+    (lambda m: m["spec"]["predictors"][0]["graph"].update(modelURI="s3://x"), "'modelURI' was unexpected"),
+    (lambda m: m["spec"]["predictors"][0].update(replica=2), "'replica' was unexpected"),
+    (lambda m: container(m["spec"]["predictors"][0]).update(imagePullPolicy=None), "None is not of type 'string'"),
+    (lambda m: m["spec"]["predictors"][0].update(traffic="all"), "'all' is not of type 'integer'"),
+    (lambda m: m["spec"]["predictors"][0]["graph"]["parameters"][0].pop("type"), "'type' is a required property"),
+    (lambda m: m["spec"]["predictors"][0]["componentSpecs"][0]["spec"].update(containerz=[]), "'containerz'"),
+    (lambda m: m.update(kind="Deployment"), "apiVersion/kind"),
+    (lambda m: m["spec"]["predictors"].append(copy.deepcopy(m["spec"]["predictors"][0])), "traffic must add up to 100"),
+])
+def test_schema_violations_are_rejected_with_their_path(mutate, problem):
+    manifest = render_seldon_deployment(MAIN, KubernetesSettings())
+    mutate(manifest)
+    with pytest.raises(ManifestError, match=problem):
+        validate_manifest(manifest)
+
+
+def test_crd_ships_with_the_package():
+    assert kubernetes.CRD_PATH.is_file() and kubernetes.CRD_PATH.is_relative_to(ROOT / "fraud_assets")
+    assert kubernetes.strict_schema()["additionalProperties"] is False
+
+
+def test_example_manifests_in_deploy_are_valid():
+    examples = sorted((ROOT / "deploy" / "seldon").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        validate_manifest(yaml.safe_load(path.read_text()))
+
+
+@pytest.mark.skipif(not os.environ.get("KUBECONFIG"), reason="no cluster: set KUBECONFIG to test apply against one")
+def test_apply_creates_then_patches_and_reports_available():
+    if not os.environ.get("FRAUD_K8S_TEST_MODEL_URI"):
+        pytest.skip("set FRAUD_K8S_TEST_MODEL_URI and FRAUD_K8S_TEST_MODEL_SHA256 to a model the cluster can read")
+    namespace = os.environ.get("FRAUD_K8S_TEST_NAMESPACE", "fraud-assets-test")
+    image = os.environ.get("FRAUD_K8S_TEST_IMAGE", KubernetesSettings().image)
+    config = KubernetesSettings(namespace=namespace, replicas=1, deployment_name="fraud-model-test", image=image)
+    bundle = ModelBundle(os.environ["FRAUD_K8S_TEST_MODEL_URI"], os.environ["FRAUD_K8S_TEST_MODEL_SHA256"],
+                         "fraud-model", "1", 0.5, FEATURES)
+    try:
+        created = kubernetes.apply(render_seldon_deployment(bundle, config), config)
+        scaled = dataclasses.replace(config, replicas=2)
+        patched = kubernetes.apply(render_seldon_deployment(bundle, scaled), scaled)
+        assert created["status"]["state"] == patched["status"]["state"] == "Available"
+        assert patched["spec"]["predictors"][0]["replicas"] == 2
+        assert kubernetes.endpoint_urls(patched, config)["cluster"].startswith("http")
+    finally:
+        kubernetes.delete(namespace, "fraud-model-test")
+
+
+class StatusSequence:
+    """Stands in for CustomObjectsApi.get: returns the given statuses one after another."""
+
+    def __init__(self, *statuses: dict):
+        self.statuses = list(statuses)
+
+    def get_namespaced_custom_object(self, group, version, namespace, plural, name):
+        return {"metadata": {"name": name, "namespace": namespace}, "status": self.statuses.pop(0)}
+
+
+def test_waiting_ignores_the_state_of_an_older_generation():
+    api = StatusSequence({"state": "Available", "observedGeneration": 1},
+                         {"state": "Creating", "observedGeneration": 2},
+                         {"state": "Available", "observedGeneration": 2, "address": {"url": "http://x:8000/api/v1.0/predictions"}})
+
+    deployed = kubernetes.wait_until_available(api, "ns", "fraud-model", generation=2, timeout=5, poll_s=0)
+
+    assert api.statuses == [] and kubernetes.endpoint_urls(deployed)["cluster"] == "http://x:8000/api/v1.0/predictions"
+
+
+def test_waiting_reports_seldons_failure_reason():
+    api = StatusSequence({"state": "Failed", "observedGeneration": 3,
+                          "description": "ImagePullBackOff: fraud-assets:9"})
+    with pytest.raises(kubernetes.DeploymentFailed, match="ns/fraud-model failed: ImagePullBackOff"):
+        kubernetes.wait_until_available(api, "ns", "fraud-model", generation=3, timeout=5, poll_s=0)

@@ -1,0 +1,170 @@
+"""Input rules, sampling and the result's helpers, on small hand-made frames (no simulator)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraud_assets.monitoring.drift import (
+    EVIDENTLY_SMALL_REFERENCE_ROWS,
+    MIN_ROWS_PER_SIDE,
+    compute_drift,
+    deterministic_sample,
+    per_slice_summary,
+)
+
+FEATURES = ["amount", "merchant_share", "category"]
+
+
+def make_frame(rows: int, seed: int, amount_scale: float = 1.0, fraud_rate: float = 0.012) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "step": np.sort(rng.integers(0, 30, size=rows)),
+            "amount": np.round(rng.gamma(2.0, 18.0, size=rows) * amount_scale, 2),
+            "merchant_share": rng.beta(2.0, 5.0, size=rows),
+            "category": rng.choice(["es_transportation", "es_food", "es_health"], p=[0.85, 0.1, 0.05], size=rows),
+            "fraud": (rng.random(rows) < fraud_rate).astype("int64"),
+        }
+    )
+
+
+def test_scaled_amount_and_doubled_fraud_are_named_in_the_verdicts(tmp_path):
+    result = compute_drift(make_frame(20_000, 1), make_frame(20_000, 2, 1.5, 0.024), FEATURES, sample_size=10_000)
+
+    assert [c.column for c in result.drifted_columns] == ["amount"]
+    assert result.n_drifted == 1 and result.share_drifted == pytest.approx(1 / 3)
+    assert result.passed_data_drift(0.5) and not result.passed_data_drift(1 / 3)
+    assert not result.passed_target_drift()
+    assert result.target.current_rate > 1.6 * result.target.reference_rate
+    assert "amount (Wasserstein" in result.data_drift_message()
+    assert "Target drift on 'fraud'" in result.target.message()
+    markdown = result.to_markdown()
+    assert "| amount | Wasserstein distance (normed) |" in markdown and "| yes |" in markdown
+    saved = result.save_html(tmp_path / "reports" / "drift.html")
+    page = saved.read_text(encoding="utf-8")
+    assert page.lstrip().startswith("<!DOCTYPE html>")
+    assert "Value Drift for column amount" in page and "Value Drift for column fraud" in page
+
+
+def test_same_process_twice_passes_both_checks():
+    result = compute_drift(make_frame(20_000, 1), make_frame(20_000, 2), FEATURES, sample_size=10_000, html=False)
+
+    assert result.n_drifted == 0 and result.passed_data_drift()
+    assert result.passed_target_drift(), result.target.message()
+    assert result.html == ""
+    with pytest.raises(ValueError, match="no HTML"):
+        result.save_html("unused.html")
+
+
+def test_sample_depends_on_content_and_seed_not_on_row_order():
+    frame = make_frame(30_000, 3)
+    shuffled = frame.sample(frac=1.0, random_state=7)
+
+    first = deterministic_sample(frame, 5_000, seed=0)
+    assert len(first) == 5_000
+    assert first.index.is_monotonic_increasing
+    assert set(deterministic_sample(shuffled, 5_000, seed=0).index) == set(first.index)
+    assert set(deterministic_sample(frame, 5_000, seed=1).index) != set(first.index)
+    assert deterministic_sample(frame, 40_000) is frame
+
+
+def test_same_windows_in_any_order_give_the_same_result():
+    reference, current = make_frame(20_000, 4), make_frame(15_000, 5, 1.2, 0.02)
+    once = compute_drift(reference, current, FEATURES, sample_size=5_000, html=False)
+    twice = compute_drift(reference, current, FEATURES, sample_size=5_000, html=False)
+    shuffled = compute_drift(
+        reference.sample(frac=1.0, random_state=1),
+        current.sample(frac=1.0, random_state=2),
+        FEATURES,
+        sample_size=5_000,
+        html=False,
+    )
+
+    assert once == twice
+    # Same rows in another order: same verdicts; scores may differ in the last bits of float sums.
+    assert [(c.column, c.method, c.drifted) for c in shuffled.columns] == [
+        (c.column, c.method, c.drifted) for c in once.columns
+    ]
+    assert [c.score for c in shuffled.columns] == pytest.approx([c.score for c in once.columns], rel=1e-9)
+    assert shuffled.target.score == pytest.approx(once.target.score, rel=1e-9)
+
+
+@pytest.mark.parametrize("side", ["reference", "current"])
+def test_a_side_at_the_small_sample_size_is_refused(side):
+    frames = {"reference": make_frame(5_000, 1), "current": make_frame(5_000, 2)}
+    frames[side] = frames[side].head(EVIDENTLY_SMALL_REFERENCE_ROWS)
+    with pytest.raises(ValueError, match=rf"{side} frame has 1000 rows.*at least {MIN_ROWS_PER_SIDE}"):
+        compute_drift(frames["reference"], frames["current"], FEATURES)
+
+
+def test_a_sample_size_at_the_small_sample_size_is_refused():
+    with pytest.raises(ValueError, match="sample_size 1000 is too small"):
+        compute_drift(make_frame(5_000, 1), make_frame(5_000, 2), FEATURES, sample_size=1_000)
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ([], "feature_columns is empty"),
+        ("amount", "must be a list"),
+        (["amount", "amount"], r"names \['amount'\] more than once"),
+        (["amount", "fraud"], "must not include the label 'fraud'"),
+        (["amount", "step"], r"must not include \['step'\]"),
+        (["amount", "velocity"], r"current frame lacks columns \['velocity'\]"),
+    ],
+)
+def test_bad_feature_columns_are_named(columns, message):
+    reference = make_frame(2_000, 1).assign(velocity=1.0)
+    with pytest.raises(ValueError, match=message):
+        compute_drift(reference, make_frame(2_000, 2), columns)
+
+
+def test_a_label_outside_zero_and_one_is_refused():
+    current = make_frame(2_000, 2)
+    current.loc[5, "fraud"] = 2
+    with pytest.raises(ValueError, match=r"current frame: label 'fraud' must be 0 or 1, found \[2\] in 1 rows"):
+        compute_drift(make_frame(2_000, 1), current, FEATURES)
+
+
+def test_slice_summary_flags_the_changed_day_and_skips_a_short_one():
+    reference = make_frame(20_000, 1)
+    slices = {
+        "day-1": make_frame(3_000, 11),
+        "day-2": make_frame(3_000, 12, amount_scale=1.5, fraud_rate=0.06),
+        "day-3": make_frame(800, 13),
+    }
+    summary = per_slice_summary(reference, slices, FEATURES, sample_size=10_000).set_index("slice")
+
+    assert list(summary.index) == ["day-1", "day-2", "day-3"]
+    assert summary.loc["day-1", "share_drifted"] == 0 and not summary.loc["day-1", "target_drift"]
+    assert summary.loc["day-2", "drifted_columns"] == "amount" and summary.loc["day-2", "target_drift"]
+    assert summary.loc["day-2", "fraud_rate"] > 0.04
+    assert np.isnan(summary.loc["day-3", "share_drifted"]) and summary.loc["day-3", "target_drift"] is None
+    assert "800 rows" in summary.loc["day-3", "note"]
+
+
+def test_a_feature_empty_on_one_side_counts_as_drifted_and_empty_on_both_does_not():
+    reference = make_frame(3_000, 1).assign(stopped=1.0, never=np.nan)
+    current = make_frame(3_000, 2).assign(stopped=np.nan, never=np.nan)
+    result = compute_drift(reference, current, [*FEATURES, "stopped", "never"], html=False)
+
+    by_column = {c.column: c for c in result.columns}
+    assert by_column["stopped"].drifted and by_column["stopped"].method == "all missing in current"
+    assert not by_column["never"].drifted and by_column["never"].method == "all missing in reference and current"
+    assert result.n_drifted == 1 and result.share_drifted == pytest.approx(1 / 5)
+    assert "stopped (all missing in current)" in result.data_drift_message()
+
+
+def test_numeric_codes_named_categorical_get_a_category_test():
+    reference, current = make_frame(3_000, 1), make_frame(3_000, 2)
+    for seed, frame in enumerate((reference, current)):
+        # More than five distinct codes: Evidently tests five or fewer numbers as categories anyway.
+        frame["category"] = np.random.default_rng(seed).integers(0, 15, size=len(frame)).astype("float64")
+
+    as_codes = compute_drift(reference, current, FEATURES, categorical_columns=("category",), html=False)
+    as_numbers = compute_drift(reference, current, FEATURES, categorical_columns=(), html=False)
+
+    assert {c.column: c.method for c in as_codes.columns}["category"] == "Jensen-Shannon distance"
+    assert {c.column: c.method for c in as_numbers.columns}["category"] == "Wasserstein distance (normed)"

@@ -1,0 +1,64 @@
+"""The whole graph on a real instance, MLflow store and Seldon process: deploy, redeploy, gates.
+
+One story so the expensive parts (training, a model server) are paid once: 30 days → v1 serves;
+three clean days → v2 replaces it; bounds out of reach → the metric gates block; drifted days →
+the drift gates block; v2 keeps serving throughout.
+"""
+
+import json
+import urllib.request
+
+import pytest
+from dagster import DagsterInstance
+
+from fraud_assets.data.simulator import Drift
+from fraud_assets.demo import DEMO_DRIFT, land_and_refresh, sample_prediction
+from fraud_assets.deployment.deployer import ModelDeployer
+from fraud_assets.training import registry
+from fraud_assets.training.gates import MetricBoundsResource
+
+PORT = 9317
+
+
+@pytest.fixture
+def deployer(home, monkeypatch):
+    monkeypatch.delenv("FRAUD_MIN_F1", raising=False)
+    deployer = ModelDeployer(port=PORT, workers=1)
+    try:
+        yield deployer
+    finally:
+        deployer.stop()
+
+
+def champion(alias=registry.CHAMPION):
+    return registry.get_alias_version(registry.DEFAULT_MODEL_NAME, alias)
+
+
+@pytest.mark.timeout(900)
+def test_deploy_redeploy_and_every_gate_blocking(deployer):
+    with DagsterInstance.ephemeral() as instance:
+        first = land_and_refresh(instance, range(0, 30), deployer, "baseline")
+        assert first.success and first.checks and all(first.checks.values()), first.check_messages
+        assert first.deployed_version == 1 and first.serving_version == "1" and champion() == 1
+        answer = sample_prediction(deployer.status()["url"], first.candidate)
+        assert 0.0 <= answer["fraud_probability"] <= 1.0 and answer["fraud_decision"] in (0, 1, 0.0, 1.0)
+
+        second = land_and_refresh(instance, range(30, 33), deployer, "clean days")
+        assert all(second.checks.values()), second.check_messages
+        assert second.deployed_version == 2 and second.serving_version == "2"
+        assert champion() == 2 and champion(registry.PREVIOUS_CHAMPION) == 1
+
+        # Bounds out of reach on a clean day: only the metric gates fail, and nothing deploys.
+        bounds = MetricBoundsResource(min_f1=0.999, max_brier=0.0)
+        blocked = land_and_refresh(instance, [33], deployer, "strict bounds", bounds=bounds)
+        assert blocked.checks["min_f1"] is False and blocked.checks["max_brier"] is False, blocked.checks
+        assert "f1 = " in blocked.check_messages["min_f1"] and "0.9990" in blocked.check_messages["min_f1"]
+        assert blocked.checks["drift_share_within_limit"] and blocked.checks["no_target_drift"], blocked.check_messages
+        assert blocked.deployed_version is None and blocked.serving_version == "2" and champion() == 2
+
+        # Drifted days: both drift gates block; the last good model keeps serving and answering.
+        drifted = land_and_refresh(instance, range(34, 36), deployer, "drifted", drift=Drift(start_step=34, **DEMO_DRIFT))
+        assert drifted.checks["drift_share_within_limit"] is False, drifted.check_messages
+        assert drifted.checks["no_target_drift"] is False, drifted.check_messages
+        assert drifted.deployed_version is None and drifted.serving_version == "2" and champion() == 2
+        assert 0.0 <= sample_prediction(deployer.status()["url"], first.candidate)["fraud_probability"] <= 1.0

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from fraud_assets.training.evaluation import METRIC_LABELS, METRIC_NAMES, evaluate, pr_auc
+
+
+@pytest.fixture(scope="module")
+def evaluation(trained):
+    return evaluate(trained.model, trained.windows.X_validation, trained.windows.y_validation, importance_rows=2000)
+
+
+def test_metrics_are_sane_on_simulated_data(trained, evaluation):
+    m = evaluation.metrics
+    assert set(m) == set(METRIC_NAMES)
+    assert m["roc_auc"] > 0.9
+    # PR AUC must beat the fraud base rate by far; Brier must beat always predicting the base rate.
+    base_rate = trained.windows.y_validation.mean()
+    assert m["pr_auc"] > 5 * base_rate
+    assert m["brier"] < base_rate * (1 - base_rate)
+    assert m["accuracy"] > 1 - base_rate
+    assert evaluation.threshold == trained.model.threshold
+
+
+def test_decision_metrics_agree_with_the_confusion_matrix(trained, evaluation):
+    (tn, fp), (fn, tp) = evaluation.confusion
+    assert tn + fp + fn + tp == evaluation.rows == len(trained.windows.y_validation)
+    assert tp + fn == evaluation.fraud_rows
+    assert evaluation.metrics["precision"] == pytest.approx(tp / (tp + fp))
+    assert evaluation.metrics["recall"] == pytest.approx(tp / (tp + fn))
+    assert evaluation.metrics["accuracy"] == pytest.approx((tp + tn) / evaluation.rows)
+    assert evaluation.metrics["pr_auc"] == pytest.approx(
+        pr_auc(trained.model, trained.windows.X_validation, trained.windows.y_validation)
+    )
+
+
+def test_importances_cover_every_feature_and_are_seeded(trained, evaluation):
+    table = evaluation.feature_importance
+    assert sorted(table["feature"]) == sorted(trained.model.feature_names_in_)
+    assert table["importance_mean"].is_monotonic_decreasing
+    # Fraud depends far more on the merchant category than on the customer's age or gender.
+    rank = {feature: position for position, feature in enumerate(table["feature"])}
+    assert rank["category"] < min(rank["age"], rank["gender"])
+    again = evaluate(trained.model, trained.windows.X_validation, trained.windows.y_validation, importance_rows=2000)
+    assert again.feature_importance.equals(table)
+
+
+def test_curves_render_as_png(evaluation):
+    assert evaluation.curves_png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(evaluation.curves_png) > 10_000
+
+
+def test_markdown_tables_show_every_figure(evaluation):
+    text = evaluation.to_markdown()
+    for name in METRIC_NAMES:
+        assert f"| {METRIC_LABELS[name]} | {evaluation.metrics[name]:.4f} |" in text
+    (tn, fp), (fn, tp) = evaluation.confusion
+    assert f"| legit | {tn} | {fp} |" in text and f"| fraud | {fn} | {tp} |" in text
+    assert len(evaluation.importance_markdown(top=2).splitlines()) == 4
+
+
+def test_a_window_without_fraud_is_refused(trained):
+    X = trained.windows.X_validation.head(50)
+    with pytest.raises(ValueError, match="holds one class only"):
+        evaluate(trained.model, X, np.zeros(50))

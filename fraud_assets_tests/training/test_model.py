@@ -1,0 +1,96 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import f1_score
+
+from fraud_assets.training.model import FraudClassifier
+from fraud_assets.training.thresholds import f1_optimal_threshold
+
+from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
+
+
+def test_input_contract_for_serving(trained):
+    model = trained.model
+    X = trained.windows.X_validation
+    assert model.feature_names_in_ == list(FEATURE_COLUMNS)
+    expected = model.predict_proba(X)
+    assert expected.shape == (len(X), 2)
+    np.testing.assert_allclose(expected.sum(axis=1), 1.0)
+    # Seldon sends float arrays in feature_names_in_ order; a frame may come in any column order.
+    np.testing.assert_array_equal(model.predict_proba(X.to_numpy(dtype=float)), expected)
+    np.testing.assert_array_equal(model.predict_proba(X[list(reversed(X.columns))].assign(extra=1)), expected)
+    np.testing.assert_array_equal(model.predict(X), (expected[:, 1] >= model.threshold).astype(int))
+
+
+def test_bad_serving_input_is_refused(trained):
+    X = trained.windows.X_validation
+    with pytest.raises(ValueError, match=r"lacks feature columns \['gender'\]"):
+        trained.model.predict_proba(X.drop(columns="gender"))
+    with pytest.raises(ValueError, match=rf"shape \(n, {len(FEATURE_COLUMNS)}\)"):
+        trained.model.predict_proba(X.to_numpy()[:, :4])
+
+
+def test_categoricals_are_split_natively(trained):
+    flags = dict(zip(trained.model.feature_names_in_, trained.model.estimator_.is_categorical_))
+    assert {name for name, categorical in flags.items() if categorical} == set(CATEGORICAL_FEATURES)
+
+
+def test_fit_is_deterministic_and_clonable(trained):
+    windows = trained.windows
+    again = clone(trained.model).fit(windows.X_train, windows.y_train, calibration_mask=windows.calibration_mask)
+    assert again.threshold == trained.model.threshold
+    np.testing.assert_array_equal(again.predict_proba(windows.X_validation), trained.model.predict_proba(windows.X_validation))
+
+
+def test_threshold_maximises_f1_on_calibration_rows(trained):
+    windows = trained.windows
+    first = FraudClassifier(categorical_features=CATEGORICAL_FEATURES, refit_after_calibration=False)
+    first.fit(windows.X_train, windows.y_train, calibration_mask=windows.calibration_mask)
+    X_cal = windows.X_train[windows.calibration_mask]
+    y_cal = windows.y_train[windows.calibration_mask]
+    scores = first.predict_proba(X_cal)[:, 1]
+    best = f1_score(y_cal, scores >= first.threshold)
+    for other in np.quantile(scores, np.linspace(0.5, 1.0, 41)):
+        assert f1_score(y_cal, scores >= other) <= best + 1e-12
+
+
+def test_f1_optimal_threshold_on_a_worked_example():
+    # Cut 0.35 catches both frauds with one false alarm (F1 0.8); 0.8 catches one (F1 0.67).
+    assert f1_optimal_threshold(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == 0.35
+    with pytest.raises(ValueError, match="no fraud rows"):
+        f1_optimal_threshold(np.zeros(4), np.linspace(0, 1, 4))
+
+
+def test_without_calibration_the_default_threshold_applies(trained):
+    model = FraudClassifier(categorical_features=CATEGORICAL_FEATURES, default_threshold=0.3, max_iter=20)
+    model.fit(trained.windows.X_train, trained.windows.y_train)
+    assert model.threshold == 0.3
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda X, y: (X.assign(category=X["category"].astype(str)), y), r"columns \['category'\] are not numeric"),
+        (lambda X, y: (X.assign(age=-1), y), "'age' must hold non-negative integer codes"),
+        (lambda X, y: (X.assign(gender=1.5), y), "'gender' must hold non-negative integer codes"),
+        (lambda X, y: (X.assign(customer_fraud_rate=np.nan), y), r"columns \['customer_fraud_rate'\] have no value"),
+        (lambda X, y: (X.assign(amount=np.inf), y), r"columns \['amount'\] contain infinite"),
+        (lambda X, y: (X.drop(columns="gender"), y), r"categorical features \['gender'\] are not columns"),
+        (lambda X, y: (X, y * 2), "labels must be 0 or 1"),
+        (lambda X, y: (X.to_numpy(), y), "needs a DataFrame"),
+    ],
+)
+def test_bad_training_input_is_refused(trained, change, message):
+    # The latest training rows: every history feature has values there.
+    X, y = change(trained.windows.X_train.tail(2000), trained.windows.y_train[-2000:])
+    with pytest.raises((ValueError, TypeError), match=message):
+        FraudClassifier(categorical_features=CATEGORICAL_FEATURES).fit(X, y)
+
+
+def test_missing_values_are_allowed(trained):
+    X = trained.windows.X_train.copy()
+    X.loc[::7, "customer_amount_mean_all"] = np.nan
+    X.loc[::11, "gender"] = np.nan
+    model = FraudClassifier(categorical_features=CATEGORICAL_FEATURES, max_iter=20).fit(X, trained.windows.y_train)
+    assert np.isfinite(model.predict_proba(pd.DataFrame(X))).all()

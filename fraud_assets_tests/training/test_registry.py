@@ -1,0 +1,134 @@
+import json
+import subprocess
+import sys
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from fraud_assets.training import registry
+from fraud_assets.training.evaluation import evaluate
+
+
+@pytest.fixture(scope="module")
+def evaluation(trained):
+    return evaluate(trained.model, trained.windows.X_validation, trained.windows.y_validation, importance_rows=1000)
+
+
+@pytest.fixture
+def register(home, trained, evaluation):
+    """Log and register the session's model into this test's own store under `home`."""
+
+    def _register(**overrides):
+        arguments = {
+            "model": trained.model,
+            "evaluation": evaluation,
+            "params": trained.model.get_params(),
+            "tags": registry.lineage_tags("dagster-run-1", "fraud_model", ["2024-01-02", "2024-01-01"]),
+            "input_example": trained.windows.X_validation.head(3),
+        }
+        return registry.log_and_register(**{**arguments, **overrides})
+
+    yield _register
+    assert mlflow.active_run() is None, "a test left an MLflow run open"
+
+
+def test_round_trip_gives_identical_predictions(home, register, trained, evaluation):
+    version = register()
+
+    loaded = registry.load_version(version.name, version.version)
+
+    X = trained.windows.X_validation
+    np.testing.assert_array_equal(loaded.predict_proba(X), trained.model.predict_proba(X))
+    assert loaded.threshold == trained.model.threshold
+    assert loaded.feature_names_in_ == trained.model.feature_names_in_
+    assert (version.name, version.version, version.model_uri) == ("fraud-detector", 1, "models:/fraud-detector/1")
+
+    run = MlflowClient(registry.tracking_uri()).get_run(version.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["pr_auc"] == evaluation.metrics["pr_auc"]
+    assert run.data.metrics["threshold"] == trained.model.threshold
+    assert run.data.params["max_leaf_nodes"] == str(trained.model.max_leaf_nodes)
+    assert run.data.tags[registry.DAGSTER_RUN_TAG] == "dagster-run-1"
+    assert run.data.tags[registry.SHA256_TAG] == version.artifact_sha256
+
+    tags = registry.version_tags(version.name, version.version)
+    assert tags[registry.ASSET_KEY_TAG] == "fraud_model"
+    assert tags[registry.SHA256_TAG] == version.artifact_sha256
+    assert registry.training_slices(version.name, version.version) == ["2024-01-01", "2024-01-02"]
+
+    local = registry.download_version(version.name, version.version, home / "download")
+    assert registry.sha256_file(local / registry.MODEL_FILE) == version.artifact_sha256
+    requirements = (local / "requirements.txt").read_text().splitlines()
+    assert set(requirements) - set(registry.model_requirements()) == {f"mlflow=={mlflow.__version__}"}
+    # Artifacts live under FRAUD_ASSETS_HOME, not under the working directory (./mlruns).
+    stored_at = MlflowClient(registry.tracking_uri()).get_model_version_download_uri(version.name, "1")
+    assert stored_at.startswith((home / "mlflow" / "artifacts").as_uri())
+    assert run.info.artifact_uri.startswith((home / "mlflow" / "artifacts").as_uri())
+
+
+def test_artifact_loads_without_the_project_code(home, register, trained):
+    version = register()
+    local = registry.download_version(version.name, version.version, home / "download")
+    probe = trained.windows.X_validation.head(20)
+    script = (
+        "import sys, json, pickle, pandas as pd\n"
+        "sys.modules['fraud_assets'] = None  # any import of the project now fails\n"
+        f"model = pickle.load(open({str(local / registry.MODEL_FILE)!r}, 'rb'))\n"
+        "rows = pd.read_json(sys.stdin, orient='split')\n"
+        "print(json.dumps(model.predict_proba(rows)[:, 1].tolist()))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], input=probe.to_json(orient="split"), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(json.loads(result.stdout), trained.model.predict_proba(probe)[:, 1])
+
+
+def test_a_tampered_artifact_is_refused(home, register):
+    version = register()
+    stored = next((home / "mlflow" / "artifacts").rglob(registry.MODEL_FILE))
+    stored.write_bytes(stored.read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="has SHA-256 .* registered " + version.artifact_sha256):
+        registry.load_version(version.name, version.version)
+
+
+def test_an_active_run_is_reused_and_left_to_its_owner(home, register):
+    mlflow.set_tracking_uri(registry.tracking_uri())
+    with mlflow.start_run(experiment_id=registry.ensure_experiment()) as outer:
+        version = register()
+        assert version.run_id == outer.info.run_id
+        assert mlflow.active_run().info.run_id == outer.info.run_id
+    assert MlflowClient(registry.tracking_uri()).get_run(outer.info.run_id).info.status == "FINISHED"
+
+
+def test_a_failed_logging_run_is_ended_as_failed(home, register, trained):
+    with pytest.raises(KeyError):
+        register(input_example=trained.windows.X_validation.head(3).drop(columns="amount"))
+    client = MlflowClient(registry.tracking_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name(registry.DEFAULT_EXPERIMENT).experiment_id])
+    assert run.info.status == "FAILED"
+
+
+def test_champion_alias_keeps_the_previous_one_for_rollback(home, register):
+    assert registry.get_alias_version("fraud-detector", registry.CHAMPION) is None
+    first, second = register(), register()
+    assert (first.version, second.version) == (1, 2)
+
+    assert registry.set_champion("fraud-detector", 1) is None
+    assert registry.get_alias_version("fraud-detector", registry.PREVIOUS_CHAMPION) is None
+
+    assert registry.set_champion("fraud-detector", 2) == 1
+    assert registry.get_alias_version("fraud-detector", registry.CHAMPION) == 2
+    assert registry.get_alias_version("fraud-detector", registry.PREVIOUS_CHAMPION) == 1
+
+    # Re-promoting the champion does not overwrite the rollback target.
+    assert registry.set_champion("fraud-detector", 2) is None
+    assert registry.get_alias_version("fraud-detector", registry.PREVIOUS_CHAMPION) == 1
+
+
+def test_tracking_uri_prefers_the_environment(home, monkeypatch):
+    assert registry.tracking_uri() == f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert registry.tracking_uri() == "http://127.0.0.1:5000"

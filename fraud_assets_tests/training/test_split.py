@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraud_assets.training.split import split_by_step
+from fraud_assets.training.train import train_model
+
+from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
+
+
+def test_windows_are_contiguous_and_in_time_order():
+    split = split_by_step(range(100))
+    assert split.validation_steps == tuple(range(80, 100))
+    assert split.calibration_steps == tuple(range(64, 80))
+    assert split.fit_steps == tuple(range(64))
+    assert max(split.fit_steps) < min(split.calibration_steps) < min(split.validation_steps)
+
+
+def test_shares_count_distinct_steps_not_rows():
+    # The last step is huge and the steps have gaps: validation is still 1 step in 5.
+    steps = [0] * 3 + [2] * 3 + [5] * 3 + [6] * 3 + [9] * 1000
+    split = split_by_step(steps)
+    assert split.validation_steps == (9,)
+    assert split.calibration_steps == (6,)
+    assert split.fit_steps == (0, 2, 5)
+
+
+def test_masks_cover_every_row_once():
+    steps = pd.Series(np.repeat(np.arange(10), 7))
+    masks = split_by_step(steps).masks(steps)
+    covered = masks.fit.astype(int) + masks.calibration.astype(int) + masks.validation.astype(int)
+    assert (covered == 1).all()
+    assert set(steps[masks.validation]) == {8, 9}
+
+
+def test_too_few_steps_or_bad_shares_are_refused():
+    with pytest.raises(ValueError, match="at least 3 distinct steps"):
+        split_by_step([4, 4, 5])
+    with pytest.raises(ValueError, match="validation_share must be between 0 and 1"):
+        split_by_step(range(10), validation_share=1.0)
+    with pytest.raises(ValueError, match=r"steps \[42\] are in no window"):
+        split_by_step(range(10)).masks(np.array([1, 42]))
+
+
+def test_threshold_and_model_never_see_validation_steps(frame, trained):
+    validation_steps = list(trained.windows.split.validation_steps)
+    tampered = frame.copy()
+    in_validation = tampered["step"].isin(validation_steps)
+    # Make the validation window say the opposite of everything before it.
+    tampered.loc[in_validation, "fraud"] = 1 - tampered.loc[in_validation, "fraud"]
+    tampered.loc[in_validation, "amount"] = tampered.loc[in_validation, "amount"][::-1].to_numpy()
+
+    retrained = train_model(tampered, FEATURE_COLUMNS, CATEGORICAL_FEATURES)
+
+    assert retrained.model.threshold == trained.model.threshold
+    probe = trained.windows.X_validation
+    np.testing.assert_array_equal(retrained.model.predict_proba(probe), trained.model.predict_proba(probe))
+
+
+def test_threshold_is_picked_on_the_calibration_steps(frame, trained):
+    # Contrast with the test above: tampering with calibration labels does move the threshold.
+    tampered = frame.copy()
+    in_calibration = tampered["step"].isin(trained.windows.split.calibration_steps)
+    tampered.loc[in_calibration, "fraud"] = 1 - tampered.loc[in_calibration, "fraud"]
+    retrained = train_model(tampered, FEATURE_COLUMNS, CATEGORICAL_FEATURES, split=trained.windows.split)
+    assert retrained.model.threshold != trained.model.threshold
