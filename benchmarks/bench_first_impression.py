@@ -51,6 +51,8 @@ def main() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        # Automation may have deployed a model server by now; it outlives dagster dev by design.
+        subprocess.run([str(Path(sys.executable).parent / "fraud-assets"), "serve", "stop"], env=env, check=False)
 
 
 if __name__ == "__main__":

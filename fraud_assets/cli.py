@@ -226,6 +226,23 @@ def cmd_demo(args) -> int:
     return 0 if summary["ok"] else 1
 
 
+def cmd_lineage(args) -> int:
+    from dagster import DagsterInstance
+
+    from fraud_assets.deployment.deployer import ModelDeployer
+    from fraud_assets.lineage import render, serving_lineage
+
+    prepare_dagster_home()
+    with DagsterInstance.get() as instance:
+        try:
+            lineage = serving_lineage(instance, ModelDeployer.from_env().status())
+        except LookupError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+    print(json.dumps(lineage, indent=2, default=str) if args.json else render(lineage))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fraud-assets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -266,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="fraud-detector")
     p.add_argument("--version", type=int, help="deploy this registered version instead of the previous champion")
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("lineage", help="the chain from the serving model back to the landed files it was trained on")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lineage)
 
     p = sub.add_parser("demo", help="headless end-to-end demo: baseline, three clean days, a drifted day")
     p.add_argument("--keep-serving", action="store_true", help="leave the endpoint up afterwards")

@@ -44,6 +44,7 @@ DUPLICATES = "no_duplicate_rows"
 def _slice_metadata(name: str, data: bytes, result: SliceValidation) -> dict:
     frame = result.frame
     return {
+        "source_path": result.source,
         "dagster/row_count": len(frame),
         "fraud_count": int(frame["fraud"].sum()),
         "fraud_rate": float(frame["fraud"].mean()),

@@ -1,0 +1,81 @@
+"""From the model that serves now back to the files it learned from, across Dagster and MLflow.
+
+The walk: serving record → MLflow model version (run, Dagster run id, slice ids) → the Dagster run
+that trained it (evaluation and drift results, their checks) → each training slice's
+materialization (the landed file's path and SHA-256).
+"""
+
+from dagster import AssetKey, DagsterEventType, DagsterInstance, EventRecordsFilter
+
+from fraud_assets.training import registry
+
+
+def _latest_slice_metadata(instance: DagsterInstance, slice_ids: list[str]) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    records = instance.get_event_records(
+        EventRecordsFilter(event_type=DagsterEventType.ASSET_MATERIALIZATION, asset_key=AssetKey("transaction_slices"),
+                           asset_partitions=slice_ids),
+        ascending=False,
+    )
+    for record in records:
+        mat = record.asset_materialization
+        if mat.partition in found:
+            continue
+        meta = mat.metadata
+        found[mat.partition] = {
+            "file": meta["source_path"].value if "source_path" in meta else meta["source_file"].value,
+            "sha256": meta["source_sha256"].value,
+            "rows": meta["dagster/row_count"].value,
+            "dagster_run_id": record.run_id,
+        }
+    return found
+
+
+def _run_results(instance: DagsterInstance, run_id: str) -> dict:
+    """Materializations and check verdicts of one Dagster run, by asset."""
+    results: dict = {"materialized": [], "checks": {}}
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        results["materialized"].append(entry.dagster_event.asset_key.to_user_string())
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.event_specific_data
+        key = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        results["checks"][key] = {"passed": evaluation.passed, "description": evaluation.description}
+    return results
+
+
+def serving_lineage(instance: DagsterInstance, serving: dict | None, name: str = registry.DEFAULT_MODEL_NAME) -> dict:
+    if not serving:
+        raise LookupError("nothing is serving: deploy a model first (materialize model_deployment)")
+    version = serving["model_version"]
+    client = registry._client(None)
+    model_version = client.get_model_version(name, str(version))
+    tags = dict(model_version.tags)
+    dagster_run_id = tags.get(registry.DAGSTER_RUN_TAG)
+    slice_ids = registry.training_slices(name, version)
+    slices = _latest_slice_metadata(instance, slice_ids)
+    return {
+        "endpoint": serving.get("url") or serving.get("endpoint"),
+        "model": {"name": name, "version": str(version), "artifact_sha256": tags.get(registry.SHA256_TAG),
+                  "aliases": list(model_version.aliases)},
+        "mlflow_run_id": model_version.run_id,
+        "dagster_run_id": dagster_run_id,
+        "run": _run_results(instance, dagster_run_id) if dagster_run_id else {},
+        "training_slices": [{"slice": s, **slices.get(s, {"file": "(no materialization found)"})} for s in slice_ids],
+    }
+
+
+def render(lineage: dict) -> str:
+    model = lineage["model"]
+    lines = [
+        f"serving     {lineage['endpoint']}",
+        f"model       {model['name']} version {model['version']} (aliases: {', '.join(model['aliases']) or 'none'})",
+        f"artifact    sha256 {model['artifact_sha256']}",
+        f"mlflow run  {lineage['mlflow_run_id']}",
+        f"dagster run {lineage['dagster_run_id']}",
+    ]
+    for check, verdict in sorted(lineage["run"].get("checks", {}).items()):
+        lines.append(f"  check {check}: {'passed' if verdict['passed'] else 'FAILED'} - {verdict['description'] or ''}")
+    lines.append(f"trained on {len(lineage['training_slices'])} slices:")
+    for s in lineage["training_slices"]:
+        lines.append(f"  {s['slice']}  {s.get('file')}  sha256 {s.get('sha256', '?')}")
+    return "\n".join(lines)
