@@ -10,10 +10,16 @@ from fraud_assets.deployment.deployer import ModelDeployer
 from fraud_assets.training import registry
 
 
-def bundle_for(name: str, version: int) -> ModelBundle:
-    """Download a registered version next to the server and verify it against its recorded SHA-256."""
+def bundle_for(name: str, version: int, target: str = "local") -> ModelBundle:
+    """A registered version, verified against its recorded SHA-256.
+
+    Locally the model is downloaded next to the server; a Kubernetes pod downloads the
+    version's artifact URI itself (and checks the same hash before loading).
+    """
     model_dir = registry.download_version(name, version, settings.serving_dir() / "models" / f"{name}-v{version}")
     model = registry.load_version(name, version)
+    if target == "kubernetes":
+        model_dir = registry._client(None).get_model_version_download_uri(name, str(version))
     return ModelBundle(
         model_dir=str(model_dir),
         sha256=registry.version_tags(name, version)[registry.SHA256_TAG],
@@ -26,7 +32,7 @@ def bundle_for(name: str, version: int) -> ModelBundle:
 
 def deploy_version(deployer: ModelDeployer, name: str, version: int):
     """Serve `version`, then move the champion alias (the old one stays as previous-champion)."""
-    result = deployer.deploy(bundle_for(name, version))
+    result = deployer.deploy(bundle_for(name, version, deployer.target))
     previous = registry.set_champion(name, version)
     return result, previous
 

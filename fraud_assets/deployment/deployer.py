@@ -47,8 +47,16 @@ class ModelDeployer(ConfigurableResource):
 
     @classmethod
     def from_env(cls, **overrides) -> ModelDeployer:
-        """Target from FRAUD_DEPLOY_TARGET, local when unset (EnvVar would fail a run instead)."""
-        return cls(target=os.environ.get(TARGET_ENV, "").strip() or "local", **overrides)
+        """Target from FRAUD_DEPLOY_TARGET (local when unset; EnvVar would fail a run instead), and the
+        local port and worker count from FRAUD_DEPLOY_PORT and FRAUD_DEPLOY_WORKERS."""
+        settings = {"target": os.environ.get(TARGET_ENV, "").strip() or "local"}
+        for field, variable in (("port", "FRAUD_DEPLOY_PORT"), ("workers", "FRAUD_DEPLOY_WORKERS")):
+            text = os.environ.get(variable, "").strip()
+            if text:
+                if not text.isdigit():
+                    raise ValueError(f"{variable}={text!r} must be a whole number")
+                settings[field] = int(text)
+        return cls(**{**settings, **overrides})
 
     def deploy(self, bundle: ModelBundle, canary: ModelBundle | None = None,
                canary_traffic: int = 0) -> DeploymentResult:
