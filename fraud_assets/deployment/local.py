@@ -109,6 +109,8 @@ def deploy(bundle: ModelBundle, config: LocalSettings = LocalSettings()) -> Depl
     """Serve `bundle` at `config.url`, replacing the current server without dropping a request."""
     with _deploy_lock():
         previous = _read_record()
+        if _running_front(previous, config) is None:
+            _check_port_free(config)  # before spending a server start on it
         server, server_info = _start_verified_server(bundle, config)
         try:
             front_info, old_server = _move_traffic(previous, server_info, config, bundle)
@@ -177,18 +179,15 @@ def _move_traffic(previous: dict | None, server_info: dict, config: LocalSetting
     backend = f"{config.host}:{server_info['http_port']}"
     old_front = previous["front"] if previous else None
     old_server = previous["server"] if previous and processes.is_running(_ref(previous["server"])) else None
-    reuse_front = (old_front is not None and processes.is_running(_ref(old_front))
-                   and (old_front["host"], old_front["port"]) == (config.host, config.port))
-    if reuse_front:
-        front_info = old_front
-        switched = front.request(Path(old_front["control"]), {"cmd": "switch", "backend": backend})
+    if (running := _running_front(previous, config)) is not None:
+        switched = front.request(Path(running["control"]), {"cmd": "switch", "backend": backend})
         try:
             smoke_test(f"http://{config.host}:{config.port}", bundle)
         except Exception as e:
-            front.request(Path(old_front["control"]), {"cmd": "switch", "backend": switched["previous"]})
+            front.request(Path(running["control"]), {"cmd": "switch", "backend": switched["previous"]})
             raise DeployError(f"{bundle.name} version {bundle.version} failed on the stable URL, "
                               f"traffic moved back: {e}") from e
-        return front_info, old_server
+        return running, old_server
     front_info = _start_front(config, backend)
     try:
         smoke_test(f"http://{config.host}:{config.port}", bundle)
@@ -198,6 +197,24 @@ def _move_traffic(previous: dict | None, server_info: dict, config: LocalSetting
     if old_front is not None:
         processes.stop_group(_ref(old_front), config.stop_timeout_s)  # it had died, or served another port
     return front_info, old_server
+
+
+def _running_front(previous: dict | None, config: LocalSettings) -> dict | None:
+    """The recorded front, if it is alive and serves the address asked for."""
+    recorded = previous["front"] if previous else None
+    if recorded is None or (recorded["host"], recorded["port"]) != (config.host, config.port):
+        return None
+    return recorded if processes.is_running(_ref(recorded)) else None
+
+
+def _check_port_free(config: LocalSettings) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the front does: TIME_WAIT is no conflict
+        try:
+            sock.bind((config.host, config.port))
+        except OSError as e:
+            raise DeployError(f"{config.host}:{config.port} is taken by another process ({e.strerror}); "
+                              "stop it or choose another port") from None
 
 
 def _start_front(config: LocalSettings, backend: str) -> dict:

@@ -10,15 +10,17 @@ Protocol (REST and gRPC):
               SeldonClient's default encoding.)
     response  {"data": {"names": ["fraud_probability", "fraud_decision"], "ndarray": [[p, d], ...]},
                "meta": {"tags": {model name, version, sha256, threshold}}}
-A request that breaks the protocol gets HTTP 400 with the broken rule in `status.info`; an unknown
-route gets 404. Seldon 1.19 would turn both into 500s (its catch-all `Exception` handler also
-catches werkzeug's HTTP errors, and ragged or non-numeric arrays fail inside its own parsing), so
-the REST body is parsed here (`predict_raw`) and HTTP errors get their own handler
+A request that breaks the protocol gets HTTP 400 with the broken rule in `status.info` (1.19 maps
+SeldonMicroserviceException(status_code=400) to HTTP 400, with `status.code` -1 in the body); an
+unknown route gets 404. Left alone, Seldon 1.19 answers many of these with 500: its catch-all
+`Exception` handler also catches werkzeug's 404/415, and ragged arrays fail inside its own
+parsing. So the REST body is parsed here (`predict_raw`) and HTTP errors get their own handler
 (`model_error_handler`, a blueprint the wrapper registers).
 
 Configuration: Seldon parameters (`model_dir`, `expected_sha256`, `model_name`, `model_version`)
-or the environment variables in `ENV`. The artifact is an MLflow sklearn-flavor directory; its
-pickle is only deserialised when its SHA-256 equals the registered one.
+or the environment variables in `ENV`. `model_dir` is an MLflow sklearn-flavor directory, or an
+MLflow artifact URI downloaded at start (how a pod gets it); its pickle is only deserialised when
+its SHA-256 equals the registered one.
 """
 
 from __future__ import annotations
@@ -100,10 +102,9 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def local_model_dir(model_dir: str) -> Path:
-    """The artifact as a local directory: the path itself, or a fresh download of an MLflow
-    artifact URI (how a pod gets it; the SHA-256 check then covers the download too)."""
-    if model_dir.startswith("file://"):
-        return Path(model_dir.removeprefix("file://"))
+    """The artifact as a local directory: a plain path as it is, any URI (s3://, runs:/,
+    models:/, file://) downloaded by MLflow into a fresh temporary directory. That is how a pod
+    gets its model, and the SHA-256 check then covers the download too."""
     if "://" not in model_dir and not model_dir.startswith(("runs:/", "models:/")):
         return Path(model_dir)
     import tempfile

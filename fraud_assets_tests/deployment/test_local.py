@@ -309,6 +309,6 @@ def test_front_port_taken_by_someone_else_fails_cleanly(clean_serving, toy_model
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         config = settings(squatter.getsockname()[1])
-        with pytest.raises(DeployError, match="front on 127.0.0.1:.* exited"):
+        with pytest.raises(DeployError, match="127.0.0.1:.* is taken by another process"):
             local.deploy(bundle_for(*toy_models["v1"], "1"), config)
     assert local.status() is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -123,3 +124,16 @@ def test_health_needs_a_warm_model(toy_models):
     assert raised.value.status_code == 503
     model.load()
     assert model.health_status()["status"] == "ok"
+
+
+def test_downloads_an_artifact_uri_then_verifies_it(toy_models, tmp_path, monkeypatch):
+    """How a pod gets its model: MLflow downloads it, then it is checked like a local one."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    store = shutil.copytree(toy_models["v1"][0], tmp_path / "artifact-store" / "model")
+
+    model = FraudModel(store.as_uri(), toy_models["v1"][1], "fraud-model", "1")
+
+    assert model.feature_names == FEATURES
+    assert [p.name for p in tmp_path.glob("fraud-model-*/*")] == ["model"]  # a download, not the store itself
+    with pytest.raises(ModelIntegrityError):
+        FraudModel(store.as_uri(), toy_models["v2"][1], "fraud-model", "1")
