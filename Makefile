@@ -6,8 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export FRAUD_ASSETS_HOME ?= $(CURDIR)/.fraud_assets
 export DAGSTER_HOME := $(FRAUD_ASSETS_HOME)/dagster
-export MLFLOW_ENABLE_TELEMETRY := false
-export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
 
 .PHONY: run test demo bench lock browser-deps clean help
 

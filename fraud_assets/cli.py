@@ -301,8 +301,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
     args = build_parser().parse_args(argv)
     return args.func(args)
 

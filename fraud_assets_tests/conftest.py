@@ -15,7 +15,6 @@ def home(tmp_path, monkeypatch):
     root = tmp_path / "home"
     monkeypatch.setenv("FRAUD_ASSETS_HOME", str(root))
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.setenv("MLFLOW_ENABLE_TELEMETRY", "false")
     for var in ("FRAUD_LANDING_URL", "FRAUD_QUARANTINE_URL", "FRAUD_STORAGE_URL", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(var, raising=False)
     (root / "dagster").mkdir(parents=True)

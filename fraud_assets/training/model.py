@@ -6,9 +6,16 @@ codes (NaN = missing), which HistGradientBoosting splits on natively instead of 
 ordered numbers.
 
 The hyper-parameter defaults were chosen by `benchmarks/bench_training.py` against the seed's
-unbounded trees (`max_leaf_nodes=None, max_depth=None`): bounded trees keep the fit time flat
-when labels carry little signal (the seed's settings grew 1,773-leaf trees and took ~10 minutes
-on such data), and early stopping on a seeded hold-out keeps runs reproducible.
+unbounded trees (`max_leaf_nodes=None, max_depth=None`, numeric features only): on four
+simulated data sets (seeds 1, 2, 3, 7) they scored 0.006-0.013 higher validation PR AUC in
+0.67-0.86 of the seed's CPU time. Bounded trees (31 leaves, 200 rows a leaf) also keep the fit
+short when labels carry no signal, where the seed's trees grow to thousands of leaves. Early
+stopping uses a seeded hold-out, so runs are reproducible.
+
+Refitting on all training steps after the threshold is picked keeps the latest days in the served
+model: with data drifting three weeks before validation, PR AUC 0.934 and F1 0.861 against 0.930
+and 0.850 without the refit. The threshold comes from the first fit; on stable data every
+strategy measured (refit or not, 10 or 20 % calibration, fixed 0.5) landed within 0.006 F1.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ class FraudClassifier(ClassifierMixin, BaseEstimator):
         l2_regularization: float = 0.0,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
-        n_iter_no_change: int = 10,
+        n_iter_no_change: int = 5,
         refit_after_calibration: bool = True,
         default_threshold: float = 0.5,
         random_state: int = 0,
@@ -80,14 +87,14 @@ class FraudClassifier(ClassifierMixin, BaseEstimator):
         # sklearn's per-call DataFrame handling (one row: ~2 ms instead of ~12 ms).
         X = X.to_numpy()
         if calibration_mask is None:
-            self.estimator_ = self._new_booster().fit(X, y)
+            self.estimator_ = self._fit_booster(X, y, "training")
             self.threshold_ = float(self.default_threshold)
             return self
         calibration = _check_mask(calibration_mask, len(X))
-        first = self._new_booster().fit(X[~calibration], y[~calibration])
+        first = self._fit_booster(X[~calibration], y[~calibration], "fit-window")
         calibration_scores = first.predict_proba(X[calibration])[:, 1]
         self.threshold_ = f1_optimal_threshold(y[calibration], calibration_scores)
-        self.estimator_ = self._new_booster().fit(X, y) if self.refit_after_calibration else first
+        self.estimator_ = self._fit_booster(X, y, "training") if self.refit_after_calibration else first
         return self
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -98,6 +105,18 @@ class FraudClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= self.threshold).astype(np.int64)
+
+    def _fit_booster(self, X: np.ndarray, y: np.ndarray, rows: str) -> HistGradientBoostingClassifier:
+        empty = np.isnan(X).all(axis=0)
+        if empty.any():
+            # HistGradientBoosting fails on these with an opaque numpy error; say what is wrong.
+            raise ValueError(
+                f"fraud model: columns {np.asarray(self.feature_names_in_)[empty].tolist()} have no value in the "
+                f"{len(X)} {rows} rows (history features need earlier steps); train on more steps"
+            )
+        if y.min() == y.max():
+            raise ValueError(f"fraud model: the {len(y)} {rows} rows all have label {y[0]}; both classes are needed")
+        return self._new_booster().fit(X, y)
 
     def _new_booster(self) -> HistGradientBoostingClassifier:
         categorical = np.isin(self.feature_names_in_, self.categorical_features)
@@ -130,17 +149,12 @@ class FraudClassifier(ClassifierMixin, BaseEstimator):
         infinite = [c for c in X.columns if np.isinf(X[c].to_numpy()).any()]
         if infinite:
             raise ValueError(f"fraud model: columns {infinite} contain infinite values")
-        empty = [c for c in X.columns if X[c].isna().all()]
-        if empty:
-            # HistGradientBoosting fails on these with an opaque numpy error; say what is wrong.
-            raise ValueError(
-                f"fraud model: columns {empty} have no value in the {len(X)} training rows "
-                "(history features need earlier steps); train on more steps"
-            )
         for column in self.categorical_features:
             codes = X[column].dropna().to_numpy()
             if ((codes < 0) | (codes != np.round(codes))).any():
-                raise ValueError(f"fraud model: categorical column '{column}' must hold non-negative integer codes or NaN")
+                raise ValueError(
+                    f"fraud model: categorical column '{column}' must hold non-negative integer codes or NaN"
+                )
         return X
 
     def _model_input(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -164,8 +178,6 @@ def _check_labels(y, n_rows: int) -> np.ndarray:
         raise ValueError(f"fraud model: expected {n_rows} labels, got shape {labels.shape}")
     if not np.isin(labels, (0, 1)).all():
         raise ValueError(f"fraud model: labels must be 0 or 1, found {sorted(set(labels.tolist()) - {0, 1})[:5]}")
-    if labels.min() == labels.max():
-        raise ValueError(f"fraud model: labels are all {labels[0]}; both classes are needed to fit")
     return labels.astype(np.int64)
 
 

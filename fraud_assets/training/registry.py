@@ -112,18 +112,19 @@ def log_and_register(
         _log_evaluation(evaluation)
         input_example = input_example.loc[:, list(model.feature_names_in_)].astype(np.float64)
         with _classes_pickled_by_value():
-            # cloudpickle, not MLflow's default skops: skops refuses to load types it does not
-            # trust (our classifier, HGB internals), and plain pickle would store FraudClassifier
-            # by reference, tying every artifact to the project code that is installed where it
-            # is served. By-value pickling makes model.pkl need only the pinned requirements.
+            # cloudpickle, not MLflow's default skops: skops refuses to load types it was not
+            # told to trust (our classifier, HGB internals). And by value, not by reference as
+            # pickle stores importable classes: model.pkl then carries FraudClassifier's code and
+            # needs only `model_requirements()`, so a server (or a rollback to an old version)
+            # does not depend on which version of this project is installed where it runs.
             info = mlflow.sklearn.log_model(
                 model,
                 name=MODEL_ARTIFACT,
                 serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
                 signature=infer_signature(input_example, model.predict(input_example)),
                 input_example=input_example,
-                # Inferred requirements re-load the model in a subprocess (slow) and would list
-                # the project package, which is not on any index.
+                # Inferring them loads the model in a subprocess and pins whatever it imported
+                # (seconds per run, and not what unpickling needs); these are exactly that.
                 pip_requirements=model_requirements(),
             )
         registered = mlflow.register_model(info.model_uri, name, tags=dict(tags))

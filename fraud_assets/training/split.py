@@ -4,6 +4,11 @@ Fraud patterns drift and the features look back in time, so a random split would
 learn from days after the ones it is judged on. The decision threshold is picked on the
 calibration window, which lies wholly before validation, so the validation figures are the ones
 a freshly deployed model would see on the next days.
+
+Calibration takes the latest 10 % of training steps (about 14 days of BankSim, ~500 frauds).
+`benchmarks/bench_training.py` measured 10 % against 20 %: equal on stable data, and when the
+data drifts shortly before validation the 20 % window left the threshold tuned for a model that
+had not seen the change (validation F1 0.83-0.85 against 0.86).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 VALIDATION_SHARE = 0.2
-CALIBRATION_SHARE = 0.2
+CALIBRATION_SHARE = 0.1
 
 
 class WindowMasks(NamedTuple):
@@ -84,7 +89,8 @@ def split_by_step(
     distinct = np.unique(pd.Series(steps, dtype="int64")).tolist()
     if len(distinct) < 3:
         raise ValueError(
-            f"step split: need at least 3 distinct steps (fit, calibration, validation), got {len(distinct)}: {distinct}"
+            f"step split: need at least 3 distinct steps (fit, calibration, validation), "
+            f"got {len(distinct)}: {distinct}"
         )
     n_validation = min(max(1, round(len(distinct) * validation_share)), len(distinct) - 2)
     training = distinct[: len(distinct) - n_validation]

@@ -6,6 +6,7 @@ from sklearn.metrics import f1_score
 
 from fraud_assets.training.model import FraudClassifier
 from fraud_assets.training.thresholds import f1_optimal_threshold
+from fraud_assets.training.train import train_model
 
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 
@@ -78,6 +79,7 @@ def test_without_calibration_the_default_threshold_applies(trained):
         (lambda X, y: (X.assign(amount=np.inf), y), r"columns \['amount'\] contain infinite"),
         (lambda X, y: (X.drop(columns="gender"), y), r"categorical features \['gender'\] are not columns"),
         (lambda X, y: (X, y * 2), "labels must be 0 or 1"),
+        (lambda X, y: (X, y * 0), "rows all have label 0; both classes are needed"),
         (lambda X, y: (X.to_numpy(), y), "needs a DataFrame"),
     ],
 )
@@ -86,6 +88,13 @@ def test_bad_training_input_is_refused(trained, change, message):
     X, y = change(trained.windows.X_train.tail(2000), trained.windows.y_train[-2000:])
     with pytest.raises((ValueError, TypeError), match=message):
         FraudClassifier(categorical_features=CATEGORICAL_FEATURES).fit(X, y)
+
+
+def test_a_fit_window_without_history_is_refused(frame):
+    # With three days the fit window is day 0 alone, where no label history exists yet.
+    first_days = frame[frame["step"] < 3]
+    with pytest.raises(ValueError, match=r"'customer_fraud_rate'.* have no value in the \d+ fit-window rows"):
+        train_model(first_days, FEATURE_COLUMNS, CATEGORICAL_FEATURES)
 
 
 def test_missing_values_are_allowed(trained):

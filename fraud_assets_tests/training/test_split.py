@@ -10,9 +10,9 @@ from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 
 def test_windows_are_contiguous_and_in_time_order():
     split = split_by_step(range(100))
-    assert split.validation_steps == tuple(range(80, 100))
-    assert split.calibration_steps == tuple(range(64, 80))
-    assert split.fit_steps == tuple(range(64))
+    assert split.validation_steps == tuple(range(80, 100))  # latest 20 % of steps
+    assert split.calibration_steps == tuple(range(72, 80))  # latest 10 % of the training steps
+    assert split.fit_steps == tuple(range(72))
     assert max(split.fit_steps) < min(split.calibration_steps) < min(split.validation_steps)
 
 
