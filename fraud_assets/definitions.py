@@ -16,6 +16,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 from fraud_assets.assets import deployment, features, ingest, monitoring, training  # noqa: E402
 from fraud_assets.data.warehouse import Warehouse  # noqa: E402
 from fraud_assets.deployment.deployer import ModelDeployer  # noqa: E402
+from fraud_assets.execution import executor_for_environment  # noqa: E402
 from fraud_assets.monitoring.limits import DriftLimits  # noqa: E402
 from fraud_assets.resources import EXPERIMENT, mlflow_tracking  # noqa: E402
 from fraud_assets.sensors import landing_sensor  # noqa: E402
@@ -43,6 +44,8 @@ defs = Definitions(
         deployment.model_deployment,
     ],
     sensors=[landing_sensor, automation_sensor],
+    # In process on one machine; one pod per asset step with FRAUD_ASSETS_DEPLOYMENT=k8s.
+    executor=executor_for_environment(),
     resources={
         "warehouse": Warehouse(),
         "io_manager": PartitionedParquetIOManager(),

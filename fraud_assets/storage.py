@@ -102,15 +102,25 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
         wants_dict = typing_type is dict or typing.get_origin(typing_type) is dict
         if context.has_asset_partitions:
             keys = sorted(context.asset_partition_keys)
-            parts = {}
+            parts, missing = {}, []
             for key in keys:
                 path = self._path(key_path, key, ".parquet")
-                if not path.exists():
-                    raise FileNotFoundError(
-                        f"{context.asset_key.to_user_string()} partition {key!r} is not stored at {path}: "
-                        "materialize it first"
-                    )
-                parts[key] = read_parquet(path)
+                if path.exists():
+                    parts[key] = read_parquet(path)
+                else:
+                    missing.append(key)
+            # A day that lands while a model trains adds a partition the run was not planned for:
+            # leave it to the next run, say so, and never drop a partition the run depends on alone.
+            if missing and (len(keys) == 1 or not parts):
+                raise FileNotFoundError(
+                    f"{context.asset_key.to_user_string()} partitions {missing[:5]} are not stored under "
+                    f"{self._base()}: materialize them first"
+                )
+            if missing:
+                context.log.warning(
+                    f"{context.asset_key.to_user_string()}: {len(missing)} partition(s) not materialized yet, "
+                    f"left for the next run: {missing[:10]}"
+                )
             if wants_dict:
                 return parts
             return pd.concat(parts.values(), ignore_index=True) if parts else pd.DataFrame()

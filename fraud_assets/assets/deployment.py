@@ -2,6 +2,7 @@
 
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
+from fraud_assets.execution import k8s_op_tags
 from fraud_assets import settings
 from fraud_assets.assets.training import ModelCandidate, mlflow_run_link
 from fraud_assets.automation import refresh_when_upstream_passes
@@ -40,6 +41,7 @@ def deploy_version(deployer: ModelDeployer, name: str, version: int):
 @asset(
     deps=["model_evaluation", "drift_report"],
     group_name="deployment",
+    op_tags=k8s_op_tags("deployment"),
     kinds={"seldon", "kubernetes", "mlflow"},
     owners=["team:fraud-ml"],
     code_version="1",

@@ -8,6 +8,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AutomationCondition, BackfillPolicy, Config, MetadataValue, asset
 from pydantic import Field
 
+from fraud_assets.execution import k8s_op_tags
 from fraud_assets.features import FEATURE_COLUMNS, FeatureConfig, FeatureState, compute_features_incremental
 from fraud_assets.partitions import slices_partitions
 from fraud_assets.data.validation import step_from_name
@@ -60,6 +61,7 @@ def starting_state(context: AssetExecutionContext, first_step: int, config: Feat
     partitions_def=slices_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     group_name="features",
+    op_tags=k8s_op_tags("features"),
     kinds={"pandas"},
     owners=["team:fraud-ml"],
     code_version="1",

@@ -16,6 +16,7 @@ from dagster import (
     asset,
 )
 
+from fraud_assets.execution import k8s_op_tags
 from fraud_assets.data.validation import SliceValidation, step_from_name, validate_bytes
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.partitions import slices_partitions
@@ -61,6 +62,7 @@ def _slice_metadata(name: str, data: bytes, result: SliceValidation) -> dict:
     partitions_def=slices_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     group_name="ingest",
+    op_tags=k8s_op_tags("ingest"),
     kinds={"pandas", "parquet"},
     owners=["team:fraud-ml"],
     code_version="1",

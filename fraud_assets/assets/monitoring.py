@@ -12,6 +12,7 @@ from dagster import (
     asset,
 )
 
+from fraud_assets.execution import k8s_op_tags
 from fraud_assets import settings
 from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.data.validation import step_from_name
@@ -51,6 +52,7 @@ def _concat(features: dict[str, pd.DataFrame], keys: list[str]) -> pd.DataFrame:
 @asset(
     ins={"transaction_features": AssetIn(partition_mapping=AllPartitionMapping())},
     group_name="monitoring",
+    op_tags=k8s_op_tags("monitoring"),
     kinds={"evidently"},
     owners=["team:fraud-ml"],
     code_version="1",

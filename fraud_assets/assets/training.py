@@ -17,6 +17,7 @@ from dagster import (
     asset,
 )
 
+from fraud_assets.execution import k8s_op_tags
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.training import registry
 from fraud_assets.training.evaluation import ModelEvaluation, evaluate, pr_auc
@@ -62,6 +63,7 @@ def mlflow_run_link(run_id: str) -> str:
     ins={"transaction_features": AssetIn(partition_mapping=AllPartitionMapping())},
     required_resource_keys={"mlflow"},
     group_name="training",
+    op_tags=k8s_op_tags("training"),
     kinds={"scikit-learn", "mlflow"},
     owners=["team:fraud-ml"],
     code_version="1",
@@ -130,6 +132,7 @@ def gates_markdown(gates: list[GateResult]) -> str:
 
 @asset(
     group_name="training",
+    op_tags=k8s_op_tags("training"),
     kinds={"scikit-learn"},
     owners=["team:fraud-ml"],
     code_version="1",
