@@ -47,8 +47,7 @@ def serving_lineage(instance: DagsterInstance, serving: dict | None, name: str =
     if not serving:
         raise LookupError("nothing is serving: deploy a model first (materialize model_deployment)")
     version = serving["model_version"]
-    client = registry._client(None)
-    model_version = client.get_model_version(name, str(version))
+    model_version = registry.model_version(name, version)
     tags = dict(model_version.tags)
     dagster_run_id = tags.get(registry.DAGSTER_RUN_TAG)
     slice_ids = registry.training_slices(name, version)

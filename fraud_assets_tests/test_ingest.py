@@ -46,6 +46,17 @@ def resources():
     return {"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()}
 
 
+def materialize_range(instance, first, last, **kwargs):
+    """One run over a range of slice partitions, as the landing sensor requests it."""
+    return materialize(
+        [transaction_slices],
+        instance=instance,
+        resources=resources(),
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        **kwargs,
+    )
+
+
 def test_new_files_become_partitions_in_one_run_and_nothing_twice(instance, day_bytes):
     wh = Warehouse()
     for step in (0, 1, 2):
@@ -111,12 +122,7 @@ def test_slices_materialize_in_one_run_with_metadata_and_checks(instance, day_by
     for step in (0, 1):
         wh.write(f"step_{step:03d}.csv", day_bytes(step, rows=30 + step))
     instance.add_dynamic_partitions("slices", ["step_000", "step_001"])
-    result = materialize(
-        [transaction_slices],
-        instance=instance,
-        resources=resources(),
-        tags={ASSET_PARTITION_RANGE_START_TAG: "step_000", ASSET_PARTITION_RANGE_END_TAG: "step_001"},
-    )
+    result = materialize_range(instance, "step_000", "step_001")
     assert result.success
     mats = result.asset_materializations_for_node("transaction_slices")
     by_key = {m.partition: m.metadata for m in mats}
@@ -134,13 +140,7 @@ def test_file_broken_after_landing_fails_the_run_and_stores_nothing(instance, da
     wh.write("step_000.csv", day_bytes(0))
     wh.write("step_001.csv", day_bytes(1).replace(b"es_", b"xx_", 1).replace(b",0\n", b",7\n", 1))
     instance.add_dynamic_partitions("slices", ["step_000", "step_001"])
-    result = materialize(
-        [transaction_slices],
-        instance=instance,
-        resources=resources(),
-        tags={ASSET_PARTITION_RANGE_START_TAG: "step_000", ASSET_PARTITION_RANGE_END_TAG: "step_001"},
-        raise_on_error=False,
-    )
+    result = materialize_range(instance, "step_000", "step_001", raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "step_001.csv" in failure.event_specific_data.error.message

@@ -20,7 +20,7 @@ def bundle_for(name: str, version: int, target: str = "local") -> ModelBundle:
     model_dir = registry.download_version(name, version, settings.serving_dir() / "models" / f"{name}-v{version}")
     model = registry.load_version(name, version)
     if target == "kubernetes":
-        model_dir = registry._client(None).get_model_version_download_uri(name, str(version))
+        model_dir = registry.artifact_uri(name, version)
     return ModelBundle(
         model_dir=str(model_dir),
         sha256=registry.version_tags(name, version)[registry.SHA256_TAG],

@@ -22,16 +22,9 @@ COLUMNS: tuple[str, ...] = (
     "amount",
     "fraud",
 )
-# Kaggle's file wraps these in literal single quotes; step, amount and fraud are bare.
-QUOTED_COLUMNS: tuple[str, ...] = (
-    "customer",
-    "age",
-    "gender",
-    "zipcodeOri",
-    "merchant",
-    "zipMerchant",
-    "category",
-)
+# Kaggle's file wraps the string fields in literal single quotes; step, amount and fraud are bare.
+BARE_COLUMNS: tuple[str, ...] = ("step", "amount", "fraud")
+QUOTED_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in BARE_COLUMNS)
 STRING_COLUMNS = QUOTED_COLUMNS
 LABEL = "fraud"
 

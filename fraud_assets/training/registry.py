@@ -179,6 +179,16 @@ def load_version(name: str, version: int | str, uri: str | None = None):
         return mlflow.sklearn.load_model(str(download_version(name, version, tmp, uri)))
 
 
+def model_version(name: str, version: int | str, uri: str | None = None):
+    """The registry's record of a version (run id, tags, aliases)."""
+    return _client(uri).get_model_version(name, str(version))
+
+
+def artifact_uri(name: str, version: int | str, uri: str | None = None) -> str:
+    """Where the version's model folder lives in the artifact store (what a remote server downloads)."""
+    return _client(uri).get_model_version_download_uri(name, str(version))
+
+
 def version_tags(name: str, version: int | str, uri: str | None = None) -> dict[str, str]:
     return dict(_client(uri).get_model_version(name, str(version)).tags)
 
