@@ -27,6 +27,8 @@ from fraud_assets.training.gates import MetricBoundsResource
 INGEST = [ingest.transaction_slices, features.transaction_features]
 DOWNSTREAM = [training.fraud_model, training.model_evaluation, monitoring.drift_report, deployment.model_deployment]
 DEMO_DRIFT = dict(amount_scale=1.5, fraud_rate_multiplier=2.0)
+# The runs' event logs go to the instance (the UI shows them); the console gets warnings only.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def graph_resources(deployer: ModelDeployer, bounds: MetricBoundsResource | None = None,
@@ -68,11 +70,12 @@ def land_and_refresh(instance: DagsterInstance, steps, deployer: ModelDeployer, 
     instance.add_dynamic_partitions("slices", keys)
     resources = graph_resources(deployer, bounds)
     tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
-    ingest_run = materialize(INGEST, instance=instance, resources=resources, tags=tags, raise_on_error=False)
+    ingest_run = materialize(INGEST, instance=instance, resources=resources, tags=tags, raise_on_error=False,
+                             run_config=QUIET)
     if not ingest_run.success:
         return StageResult(name, keys, False, {}, {}, None, _serving_version(deployer))
     run = materialize(DOWNSTREAM + INGEST, selection=[a.key for a in DOWNSTREAM], instance=instance,
-                      resources=resources, raise_on_error=False)
+                      resources=resources, raise_on_error=False, run_config=QUIET)
     evaluations = run.get_asset_check_evaluations()
     deployments = run.asset_materializations_for_node("model_deployment")
     candidate = run.output_for_node("fraud_model") if run.asset_materializations_for_node("fraud_model") else None

@@ -13,6 +13,7 @@ from dagster import DagsterInstance
 
 import mlflow
 
+from fraud_assets.cli import main
 from fraud_assets.data.simulator import Drift
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.lineage import render, serving_lineage
@@ -40,7 +41,7 @@ def champion(alias=registry.CHAMPION):
 
 
 @pytest.mark.timeout(900)
-def test_deploy_redeploy_and_every_gate_blocking(deployer):
+def test_deploy_redeploy_and_every_gate_blocking(deployer, monkeypatch):
     with DagsterInstance.ephemeral() as instance:
         first = land_and_refresh(instance, range(0, 30), deployer, "baseline")
         assert first.success and first.checks and all(first.checks.values()), first.check_messages
@@ -82,3 +83,14 @@ def test_deploy_redeploy_and_every_gate_blocking(deployer):
         assert "model_deployment" in chain["run"]["materialized"]
         assert mlflow.get_run(chain["mlflow_run_id"]).data.tags["dagster_run_id"] == chain["dagster_run_id"]
         assert "step_031" in render(chain)
+
+        # No MLflow run is left open by any of the runs above.
+        runs = mlflow.search_runs(experiment_names=[registry.DEFAULT_EXPERIMENT])
+        assert len(runs) == 4 and set(runs["status"]) == {"FINISHED"}, runs[["run_id", "status"]]
+
+        # Rollback: the previous champion serves again and the aliases follow.
+        monkeypatch.setenv("FRAUD_DEPLOY_PORT", str(PORT))
+        monkeypatch.setenv("FRAUD_DEPLOY_WORKERS", "1")
+        assert main(["rollback"]) == 0
+        assert deployer.status()["model_version"] == "1"
+        assert champion() == 1 and champion(registry.PREVIOUS_CHAMPION) == 2

@@ -1,0 +1,111 @@
+"""The automation conditions the graph uses, evaluated by Dagster's own automation engine.
+
+Small stand-in assets with the project's conditions keep these fast; the conditions are the
+ones `fraud_assets.automation` gives the real assets.
+"""
+
+import datetime as dt
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetKey,
+    AssetMaterialization,
+    AutomationCondition,
+    Config,
+    DagsterInstance,
+    Output,
+    asset,
+    evaluate_automation_conditions,
+    materialize,
+)
+
+from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
+from fraud_assets.definitions import defs
+
+
+class GateConfig(Config):
+    passes: bool = True
+
+
+@asset(check_specs=[AssetCheckSpec("gate", asset="evaluation", blocking=True)])
+def evaluation(config: GateConfig):
+    yield Output(1)
+    yield AssetCheckResult(check_name="gate", passed=config.passes)
+
+
+@asset(deps=[evaluation], automation_condition=refresh_when_upstream_passes())
+def deployment():
+    return 1
+
+
+@asset(deps=[evaluation], automation_condition=AutomationCondition.eager())
+def naive_deployment():
+    return 1
+
+
+def run_evaluation(instance, passes: bool):
+    materialize([evaluation], instance=instance, raise_on_error=False,
+                run_config={"ops": {"evaluation": {"config": {"passes": passes}}}})
+
+
+def test_automation_does_not_deploy_past_a_failed_blocking_check():
+    assets = [evaluation, deployment, naive_deployment]
+    with DagsterInstance.ephemeral() as instance:
+        materialize(assets, instance=instance)  # everything exists and is up to date
+        result = evaluate_automation_conditions(assets, instance)
+        assert result.total_requested == 0
+
+        run_evaluation(instance, passes=False)
+        result = evaluate_automation_conditions(assets, instance, cursor=result.cursor)
+        assert result.get_num_requested(AssetKey("deployment")) == 0
+        # The pitfall this guards against: plain eager() deploys after a failed gate.
+        assert result.get_num_requested(AssetKey("naive_deployment")) == 1
+
+        run_evaluation(instance, passes=True)
+        result = evaluate_automation_conditions(assets, instance, cursor=result.cursor)
+        assert result.get_num_requested(AssetKey("deployment")) == 1
+
+
+@asset
+def features():
+    return 1
+
+
+@asset(deps=[features], automation_condition=retrain_policy("*/10 * * * *"))
+def model():
+    return 1
+
+
+def test_retrain_policy_takes_a_burst_of_new_slices_in_one_retrain():
+    start = dt.datetime(2026, 11, 26, 10, 0, 30, tzinfo=dt.timezone.utc)
+    at = lambda minutes: start + dt.timedelta(minutes=minutes)  # noqa: E731
+    assets = [features, model]
+    with DagsterInstance.ephemeral() as instance:
+        materialize(assets, instance=instance)
+        result = evaluate_automation_conditions(assets, instance, evaluation_time=at(0))
+        assert result.total_requested == 0
+
+        requested = []
+        for minute in (1, 2, 3, 4, 5):  # a day lands every minute within one 10-minute interval
+            instance.report_runless_asset_event(AssetMaterialization("features"))
+            result = evaluate_automation_conditions(assets, instance, evaluation_time=at(minute), cursor=result.cursor)
+            requested.append(result.get_num_requested(AssetKey("model")))
+            if requested[-1]:
+                instance.report_runless_asset_event(AssetMaterialization("model"))  # the retrain ran
+        assert requested == [1, 0, 0, 0, 0], "one retrain for the first day, then wait for the interval"
+
+        # The next interval takes everything that arrived meanwhile in one retrain.
+        result = evaluate_automation_conditions(assets, instance, evaluation_time=at(10), cursor=result.cursor)
+        assert result.get_num_requested(AssetKey("model")) == 1
+        instance.report_runless_asset_event(AssetMaterialization("model"))
+        result = evaluate_automation_conditions(assets, instance, evaluation_time=at(11), cursor=result.cursor)
+        assert result.total_requested == 0, "nothing new: no retrain"
+
+
+def test_the_real_graph_uses_these_conditions():
+    graph = defs.resolve_asset_graph()
+    condition = lambda key: graph.get(AssetKey(key)).automation_condition  # noqa: E731
+    assert "retrain on new slices" in condition("fraud_model").get_label()
+    for key in ("transaction_features", "model_evaluation", "drift_report", "model_deployment"):
+        assert "all_deps_blocking_checks_passed" in repr(condition(key)), key
