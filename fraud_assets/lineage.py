@@ -5,29 +5,32 @@ that trained it (evaluation and drift results, their checks) → each training s
 materialization (the landed file's path and SHA-256).
 """
 
-from dagster import AssetKey, DagsterEventType, DagsterInstance, EventRecordsFilter
+from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance
 
 from fraud_assets.training import registry
 
 
 def _latest_slice_metadata(instance: DagsterInstance, slice_ids: list[str]) -> dict[str, dict]:
+    """Each slice's newest materialization: the file it came from and that file's SHA-256."""
     found: dict[str, dict] = {}
-    records = instance.get_event_records(
-        EventRecordsFilter(event_type=DagsterEventType.ASSET_MATERIALIZATION, asset_key=AssetKey("transaction_slices"),
-                           asset_partitions=slice_ids),
-        ascending=False,
-    )
-    for record in records:
-        mat = record.asset_materialization
-        if mat.partition in found:
-            continue
-        meta = mat.metadata
-        found[mat.partition] = {
-            "file": meta["source_path"].value if "source_path" in meta else meta["source_file"].value,
-            "sha256": meta["source_sha256"].value,
-            "rows": meta["dagster/row_count"].value,
-            "dagster_run_id": record.run_id,
-        }
+    records_filter = AssetRecordsFilter(asset_key=AssetKey("transaction_slices"), asset_partitions=slice_ids)
+    cursor = None
+    while len(found) < len(slice_ids):
+        page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor, ascending=False)
+        for record in page.records:
+            mat = record.asset_materialization
+            if mat.partition in found:
+                continue  # an older materialization of a slice we already have
+            meta = mat.metadata
+            found[mat.partition] = {
+                "file": meta["source_path"].value if "source_path" in meta else meta["source_file"].value,
+                "sha256": meta["source_sha256"].value,
+                "rows": meta["dagster/row_count"].value,
+                "dagster_run_id": record.run_id,
+            }
+        if not page.has_more:
+            break
+        cursor = page.cursor
     return found
 
 
