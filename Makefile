@@ -27,7 +27,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/fraud-assets dev
 
-test: $(VENV)/.installed postgres-deps
+test: $(VENV)/.installed postgres-deps browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The demo keeps its own home, wiped each time, so it never touches the one `make run` uses.
@@ -40,10 +40,7 @@ bench: $(VENV)/.installed
 
 # Chromium for the browser test: Debian's package, driven by Playwright through executablePath.
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "browser test needs Debian's chromium (apt-get install chromium); it will be skipped"; fi; }
+	@./scripts/browser-deps
 
 # PostgreSQL for the Postgres tests: Debian's package when root (scripts/postgres); skipped otherwise.
 postgres-deps:

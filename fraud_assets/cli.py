@@ -162,7 +162,11 @@ def prepare_dagster_home() -> Path:
 
 
 def cmd_dev(args) -> int:
+    from fraud_assets.training import registry
+
     dagster_home = prepare_dagster_home()
+    # Create the MLflow store and experiment once, before two runs could race to create its tables.
+    registry.ensure_experiment()
     landed = _warehouse().land_baseline_if_empty()
     if landed:
         print(f"landed the baseline: {len(landed)} daily files in {_warehouse().landing()}")

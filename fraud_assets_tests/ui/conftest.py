@@ -1,0 +1,211 @@
+"""The browser test's machinery: `fraud-assets dev` on free loopback ports, and a headless Debian
+Chromium driven by Playwright.
+
+Playwright's own browser download does not work here, so it drives /usr/bin/chromium through
+`executable_path`; `scripts/browser-deps` installs it. Screenshots and the server log go to
+test-artifacts/ui/ so a failed CI run can be read afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from playwright.sync_api import sync_playwright
+
+from fraud_assets.deployment import processes
+from fraud_assets.deployment.deployer import ModelDeployer
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "ui"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1920, "height": 1200}  # wide enough for the six-asset graph with labels
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel had free a moment ago, all distinct (sockets held open together)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+
+
+class DagsterDev:
+    """`fraud-assets dev` (what `make run` starts: webserver + daemon) in its own process group.
+
+    The group is SIGKILLed whole on stop: `dagster dev` in the background ignores SIGTERM, and its
+    code servers and run workers share its group. The model server the deployment asset starts is
+    a session leader of its own, so it is stopped through the deployer.
+    """
+
+    def __init__(self, home: Path, port: int, deploy_port: int, log: Path):
+        self.home, self.port, self.deploy_port, self.log = home, port, deploy_port, log
+        self.process: subprocess.Popen | None = None
+        self.serving_record: dict | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [str(Path(sys.executable).parent / "fraud-assets"), "dev", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        # cwd is the home so nothing a library writes to the working directory lands in the repo.
+        self.process = subprocess.Popen(command, cwd=self.home, env=dict(os.environ), stdout=self.log.open("wb"),
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def wait_for(self, predicate: Callable[[], object], timeout: float, what: str):
+        """Poll `predicate` each second until it returns something truthy, and return that."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                pytest.fail(f"`fraud-assets dev` exited ({self.process.returncode}) while waiting for {what}:\n{self.log_tail()}")
+            if value := predicate():
+                return value
+            time.sleep(1)
+        pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; `fraud-assets dev` log:\n{self.log_tail()}")
+
+    def serving_ui(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/server_info", timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    @contextlib.contextmanager
+    def instance(self) -> Iterator[DagsterInstance]:
+        with DagsterInstance.from_config(str(self.home / "dagster")) as instance:
+            yield instance
+
+    def materialized_partitions(self, asset: str) -> set[str]:
+        with self.instance() as instance:
+            return {r.partition_key for r in instance.fetch_materializations(AssetKey(asset), limit=10_000).records}
+
+    def backfill_run(self, backfill_id: str, asset: str) -> DagsterRun | None:
+        """The backfill's run that materializes `asset`, once launched; fails the test as soon as
+        any run of the backfill failed, with each failed step's error."""
+        with self.instance() as instance:
+            runs = instance.get_runs(filters=RunsFilter.for_backfill(backfill_id))
+            failed = [run for run in runs if run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)]
+            if failed:
+                pytest.fail(f"backfill {backfill_id}: {[f'{r.run_id[:8]} {r.status.value}' for r in failed]}\n"
+                            + "\n".join(self._step_failures(instance, failed)))
+            return next((run for run in runs if AssetKey(asset) in (run.asset_selection or ())), None)
+
+    @staticmethod
+    def _step_failures(instance: DagsterInstance, runs: list[DagsterRun]) -> list[str]:
+        failures = []
+        for run in runs:
+            for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE):
+                error = entry.dagster_event.step_failure_data.error
+                failures.append(f"run {run.run_id[:8]} step {entry.step_key}: {error.message.strip() if error else '?'}")
+        return failures
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else "(no log)"
+
+    def stop(self) -> None:
+        """Kill the dev group and stop the model server; safe to call twice."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+        deployer = ModelDeployer.from_env()
+        self.serving_record = deployer.status() or self.serving_record
+        deployer.stop()
+
+    def leftovers(self) -> list[str]:
+        """What still runs of everything this server started, described for an assertion."""
+        left = []
+        if self.process is not None and (members := processes.group_members(self.process.pid)):
+            left.append(f"dagster dev group {self.process.pid}: pids {members}")
+        for role in ("front", "server"):
+            info = (self.serving_record or {}).get(role)
+            if info and processes.is_running(processes.ProcessRef(info["pid"], info["start_time"])):
+                left.append(f"model {role} pid {info['pid']}")
+        if ModelDeployer.from_env().status() is not None:
+            left.append("a serving record in $FRAUD_ASSETS_HOME/serving")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.deploy_port)) == 0:
+                left.append(f"something still listens on the model port {self.deploy_port}")
+        return left
+
+
+@pytest.fixture
+def dagster_dev(home, monkeypatch) -> Iterator[DagsterDev]:
+    """A server for the isolated home, in manual mode: the landing sensor still ingests files, but
+    nothing downstream runs until someone asks (FRAUD_AUTOMATION=off)."""
+    for variable in [v for v in os.environ if v.startswith("FRAUD_") and v != "FRAUD_ASSETS_HOME"]:
+        monkeypatch.delenv(variable)  # default gates, local target, this machine's executor
+    port, deploy_port = free_ports(2)
+    monkeypatch.setenv("FRAUD_AUTOMATION", "off")
+    monkeypatch.setenv("FRAUD_DEPLOY_PORT", str(deploy_port))
+    monkeypatch.setenv("FRAUD_DEPLOY_WORKERS", "1")
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    dev = DagsterDev(home, port, deploy_port, ARTIFACTS / "dagster-dev.log")
+    try:
+        yield dev
+    finally:
+        dev.stop()
+
+
+class Screenshots:
+    """Numbered full-page screenshots, one per step of the story, under test-artifacts/ui/."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.count = folder, 0
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.png"):
+            old.unlink()
+
+    def take(self, page, name: str) -> Path:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def screenshots() -> Screenshots:
+    return Screenshots(ARTIFACTS)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.ui_call_failed = report.failed
+
+
+@pytest.fixture
+def page(request):
+    """A page in a fresh headless Chromium; on failure, the page as it was goes to failure.png."""
+    with sync_playwright() as playwright:
+        # launch() gives every browser a fresh, throwaway user-data-dir.
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+                                             chromium_sandbox=False)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(30_000)
+            yield page
+            if getattr(request.node, "ui_call_failed", False):
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+        finally:
+            browser.close()
+
