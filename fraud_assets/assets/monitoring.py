@@ -18,7 +18,6 @@ from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.data.validation import step_from_name
 from fraud_assets.data.warehouse import BASELINE_STEPS
 from fraud_assets.features import FEATURE_COLUMNS
-from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE, compute_drift, per_slice_summary
 from fraud_assets.monitoring.limits import DriftLimits
 from fraud_assets.storage import atomic_write_bytes
 from fraud_assets.training import registry
@@ -68,6 +67,9 @@ def drift_report(context: AssetExecutionContext, transaction_features: dict[str,
     """Evidently report: the champion's training data against the slices that arrived since,
     over the model's feature columns (never `step`, never the label), plus target drift on `fraud`,
     and a per-slice view so each new day shows its own drift."""
+    # Imported here: Evidently takes seconds to import, and every other run loads this module.
+    from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE, compute_drift, per_slice_summary
+
     slice_ids = sorted(transaction_features, key=lambda k: (step_from_name(k) or 0, k))
     ref_keys, cur_keys, basis = reference_and_current(slice_ids)
     reference, current = _concat(transaction_features, ref_keys), _concat(transaction_features, cur_keys)

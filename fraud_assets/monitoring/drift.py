@@ -38,14 +38,13 @@ from evidently.metrics import ValueDrift
 
 from fraud_assets.features.definitions import CATEGORICAL_FEATURES
 from fraud_assets.monitoring import rate_ratio
+from fraud_assets.monitoring.limits import DEFAULT_MAX_DRIFT_SHARE, DEFAULT_SAMPLE_SIZE
 
 # evidently/legacy/calculations/stattests/registry.py, _get_default_stattest:
 # `reference_data.shape[0] <= 1000` switches numbers to K-S/chi-squared/Z and categories to chi-squared/Z.
 EVIDENTLY_SMALL_REFERENCE_ROWS = 1000
 MIN_ROWS_PER_SIDE = EVIDENTLY_SMALL_REFERENCE_ROWS + 1
 
-DEFAULT_SAMPLE_SIZE = 50_000
-DEFAULT_MAX_DRIFT_SHARE = 0.5
 TARGET_METHOD = rate_ratio.RATE_RATIO
 TARGET_THRESHOLD = rate_ratio.DEFAULT_MIN_RATIO
 # Never tested as features: the time index drifts by construction.
