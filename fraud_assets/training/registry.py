@@ -64,22 +64,35 @@ def tracking_uri() -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
-def artifact_root() -> str:
-    """Where new experiments keep artifacts: FRAUD_MLFLOW_ARTIFACTS_URL or the home's folder."""
+def artifact_root(uri: str | None = None) -> str | None:
+    """Where new experiments keep artifacts: FRAUD_MLFLOW_ARTIFACTS_URL, else the home's folder for
+    a local store; None for a tracking server, which stores them where it was started to (a client
+    writing to its own disk would leave them where neither the server nor a pod can read them)."""
     if url := os.environ.get("FRAUD_MLFLOW_ARTIFACTS_URL", "").strip():
         return url
+    if (uri or tracking_uri()).startswith(("http://", "https://")):
+        return None
     return (settings.home() / "mlflow" / "artifacts").as_uri()
 
 
 def ensure_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = None) -> str:
     """Create the experiment with its artifacts under `artifact_root()` unless it exists; call it
     before anything that would create it implicitly (dagster-mlflow's resource does), or its
-    artifacts land under the working directory."""
+    artifacts land under the working directory. Being the first call a run makes to the store,
+    it names the store when that fails (MLflow's own message names only an API endpoint)."""
+    uri = uri or _current_uri()
     client = _client(uri)
-    experiment = client.get_experiment_by_name(name)
+    try:
+        experiment = client.get_experiment_by_name(name)
+    except MlflowException as error:
+        raise MlflowException(
+            f"MLflow tracking store {uri}: looking up experiment {name!r} failed: {error.message}",
+            error_code=ErrorCode.Value(error.error_code),
+        ) from error
     if experiment is not None:
         return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=f"{artifact_root().rstrip('/')}/{name}")
+    root = artifact_root(uri)
+    return client.create_experiment(name, artifact_location=f"{root.rstrip('/')}/{name}" if root else None)
 
 
 def lineage_tags(dagster_run_id: str | None, asset_key: str | None, slice_ids: Sequence[str]) -> dict[str, str]:
