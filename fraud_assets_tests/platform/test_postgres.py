@@ -1,6 +1,7 @@
 """Dagster on a real PostgreSQL server (started with scripts/postgres): the instance storage of
-deploy/dagster.yaml as written, and the daemon turning landed days into slices and features
-exactly once across a restart.
+deploy/dagster.yaml as written, the daemon turning landed days into slices and features
+exactly once across a restart, and the whole graph deploying and redeploying while a steady
+load on the endpoint sees no failed request.
 
 Skipped only when no server can be started here (not root and no PostgreSQL installed); in CI,
 which runs as root on Debian, the script installs Debian's package and the tests run.
@@ -9,6 +10,7 @@ which runs as root on Debian, the script installs Debian's package and the tests
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -224,3 +226,77 @@ def test_daemon_on_postgres_materializes_each_day_once_across_a_restart(postgres
         assert len(slice_runs) == 2, f"one landing run per batch of new files (before and after the restart):\n{runs}"
         assert len(feature_runs) == 2, f"one automation run per landing run:\n{runs}"
         assert all(run.status == DagsterRunStatus.SUCCESS for run in slice_runs + feature_runs), runs
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SteadyLoad:
+    """Bounded loopback clients that score one row again and again until stopped."""
+
+    def __init__(self, url: str, row: dict, clients: int = 2, pause_s: float = 0.02, max_s: float = 600):
+        import threading
+
+        self.url, self.body, self.pause_s, self.deadline = url, json.dumps(row).encode(), pause_s, time.monotonic() + max_s
+        self.stop, self.results = threading.Event(), []
+        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
+
+    def _client(self) -> None:
+        import urllib.request
+
+        while not self.stop.is_set() and time.monotonic() < self.deadline:
+            started = time.perf_counter()
+            request = urllib.request.Request(self.url, data=self.body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    ok = response.status == 200 and "fraud_probability" in json.loads(response.read())["data"]["names"]
+            except Exception as error:  # every failure counts, whatever its kind
+                ok = repr(error)
+            self.results.append((ok, time.perf_counter() - started))
+            time.sleep(self.pause_s)
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+@pytest.mark.timeout(600)
+def test_the_whole_graph_on_postgres_keeps_serving_through_a_retrain_under_load(postgres_server, home, tmp_path, record_property):
+    from fraud_assets.demo import land_and_refresh
+    from fraud_assets.deployment.deployer import ModelDeployer
+
+    url = dagster_url(fresh_database(postgres_server))
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump({"storage": {"postgres": {"postgres_url": url}}}))
+    deployer = ModelDeployer(port=_free_port(), workers=1)
+    try:
+        with DagsterInstance.from_config(str(tmp_path)) as instance:
+            first = land_and_refresh(instance, range(0, 30), deployer, "baseline")
+            assert first.deployed_version == 1, first.check_messages
+            row = first.candidate.X_validation.head(1)
+            request = {"data": {"names": list(row.columns), "ndarray": row.values.tolist()}}
+            with SteadyLoad(deployer.status()["url"], request) as load:
+                second = land_and_refresh(instance, range(30, 33), deployer, "retrain under load")
+            assert second.deployed_version == 2 and deployer.status()["model_version"] == "2", second.check_messages
+            failed = [ok for ok, _ in load.results if ok is not True]
+            latencies = sorted(seconds for _, seconds in load.results)
+            assert len(latencies) > 100 and not failed, failed[:5]
+            p50, p99 = latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000
+            record_property("requests", len(latencies))
+            record_property("p50_ms", round(p50, 2))
+            record_property("p99_ms", round(p99, 2))
+            print(f"{len(latencies)} requests during retrain and redeploy, 0 failed, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+            assert isinstance(instance.run_storage, PostgresRunStorage)
+            assert len(instance.get_run_records()) == 4, "two runs per landing, all recorded in Postgres"
+    finally:
+        deployer.stop()
