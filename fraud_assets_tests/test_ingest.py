@@ -160,17 +160,25 @@ def test_import_csv_splits_a_real_file_by_step_keeping_bytes(home, tmp_path, day
     assert [wh.read(p.name) for p in paths] == days
 
 
-def test_landing_on_a_non_local_filesystem(home, day_bytes, monkeypatch):
+def test_the_ingest_path_on_a_non_local_filesystem(home, day_bytes, monkeypatch):
+    """Landing, quarantine and stored slices all on memory://: no code assumes a local path."""
     monkeypatch.setenv("FRAUD_LANDING_URL", "memory://fraud-test/landing")
     monkeypatch.setenv("FRAUD_QUARANTINE_URL", "memory://fraud-test/quarantine")
+    monkeypatch.setenv("FRAUD_STORAGE_URL", "memory://fraud-test/storage")
     wh = Warehouse()
     wh.write("step_000.csv", day_bytes(0))
-    wh.write("step_001.csv", b"\x00garbage")
+    wh.write("step_001.csv", day_bytes(1))
+    wh.write("step_002.csv", b"\x00garbage")
     with DagsterInstance.ephemeral() as inst:
         result = tick(inst, wh)
-    assert [r.tags[ASSET_PARTITION_RANGE_START_TAG] for r in result.run_requests] == ["step_000"]
-    assert [f.name for f in wh.landed_files()] == ["step_000.csv"]
+        apply(inst, result)
+        assert [run_request_keys(inst, r) for r in result.run_requests] == [["step_000", "step_001"]]
+        assert materialize_range(inst, "step_000", "step_001").success
+    assert [f.name for f in wh.landed_files()] == ["step_000.csv", "step_001.csv"]
     assert any(p.name.endswith(".reason.txt") for p in wh.quarantine_dir().iterdir())
+    stored = settings.storage() / "transaction_slices" / "step_001.parquet"
+    assert stored.protocol == "memory" and len(read_parquet(stored)) == 40
+    assert not (home / "storage").exists(), "nothing may fall back to the local home"
 
 
 def test_unwritable_landing_folder_names_the_path(home, tmp_path):
