@@ -14,14 +14,9 @@ warnings.filterwarnings("ignore", category=BetaWarning)  # backfill_policy, dags
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from fraud_assets.assets import deployment, features, ingest, monitoring, training  # noqa: E402
-from fraud_assets.data.warehouse import Warehouse  # noqa: E402
-from fraud_assets.deployment.deployer import ModelDeployer  # noqa: E402
 from fraud_assets.execution import executor_for_environment  # noqa: E402
-from fraud_assets.monitoring.limits import DriftLimits  # noqa: E402
-from fraud_assets.resources import EXPERIMENT, mlflow_tracking  # noqa: E402
+from fraud_assets.resources import graph_resources  # noqa: E402
 from fraud_assets.sensors import landing_sensor  # noqa: E402
-from fraud_assets.storage import PartitionedParquetIOManager  # noqa: E402
-from fraud_assets.training.gates import MetricBoundsResource  # noqa: E402
 
 # Declarative automation carries a landed day downstream; Dagster ships its default automation
 # sensor stopped, so this project defines it running (FRAUD_AUTOMATION=off for manual mode).
@@ -46,12 +41,5 @@ defs = Definitions(
     sensors=[landing_sensor, automation_sensor],
     # In process on one machine; one pod per asset step with FRAUD_ASSETS_DEPLOYMENT=k8s.
     executor=executor_for_environment(),
-    resources={
-        "warehouse": Warehouse(),
-        "io_manager": PartitionedParquetIOManager(),
-        "mlflow": mlflow_tracking.configured({"experiment_name": EXPERIMENT}),
-        "metric_bounds": MetricBoundsResource.from_env(),
-        "drift_limits": DriftLimits.from_env(),
-        "model_deployer": ModelDeployer.from_env(),
-    },
+    resources=graph_resources(),
 )

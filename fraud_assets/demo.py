@@ -18,9 +18,7 @@ from fraud_assets.assets import deployment, features, ingest, monitoring, traini
 from fraud_assets.data.simulator import Drift
 from fraud_assets.data.warehouse import BASELINE_STEPS, Warehouse
 from fraud_assets.deployment.deployer import ModelDeployer
-from fraud_assets.monitoring.limits import DriftLimits
-from fraud_assets.resources import EXPERIMENT, mlflow_tracking
-from fraud_assets.storage import PartitionedParquetIOManager
+from fraud_assets.resources import graph_resources
 from fraud_assets.training import registry
 from fraud_assets.training.gates import MetricBoundsResource
 
@@ -29,18 +27,6 @@ DOWNSTREAM = [training.fraud_model, training.model_evaluation, monitoring.drift_
 DEMO_DRIFT = dict(amount_scale=1.5, fraud_rate_multiplier=2.0)
 # The runs' event logs go to the instance (the UI shows them); the console gets warnings only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def graph_resources(deployer: ModelDeployer, bounds: MetricBoundsResource | None = None,
-                    drift_limits: DriftLimits | None = None) -> dict:
-    return {
-        "warehouse": Warehouse(),
-        "io_manager": PartitionedParquetIOManager(),
-        "mlflow": mlflow_tracking.configured({"experiment_name": EXPERIMENT}),
-        "metric_bounds": bounds or MetricBoundsResource.from_env(),
-        "drift_limits": drift_limits or DriftLimits.from_env(),
-        "model_deployer": deployer,
-    }
 
 
 @dataclass

@@ -21,3 +21,21 @@ def mlflow_tracking(context):
     mlflow.set_registry_uri(uri)
     registry.ensure_experiment(context.resource_config["experiment_name"], uri)
     return MlFlow(context)
+
+
+def graph_resources(deployer=None, bounds=None, drift_limits=None) -> dict:
+    """Every resource the graph needs, configured from the environment unless given."""
+    from fraud_assets.data.warehouse import Warehouse
+    from fraud_assets.deployment.deployer import ModelDeployer
+    from fraud_assets.monitoring.limits import DriftLimits
+    from fraud_assets.storage import PartitionedParquetIOManager
+    from fraud_assets.training.gates import MetricBoundsResource
+
+    return {
+        "warehouse": Warehouse(),
+        "io_manager": PartitionedParquetIOManager(),
+        "mlflow": mlflow_tracking.configured({"experiment_name": EXPERIMENT}),
+        "metric_bounds": bounds or MetricBoundsResource.from_env(),
+        "drift_limits": drift_limits or DriftLimits.from_env(),
+        "model_deployer": deployer or ModelDeployer.from_env(),
+    }

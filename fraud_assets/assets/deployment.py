@@ -1,5 +1,6 @@
 """Group `deployment`: the gated swap of the serving model, and the champion alias in MLflow."""
 
+import mlflow.sklearn
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from fraud_assets.execution import k8s_op_tags
@@ -18,7 +19,7 @@ def bundle_for(name: str, version: int, target: str = "local") -> ModelBundle:
     version's artifact URI itself (and checks the same hash before loading).
     """
     model_dir = registry.download_version(name, version, settings.serving_dir() / "models" / f"{name}-v{version}")
-    model = registry.load_version(name, version)
+    model = mlflow.sklearn.load_model(str(model_dir))  # the copy just verified; no second download
     if target == "kubernetes":
         model_dir = registry.artifact_uri(name, version)
     return ModelBundle(
