@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(FRAUD_ASSETS_HOME)/dagster
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: run test demo bench lock browser-deps postgres-deps clean help
+.PHONY: run test lint demo bench lock browser-deps postgres-deps clean help
 
 help:
 	@echo "make run    start dagster dev on http://127.0.0.1:3000 (lands the baseline when the landing folder is empty)"
@@ -29,6 +29,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed postgres-deps browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Lint, format and types: ruff over the whole tree, mypy over the plain packages (pyproject.toml).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # The demo keeps its own home, wiped each time, so it never touches the one `make run` uses.
 demo: $(VENV)/.installed
