@@ -15,10 +15,12 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from fraud_assets import settings
 from fraud_assets.assets import deployment, features, ingest, monitoring, training
-from fraud_assets.data.simulator import Drift
-from fraud_assets.data.warehouse import BASELINE_STEPS, Warehouse
+from fraud_assets.baseline import BASELINE_STEPS
+from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.deployment.deployer import ModelDeployer
 from fraud_assets.resources import graph_resources
+from fraud_assets.simulation.landing import land_steps
+from fraud_assets.simulation.simulator import Drift
 from fraud_assets.training import registry
 from fraud_assets.training.gates import MetricBoundsResource
 
@@ -51,7 +53,7 @@ class StageResult:
 def land_and_refresh(instance: DagsterInstance, steps, deployer: ModelDeployer, name: str,
                      drift: Drift | None = None, bounds: MetricBoundsResource | None = None) -> StageResult:
     """Land simulated days, then materialize slices, features and everything downstream."""
-    paths = Warehouse().land_steps(steps, drift=drift)
+    paths = land_steps(Warehouse(), steps, drift=drift)
     keys = [p.name.removesuffix(".csv") for p in paths]
     instance.add_dynamic_partitions("slices", keys)
     resources = graph_resources(deployer, bounds)

@@ -5,7 +5,7 @@ profile (`banksim_profile.json`). Two properties matter more than anything else 
 
 * **Fidelity.** Category, merchant, age and gender mixes, fraud rates, class-wise amount means,
   amount quartiles, rows-per-day growth, customers and customer-merchant pairs all come out within
-  the tolerances that `fraud_assets.data.profile.compare` checks (`benchmarks/bench_simulator.py`
+  the tolerances that `fraud_assets.simulation.profile.compare` checks (`benchmarks/bench_simulator.py`
   prints the whole table). Fraud is built like BankSim builds it: a stolen card is used for a
   short burst of payments (over about 1.3 days) at fraud-prone merchants, preferably ones its owner
   uses, on victims weighted by gender, age and activity, so the same customers and
@@ -14,7 +14,7 @@ profile (`banksim_profile.json`). Two properties matter more than anything else 
   day t comes from a stream keyed by (seed, t), and the few things that span days (how many
   payments each merchant has had so far, card thefts spilling into the next day) are closed-form
   functions of the day. `simulate(range(60, 63))` equals those days of the full run, so the
-  warehouse can land one day at a time.
+  days can be landed one at a time.
 
 How day-to-day counts stay exact without looking at other days: each "pool" (one merchant's legit
 payments, the transportation category's legit payments, one merchant's frauds, the cards stolen
