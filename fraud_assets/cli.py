@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 from fraud_assets.baseline import TOTAL_STEPS
+from fraud_assets.instance import PROJECT_ROOT, prepare_dagster_home
 from fraud_assets.simulation.simulator import DEFAULT_SEED
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _parse_steps(text: str) -> range:
@@ -148,19 +147,6 @@ def cmd_validate(args) -> int:
             bad += 1
             print(result.error_text(), file=sys.stderr)
     return 1 if bad else 0
-
-
-def prepare_dagster_home() -> Path:
-    """DAGSTER_HOME under FRAUD_ASSETS_HOME, holding the project's dagster.yaml."""
-    from fraud_assets import settings
-
-    dagster_home = settings.dagster_home()
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    source = PROJECT_ROOT / "dagster.yaml"
-    if source.exists():
-        shutil.copyfile(source, dagster_home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    return dagster_home
 
 
 def cmd_dev(args) -> int:
