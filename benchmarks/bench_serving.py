@@ -30,7 +30,8 @@ from threadpoolctl import threadpool_limits
 
 from fraud_assets.deployment import local
 from fraud_assets.deployment.bundle import ModelBundle
-from fraud_assets.deployment.seldon_model import FraudModel, file_sha256
+from fraud_assets.deployment.seldon_model import FraudModel
+from fraud_assets.hashing import sha256_file
 from fraud_assets.training.model import FraudClassifier
 
 FEATURES = [f"f{i:02d}" for i in range(12)] + ["category_code", "age_code", "gender_code"]
@@ -51,7 +52,7 @@ def train(trees: int | None, seed: int = 0) -> FraudClassifier:
 def save(model: FraudClassifier, root: Path, version: str) -> ModelBundle:
     path = root / f"model-v{version}"
     mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle", pip_requirements=["scikit-learn"])
-    sha256 = file_sha256(path / "model.pkl")
+    sha256 = sha256_file(path / "model.pkl")
     return ModelBundle(str(path), sha256, "fraud-model", version, model.threshold, tuple(FEATURES))
 
 
