@@ -5,7 +5,7 @@ The model is the project's FraudClassifier with training's defaults on 15 synthe
 features (--trees 300 gives the slowest model training can produce). Requests are
 single rows over fresh HTTP connections (Seldon's sync gunicorn workers close each one).
 
-Bar (issue 4): through the stable URL, p99 <= 15 ms and >= 400 requests/s with 4 clients.
+Bar: through the stable URL, p99 <= 15 ms and >= 400 requests/s with 4 clients.
 
     .venv/bin/python benchmarks/bench_serving.py [--workers 2] [--seconds 6] [--trees N]
 """

@@ -16,7 +16,7 @@ them, and `stop()` (or `fraud-assets serve stop`) ends them.
 
 Why one OpenMP thread per worker: HistGradientBoosting's predict_proba otherwise runs one thread
 per core even for one row, and concurrent requests then fight over the cores: with 4 clients
-throughput fell from 446 to 12 requests/s on this 2-core machine (issue 4's probe).
+throughput fell from 446 to 12 requests/s on a 2-core machine.
 """
 
 from __future__ import annotations

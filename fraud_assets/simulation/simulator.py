@@ -61,9 +61,8 @@ TX_PER_ACTIVE_DAY = 1.04  # once arrived, customers pay on most days, sometimes 
 ACTIVITY_SHAPE = 8.0  # gamma shape of customers' relative activity before calibration
 TRANSPORT_SPLIT_CONCENTRATION = 4.0  # Beta concentration of a customer's split between the two transport merchants
 
-# Amount distributions, all scaled to the pool's mean (what fitted BankSim: generator_notes.md).
-# The folded normal's CV: 0.67 reproduces the real 25/50/75 % amount quantiles (13.74, 26.90,
-# 42.54) within 2 %; the 0.75 of generator_notes.md put the lower quartile 12 % low here.
+# Amount distributions, all scaled to the pool's mean. The folded normal's CV: 0.67 reproduces the
+# real 25/50/75 % amount quantiles (13.74, 26.90, 42.54) within 2 % over the full run.
 FOLDED_NORMAL_CV = 0.67  # legit es_transportation and es_food
 LEGIT_GAMMA_CV = 0.70  # legit payments in every other category
 FRAUD_GAMMA_CV = 0.65  # fraudulent payments, per merchant
