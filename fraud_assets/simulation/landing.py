@@ -12,15 +12,19 @@ from fraud_assets.data.warehouse import Warehouse, slice_file_name
 from fraud_assets.simulation.simulator import DEFAULT_SEED, Drift, iter_steps
 
 
-def land_steps(warehouse: Warehouse, steps: Iterable[int], seed: int = DEFAULT_SEED,
-               drift: Drift | None = None) -> list[UPath]:
+def land_steps(
+    warehouse: Warehouse, steps: Iterable[int], seed: int = DEFAULT_SEED, drift: Drift | None = None
+) -> list[UPath]:
     """Simulate the given days and land one file per day."""
-    return [warehouse.write(slice_file_name(step), to_kaggle_csv(day))
-            for step, day in iter_steps(list(steps), seed=seed, drift=drift)]
+    return [
+        warehouse.write(slice_file_name(step), to_kaggle_csv(day))
+        for step, day in iter_steps(list(steps), seed=seed, drift=drift)
+    ]
 
 
-def land_next_days(warehouse: Warehouse, days: int, seed: int = DEFAULT_SEED,
-                   drift: Drift | None = None) -> list[UPath]:
+def land_next_days(
+    warehouse: Warehouse, days: int, seed: int = DEFAULT_SEED, drift: Drift | None = None
+) -> list[UPath]:
     """The `days` days after the last one landed or quarantined, so a day is never landed twice."""
     known = warehouse.known_steps()
     start = max(known) + 1 if known else 0

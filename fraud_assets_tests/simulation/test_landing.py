@@ -16,7 +16,7 @@ def test_each_day_lands_as_its_own_file_with_the_simulators_rows(home):
     paths = land_steps(Warehouse(), [3, 4, 5])
     assert [p.name for p in paths] == ["step_003.csv", "step_004.csv", "step_005.csv"]
     frame = simulate([3, 4, 5], seed=DEFAULT_SEED)
-    for path, (_, day) in zip(paths, frame.groupby("step", sort=True)):
+    for path, (_, day) in zip(paths, frame.groupby("step", sort=True), strict=True):
         assert path.read_bytes() == to_kaggle_csv(day)
 
 
