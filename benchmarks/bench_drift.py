@@ -21,9 +21,9 @@ from evidently.legacy.core import ColumnType
 from evidently.metrics import ValueDrift
 from evidently.presets import DataDriftPreset
 
-from fraud_assets.data.simulator import Drift, simulate
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, compute_features
 from fraud_assets.monitoring.drift import compute_drift, deterministic_sample, per_slice_summary
+from fraud_assets.simulation.simulator import Drift, simulate
 
 START = 120
 FEATURES = list(FEATURE_COLUMNS)

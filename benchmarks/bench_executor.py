@@ -33,6 +33,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from fraud_assets.assets import features, ingest
 from fraud_assets.data.warehouse import Warehouse, partition_key_for
 from fraud_assets.partitions import slices_partitions
+from fraud_assets.simulation.landing import land_steps
 from fraud_assets.storage import PartitionedParquetIOManager
 
 
@@ -82,7 +83,7 @@ def main() -> None:
         home = Path(tmp)
         os.environ["FRAUD_ASSETS_HOME"] = str(home)
         (home / "dagster").mkdir()
-        landed = Warehouse().land_steps(range(max(args.days)))
+        landed = land_steps(Warehouse(), range(max(args.days)))
         all_keys = [partition_key_for(p.name) for p in landed]
         with DagsterInstance.from_config(str(home / "dagster")) as instance:
             instance.add_dynamic_partitions(slices_partitions.name, all_keys)

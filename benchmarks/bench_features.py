@@ -15,9 +15,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from fraud_assets.data.simulator import simulate
 from fraud_assets.features import FEATURE_COLUMNS, FeatureState, compute_features, compute_features_incremental
 from fraud_assets.features import definitions as d
+from fraud_assets.simulation.simulator import simulate
 
 TARGET_RATIO = 1 / 7
 REPEATS = 3

@@ -64,11 +64,12 @@ def main() -> None:
     env = env_for(home)
     os.environ.update({k: env[k] for k in ("FRAUD_ASSETS_HOME", "DAGSTER_HOME", "FRAUD_DEPLOY_PORT")})
     from fraud_assets.data.warehouse import Warehouse
+    from fraud_assets.simulation.landing import land_steps
 
     (home / "dagster").mkdir(parents=True)
     shutil.copyfile(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
     warehouse = Warehouse()
-    warehouse.land_steps(HISTORY)
+    land_steps(warehouse, HISTORY)
     daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
                               cwd=ROOT, env=env, stdout=(home / "daemon.log").open("wb"), stderr=subprocess.STDOUT,
                               start_new_session=True)
@@ -84,7 +85,7 @@ def main() -> None:
             before = serving_version(env)
             time.sleep(61)  # the retrain policy allows one retrain per minute: do not measure its wait
             t0 = time.time()
-            warehouse.land_steps([day])
+            land_steps(warehouse, [day])
             while serving_version(env) in (before, None):
                 if time.time() - t0 > 900:
                     sys.exit(f"day {day} not deployed within 15 minutes; see {home / 'daemon.log'}")

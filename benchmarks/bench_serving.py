@@ -5,7 +5,7 @@ The model is the project's FraudClassifier with training's defaults on 15 synthe
 features (--trees 300 gives the slowest model training can produce). Requests are
 single rows over fresh HTTP connections (Seldon's sync gunicorn workers close each one).
 
-Bar (issue 4): through the stable URL, p99 <= 15 ms and >= 400 requests/s with 4 clients.
+Bar: through the stable URL, p99 <= 15 ms and >= 400 requests/s with 4 clients.
 
     .venv/bin/python benchmarks/bench_serving.py [--workers 2] [--seconds 6] [--trees N]
 """
@@ -30,7 +30,8 @@ from threadpoolctl import threadpool_limits
 
 from fraud_assets.deployment import local
 from fraud_assets.deployment.bundle import ModelBundle
-from fraud_assets.deployment.seldon_model import FraudModel, file_sha256
+from fraud_assets.deployment.seldon_model import FraudModel
+from fraud_assets.hashing import sha256_file
 from fraud_assets.training.model import FraudClassifier
 
 FEATURES = [f"f{i:02d}" for i in range(12)] + ["category_code", "age_code", "gender_code"]
@@ -51,7 +52,7 @@ def train(trees: int | None, seed: int = 0) -> FraudClassifier:
 def save(model: FraudClassifier, root: Path, version: str) -> ModelBundle:
     path = root / f"model-v{version}"
     mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle", pip_requirements=["scikit-learn"])
-    sha256 = file_sha256(path / "model.pkl")
+    sha256 = sha256_file(path / "model.pkl")
     return ModelBundle(str(path), sha256, "fraud-model", version, model.threshold, tuple(FEATURES))
 
 

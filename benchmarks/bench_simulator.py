@@ -10,9 +10,9 @@ figure with its verdict. The bar: the full run in under 10 s, no failing figure.
 import argparse
 import time
 
-from fraud_assets.data.profile import compare, profile_of, render_comparison, summary
 from fraud_assets.data.reader import to_kaggle_csv
-from fraud_assets.data.simulator import DEFAULT_SEED, simulate
+from fraud_assets.simulation.profile import compare, profile_of, render_comparison, summary
+from fraud_assets.simulation.simulator import DEFAULT_SEED, simulate
 
 
 def timed(fn, *args, **kwargs):

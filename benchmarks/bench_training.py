@@ -28,8 +28,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from fraud_assets.data.simulator import Drift, simulate
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, compute_features
+from fraud_assets.simulation.simulator import Drift, simulate
 from fraud_assets.training.model import FraudClassifier
 from fraud_assets.training.split import split_by_step
 from fraud_assets.training.train import step_windows

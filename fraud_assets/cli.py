@@ -13,9 +13,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from fraud_assets.data.simulator import DEFAULT_SEED
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from fraud_assets.baseline import TOTAL_STEPS
+from fraud_assets.instance import PROJECT_ROOT, prepare_dagster_home
+from fraud_assets.simulation.simulator import DEFAULT_SEED
 
 
 def _parse_steps(text: str) -> range:
@@ -26,10 +26,16 @@ def _parse_steps(text: str) -> range:
     return range(start, end + 1)
 
 
+def _destination(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("name a folder or URL")
+    return text
+
+
 def _drift_from(args):
     if args.drift_from is None:
         return None
-    from fraud_assets.data.simulator import Drift
+    from fraud_assets.simulation.simulator import Drift
 
     return Drift(
         start_step=args.drift_from,
@@ -55,30 +61,25 @@ def _warehouse():
 
 
 def cmd_simulate(args) -> int:
-    from fraud_assets.data.reader import to_kaggle_csv
-    from fraud_assets.data.simulator import simulate
-    from fraud_assets.data.warehouse import slice_file_name
-    from fraud_assets.storage import atomic_write_bytes
-    from upath import UPath
+    from fraud_assets.simulation.landing import write_days
 
-    frame = simulate(steps=args.steps, seed=args.seed, drift=_drift_from(args))
-    out = UPath(args.out)
-    for step, day in frame.groupby("step", sort=True):
-        atomic_write_bytes(out / slice_file_name(int(step)), to_kaggle_csv(day))
-    print(f"wrote {frame['step'].nunique()} daily files, {len(frame):,} rows, to {out}")
+    paths = write_days(args.out, args.steps, seed=args.seed, drift=_drift_from(args))
+    print(f"wrote {len(paths)} daily files to {args.out}")
     return 0
 
 
 def cmd_land(args) -> int:
+    from fraud_assets.simulation import landing
+
     wh = _warehouse()
     if args.baseline:
-        paths = wh.land_baseline_if_empty()
+        paths = landing.land_baseline_if_empty(wh)
         if not paths:
             print(f"landing folder {wh.landing()} already has data: baseline not landed again")
     elif args.steps is not None:
-        paths = wh.land_steps(args.steps, drift=_drift_from(args))
+        paths = landing.land_steps(wh, args.steps, drift=_drift_from(args))
     else:
-        paths = wh.land_next_days(args.days, drift=_drift_from(args))
+        paths = landing.land_next_days(wh, args.days, drift=_drift_from(args))
     for p in paths:
         print(f"landed {p}")
     return 0
@@ -112,7 +113,7 @@ def _load_for_profile(path: str):
 
 
 def cmd_profile(args) -> int:
-    from fraud_assets.data.profile import compare, comparison_to_json, profile_of, render_comparison
+    from fraud_assets.simulation.profile import compare, comparison_to_json, profile_of, render_comparison
 
     rows = compare(profile_of(_load_for_profile(args.path)))
     if args.json:
@@ -148,26 +149,14 @@ def cmd_validate(args) -> int:
     return 1 if bad else 0
 
 
-def prepare_dagster_home() -> Path:
-    """DAGSTER_HOME under FRAUD_ASSETS_HOME, holding the project's dagster.yaml."""
-    from fraud_assets import settings
-
-    dagster_home = settings.dagster_home()
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    source = PROJECT_ROOT / "dagster.yaml"
-    if source.exists():
-        shutil.copyfile(source, dagster_home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    return dagster_home
-
-
 def cmd_dev(args) -> int:
+    from fraud_assets.simulation.landing import land_baseline_if_empty
     from fraud_assets.training import registry
 
     dagster_home = prepare_dagster_home()
     # Create the MLflow store and experiment once, before two runs could race to create its tables.
     registry.ensure_experiment()
-    landed = _warehouse().land_baseline_if_empty()
+    landed = land_baseline_if_empty(_warehouse())
     if landed:
         print(f"landed the baseline: {len(landed)} daily files in {_warehouse().landing()}")
     print(f"DAGSTER_HOME={dagster_home}; UI on http://{args.host}:{args.port}")
@@ -252,8 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="write simulated BankSim days, one Kaggle-format file per step")
-    p.add_argument("--out", required=True, help="folder or fsspec URL to write step_NNN.csv files into")
-    p.add_argument("--steps", type=_parse_steps, default=range(0, 180), help="A-B, inclusive (default 0-179)")
+    p.add_argument("--out", required=True, type=_destination,
+                   help="folder or fsspec URL to write step_NNN.csv files into")
+    p.add_argument("--steps", type=_parse_steps, default=range(0, TOTAL_STEPS),
+                   help=f"A-B, inclusive (default 0-{TOTAL_STEPS - 1})")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     _add_drift_options(p)
     p.set_defaults(func=cmd_simulate)

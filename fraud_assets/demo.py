@@ -14,16 +14,21 @@ from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fraud_assets import settings
-from fraud_assets.assets import deployment, features, ingest, monitoring, training
-from fraud_assets.data.simulator import Drift
-from fraud_assets.data.warehouse import BASELINE_STEPS, Warehouse
+from fraud_assets.baseline import BASELINE_STEPS
+from fraud_assets.data.warehouse import Warehouse, partition_key_for
+from fraud_assets.definitions import defs
 from fraud_assets.deployment.deployer import ModelDeployer
+from fraud_assets.instance import prepare_dagster_home
+from fraud_assets.partitions import slices_partitions
 from fraud_assets.resources import graph_resources
+from fraud_assets.simulation.landing import land_steps
+from fraud_assets.simulation.simulator import Drift
 from fraud_assets.training import registry
 from fraud_assets.training.gates import MetricBoundsResource
 
-INGEST = [ingest.transaction_slices, features.transaction_features]
-DOWNSTREAM = [training.fraud_model, training.model_evaluation, monitoring.drift_report, deployment.model_deployment]
+# A landing runs twice: the per-slice assets for the new partition keys, then the assets over all slices.
+INGEST = [a for a in defs.assets if a.partitions_def == slices_partitions]
+DOWNSTREAM = [a for a in defs.assets if a.partitions_def is None]
 DEMO_DRIFT = dict(amount_scale=1.5, fraud_rate_multiplier=2.0)
 # The runs' event logs go to the instance (the UI shows them); the console gets warnings only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -51,9 +56,9 @@ class StageResult:
 def land_and_refresh(instance: DagsterInstance, steps, deployer: ModelDeployer, name: str,
                      drift: Drift | None = None, bounds: MetricBoundsResource | None = None) -> StageResult:
     """Land simulated days, then materialize slices, features and everything downstream."""
-    paths = Warehouse().land_steps(steps, drift=drift)
-    keys = [p.name.removesuffix(".csv") for p in paths]
-    instance.add_dynamic_partitions("slices", keys)
+    paths = land_steps(Warehouse(), steps, drift=drift)
+    keys = [partition_key_for(p.name) for p in paths]
+    instance.add_dynamic_partitions(slices_partitions.name, keys)
     resources = graph_resources(deployer, bounds)
     tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
     ingest_run = materialize(INGEST, instance=instance, resources=resources, tags=tags, raise_on_error=False,
@@ -75,7 +80,7 @@ def land_and_refresh(instance: DagsterInstance, steps, deployer: ModelDeployer, 
         deployed_version=candidate.registered.version if deployments else None,
         serving_version=_serving_version(deployer),
         metrics=dict(candidate.evaluation.metrics) if candidate else {},
-        drift={k: drift.get(k) for k in ("share_drifted", "data_drift", "target_drift", "verdict", "report") if k in drift},
+        drift={k: drift[k] for k in ("share_drifted", "data_drift", "target_drift", "verdict", "report") if k in drift},
         candidate=candidate,
     )
 
@@ -97,8 +102,6 @@ def sample_prediction(endpoint: str, candidate) -> dict:
 
 
 def run_demo(keep_serving: bool = False, baseline_steps: range = BASELINE_STEPS, clean_days: int = 3) -> dict:
-    from fraud_assets.cli import prepare_dagster_home
-
     prepare_dagster_home()
     deployer = ModelDeployer.from_env()
     stages: list[StageResult] = []
@@ -121,12 +124,14 @@ def run_demo(keep_serving: bool = False, baseline_steps: range = BASELINE_STEPS,
         for stage in clean:
             if stage.deployed_version is None or stage.serving_version != str(stage.deployed_version):
                 problems.append(f"{stage.name}: expected a redeploy, got {stage.deployed_version} ({_failed(stage)})")
-        gate_blocked = drifted.checks.get("drift_share_within_limit") is False or drifted.checks.get("no_target_drift") is False
+        gate_blocked = (drifted.checks.get("drift_share_within_limit") is False
+                        or drifted.checks.get("no_target_drift") is False)
         if not gate_blocked or drifted.deployed_version is not None:
             problems.append(f"drifted day: the drift gate did not block ({drifted.checks})")
         last_good = clean[-1].deployed_version if clean else baseline.deployed_version
         if drifted.serving_version != str(last_good):
-            problems.append(f"drifted day: serving {drifted.serving_version}, expected the last good version {last_good}")
+            problems.append(
+                f"drifted day: serving {drifted.serving_version}, expected the last good version {last_good}")
         status = deployer.status() or {}
         prediction = sample_prediction(status["url"], baseline.candidate) if status.get("url") else {}
         probability = prediction.get("fraud_probability")
@@ -173,7 +178,8 @@ def render(summary: dict) -> str:
         if stage["drift"].get("target_drift"):
             lines.append(f"           {stage['drift']['target_drift']}")
         lines.append(f"    gates: {gates}; {deployed}; serving v{stage['serving_version']}")
-    lines += ["", f"endpoint: {summary['endpoint']} (serving v{summary['serving_version']}, champion alias v{summary['champion']})",
+    lines += ["", f"endpoint: {summary['endpoint']} (serving v{summary['serving_version']}, "
+                  f"champion alias v{summary['champion']})",
               f"sample prediction: {summary['sample_prediction']}",
               "result: " + ("OK" if summary["ok"] else "FAILED: " + "; ".join(summary["problems"]))]
     return "\n".join(lines)

@@ -2,16 +2,16 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fraud_assets import settings
 from fraud_assets.assets.features import transaction_features
 from fraud_assets.assets.ingest import transaction_slices
-from fraud_assets.data.simulator import simulate
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.features import FEATURE_COLUMNS, compute_features
+from fraud_assets.simulation.landing import land_steps
+from fraud_assets.simulation.simulator import simulate
 from fraud_assets.storage import PartitionedParquetIOManager, read_parquet
 
 ASSETS = [transaction_slices, transaction_features]
@@ -29,8 +29,7 @@ def run(instance, keys):
 
 
 def test_features_across_runs_equal_one_full_recompute(home):
-    wh = Warehouse()
-    wh.land_steps(range(0, 6))
+    land_steps(Warehouse(), range(0, 6))
     with DagsterInstance.ephemeral() as instance:
         keys = [f"step_{s:03d}" for s in range(6)]
         instance.add_dynamic_partitions("slices", keys[:4])
@@ -44,7 +43,7 @@ def test_features_across_runs_equal_one_full_recompute(home):
     stored = pd.concat(
         [read_parquet(settings.storage() / "transaction_features" / f"{k}.parquet") for k in keys], ignore_index=True
     )
-    full = compute_features(simulate(steps=range(0, 6), seed=wh.simulation_seed))
+    full = compute_features(simulate(steps=range(0, 6)))
     np.testing.assert_allclose(stored[list(FEATURE_COLUMNS)].to_numpy(), full[list(FEATURE_COLUMNS)].to_numpy(),
                                rtol=1e-6, atol=1e-6, equal_nan=True)
-    assert stored["fraud"].tolist() == simulate(steps=range(0, 6), seed=wh.simulation_seed)["fraud"].tolist()
+    assert stored["fraud"].tolist() == simulate(steps=range(0, 6))["fraud"].tolist()

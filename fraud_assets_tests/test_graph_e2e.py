@@ -14,9 +14,9 @@ from dagster import DagsterInstance
 import mlflow
 
 from fraud_assets.cli import main
-from fraud_assets.data.simulator import Drift
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.lineage import render, serving_lineage
+from fraud_assets.simulation.simulator import Drift
 from fraud_assets.storage import sha256_bytes
 from fraud_assets.demo import DEMO_DRIFT, land_and_refresh, sample_prediction
 from fraud_assets.deployment.deployer import ModelDeployer

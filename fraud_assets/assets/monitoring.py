@@ -16,7 +16,7 @@ from fraud_assets.execution import k8s_op_tags
 from fraud_assets import settings
 from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.data.validation import step_from_name
-from fraud_assets.data.warehouse import BASELINE_STEPS
+from fraud_assets.baseline import BASELINE_STEPS
 from fraud_assets.features import FEATURE_COLUMNS
 from fraud_assets.monitoring.limits import DriftLimits
 from fraud_assets.storage import atomic_write_bytes

@@ -1,1 +1,1 @@
-"""The data half: the column contract, the Kaggle-format reader, the simulator and the warehouse."""
+"""The data half: the column contract, the Kaggle-format reader, slice validation and the warehouse of landed files."""

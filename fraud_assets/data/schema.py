@@ -25,7 +25,6 @@ COLUMNS: tuple[str, ...] = (
 # Kaggle's file wraps the string fields in literal single quotes; step, amount and fraud are bare.
 BARE_COLUMNS: tuple[str, ...] = ("step", "amount", "fraud")
 QUOTED_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in BARE_COLUMNS)
-STRING_COLUMNS = QUOTED_COLUMNS
 LABEL = "fraud"
 
 AGES: tuple[str, ...] = ("0", "1", "2", "3", "4", "5", "6", "U")

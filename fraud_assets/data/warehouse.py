@@ -1,14 +1,14 @@
-"""The data warehouse: a landing location where one file holds one day of transactions.
+"""The data warehouse: a landing location where one landed file holds one day of transactions.
 
 A day arrives as `step_NNN.csv` in BankSim's raw Kaggle format. Files are written atomically, so a
 reader (the landing sensor) never sees half a day. Bad files are moved to quarantine beside a
-`.reason.txt` that says which rule they broke; nothing is deleted.
+`.reason.txt` that says which rule they broke; nothing is deleted. What lands here is up to the
+caller: a real BankSim file (`import_csv`) or simulated days (`fraud_assets.simulation.landing`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dagster import ConfigurableResource
@@ -16,13 +16,8 @@ from pydantic import Field
 from upath import UPath
 
 from fraud_assets import settings
-from fraud_assets.storage import atomic_write_bytes
-from fraud_assets.data.simulator import DEFAULT_SEED
 from fraud_assets.data.validation import step_from_name
-
-# The seed pipeline trained its baseline on the first 60 % of BankSim's 180 days.
-TOTAL_STEPS = 180
-BASELINE_STEPS = range(0, int(TOTAL_STEPS * 0.6))
+from fraud_assets.storage import atomic_write_bytes
 
 
 def slice_file_name(step: int) -> str:
@@ -30,7 +25,7 @@ def slice_file_name(step: int) -> str:
 
 
 def partition_key_for(name: str) -> str:
-    """The dynamic partition key of a landed file: its name without `.csv`."""
+    """The partition key of a landed file: its name without `.csv`."""
     return name.rsplit("/", 1)[-1].removesuffix(".csv")
 
 
@@ -64,7 +59,6 @@ class Warehouse(ConfigurableResource):
 
     landing_url: str = Field(default="", description="Where daily files land; default <home>/warehouse/landing")
     quarantine_url: str = Field(default="", description="Where bad files go; default <home>/warehouse/quarantine")
-    simulation_seed: int = Field(default=DEFAULT_SEED, description="Seed of the simulated BankSim days")
 
     def landing(self) -> UPath:
         return UPath(self.landing_url) if self.landing_url else settings.landing()
@@ -106,33 +100,6 @@ class Warehouse(ConfigurableResource):
         if q.exists():
             names += [p.name for p in q.iterdir() if p.name.endswith(".csv")]
         return {s for s in map(step_from_name, names) if s is not None}
-
-    def next_step(self) -> int:
-        steps = self.known_steps()
-        return max(steps) + 1 if steps else 0
-
-    def land_steps(self, steps: Iterable[int], drift=None) -> list[UPath]:
-        """Simulate the given days and land one file per day."""
-        from fraud_assets.data.reader import to_kaggle_csv
-        from fraud_assets.data.simulator import simulate
-
-        steps = list(steps)
-        if not steps:
-            return []
-        frame = simulate(steps=steps, seed=self.simulation_seed, drift=drift)
-        return [
-            self.write(slice_file_name(int(step)), to_kaggle_csv(day))
-            for step, day in frame.groupby("step", sort=True)
-        ]
-
-    def land_next_days(self, days: int, drift=None) -> list[UPath]:
-        start = self.next_step()
-        return self.land_steps(range(start, start + days), drift=drift)
-
-    def land_baseline_if_empty(self) -> list[UPath]:
-        if self.landed_files() or self.known_steps():
-            return []
-        return self.land_steps(BASELINE_STEPS)
 
     def import_csv(self, source: str) -> list[UPath]:
         """Split a real BankSim CSV into daily files, copying each line's bytes unchanged."""

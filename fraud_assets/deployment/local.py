@@ -16,7 +16,7 @@ them, and `stop()` (or `fraud-assets serve stop`) ends them.
 
 Why one OpenMP thread per worker: HistGradientBoosting's predict_proba otherwise runs one thread
 per core even for one row, and concurrent requests then fight over the cores: with 4 clients
-throughput fell from 446 to 12 requests/s on this 2-core machine (issue 4's probe).
+throughput fell from 446 to 12 requests/s on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from fraud_assets.deployment import front, processes
 from fraud_assets.deployment.bundle import DeploymentResult, ModelBundle
 from fraud_assets.deployment.processes import ProcessRef
 from fraud_assets.deployment.seldon_model import ENV, MODEL_CLASS, OUTPUT_NAMES
+from fraud_assets.storage import atomic_write_bytes
 
 PREDICT_PATH = "/api/v1.0/predictions"
 HEALTH_PATH = "/health/status"
@@ -341,10 +342,7 @@ def _read_record() -> dict | None:
 
 
 def _write_record(record: dict) -> None:
-    path = record_path()
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_bytes(record_path(), (json.dumps(record, indent=2) + "\n").encode())
 
 
 @contextlib.contextmanager

@@ -93,14 +93,6 @@ class ServingConfig:
         return cls(values["model_dir"], sha, values["model_name"], values["model_version"], int(max_rows))
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def local_model_dir(model_dir: str) -> Path:
     """The artifact as a local directory: a plain path as it is, any URI (s3://, runs:/,
     models:/, file://) downloaded by MLflow into a fresh temporary directory. That is how a pod

@@ -9,7 +9,6 @@ MLFLOW_TRACKING_URI switches to a tracking server without code changes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -30,6 +29,7 @@ from mlflow.tracking import MlflowClient
 
 import fraud_assets.training
 from fraud_assets import settings
+from fraud_assets.hashing import sha256_file
 from fraud_assets.training.evaluation import ModelEvaluation
 
 DEFAULT_MODEL_NAME = "fraud-detector"
@@ -232,14 +232,6 @@ def set_champion(name: str, version: int | str, uri: str | None = None) -> int |
         client.set_registered_model_alias(name, PREVIOUS_CHAMPION, str(previous))
     client.set_registered_model_alias(name, CHAMPION, str(version))
     return previous if previous != int(version) else None
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _client(uri: str | None) -> MlflowClient:

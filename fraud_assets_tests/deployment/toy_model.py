@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from fraud_assets.deployment.seldon_model import file_sha256
+from fraud_assets.hashing import sha256_file
 
 FEATURES = ["amount", "category_code", "age_code", "gender_code", "customer_tx_count", "merchant_fraud_rate"]
 
@@ -60,4 +60,4 @@ def save_toy_model(path: Path, threshold: float = 0.5, fail_on_predict: bool = F
                                   pip_requirements=["scikit-learn"])
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    return path, file_sha256(path / "model.pkl")
+    return path, sha256_file(path / "model.pkl")

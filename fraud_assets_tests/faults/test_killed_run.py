@@ -20,9 +20,9 @@ from dagster import DagsterEventType, DagsterInstance
 from mlflow.tracking import MlflowClient
 
 from fraud_assets import settings
-from fraud_assets.cli import prepare_dagster_home
 from fraud_assets.demo import land_and_refresh
 from fraud_assets.features.state import FeatureState
+from fraud_assets.instance import prepare_dagster_home
 from fraud_assets.storage import read_parquet
 from fraud_assets.training import registry
 from fraud_assets_tests.faults.conftest import free_port, stop_group
@@ -30,7 +30,7 @@ from fraud_assets_tests.faults.conftest import free_port, stop_group
 GRAPH_IN_A_CHILD = """
 import sys
 from dagster import DagsterInstance
-from fraud_assets.cli import prepare_dagster_home
+from fraud_assets.instance import prepare_dagster_home
 from fraud_assets.demo import land_and_refresh
 from fraud_assets.features.state import FeatureState
 from fraud_assets.deployment.deployer import ModelDeployer

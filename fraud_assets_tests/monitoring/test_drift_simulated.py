@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fraud_assets.data.simulator import Drift, simulate
 from fraud_assets.features import FEATURE_COLUMNS, compute_features
 from fraud_assets.monitoring.drift import compute_drift, per_slice_summary
+from fraud_assets.simulation.simulator import Drift, simulate
 
 SEED = 11
 SAMPLE = 10_000

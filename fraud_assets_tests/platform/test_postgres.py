@@ -33,6 +33,7 @@ from dagster_postgres import PostgresRunStorage
 
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.execution import DEPLOYMENT_ENV
+from fraud_assets.simulation.landing import land_steps
 from fraud_assets_tests.platform.project import ROOT, instance_config
 
 SCRIPT = ROOT / "scripts" / "postgres"
@@ -209,12 +210,12 @@ def test_daemon_on_postgres_materializes_each_day_once_across_a_restart(postgres
     everything = {f"step_{s:03d}" for s in range(5)}
 
     with DagsterInstance.from_config(str(home / "dagster")) as instance:
-        warehouse.land_steps(range(3))
+        land_steps(warehouse, range(3))
         with running_daemon(workspace, log):
             wait_until_settled(instance, first, 150, log)
 
         # Days keep landing while the daemon is down; a restarted daemon takes them, and only them.
-        warehouse.land_steps(range(3, 5))
+        land_steps(warehouse, range(3, 5))
         with running_daemon(workspace, log):
             wait_until_settled(instance, everything, 150, log)
             time.sleep(8)  # more sensor ticks: nothing may be requested twice

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from fraud_assets.data.simulator import simulate
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, compute_features
+from fraud_assets.simulation.simulator import simulate
 from fraud_assets.training.train import TrainedModel, train_model
 
 # 12 days (~30k rows, ~480 frauds) leave ~80 frauds in each of the calibration and validation windows.

@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.deployment.deployer import ModelDeployer
+from fraud_assets.simulation.landing import land_steps
 
 from .conftest import CHROMIUM
 
@@ -90,7 +91,7 @@ def check_status(page, check: str):
 
 @pytest.mark.timeout(480)
 def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_dev, page, screenshots):
-    Warehouse().land_steps(LANDED_DAYS)
+    land_steps(Warehouse(), LANDED_DAYS)
     dagster_dev.start()
     dagster_dev.wait_for(dagster_dev.serving_ui, 120, "the webserver")
     dagster_dev.wait_for(lambda: len(dagster_dev.materialized_partitions("transaction_slices")) == len(LANDED_DAYS),

@@ -1,4 +1,4 @@
-"""The simulator against BankSim's profile, and the promises the warehouse relies on.
+"""The simulator against BankSim's profile, and the promises landing one day at a time relies on.
 
 Fidelity is checked on every 6th day (30 days, ~99k rows: the same mix of early and late days as
 the full run); figures that only exist for the whole run (customers, pairs, share of customers
@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraud_assets.data.profile import FAIL, compare, profile_of, render_comparison
 from fraud_assets.data.reader import to_kaggle_csv
 from fraud_assets.data.schema import CATEGORIES, COLUMNS, MERCHANTS, reference_profile
-from fraud_assets.data.simulator import DEFAULT_SEED, Drift, iter_steps, simulate
 from fraud_assets.data.validation import validate_bytes
+from fraud_assets.simulation.profile import FAIL, compare, profile_of, render_comparison
+from fraud_assets.simulation.simulator import DEFAULT_SEED, Drift, iter_steps, simulate
 
 EVERY_SIXTH_DAY = range(0, 180, 6)
 FRAUD_FREE_CATEGORIES = ("es_transportation", "es_food", "es_contents")
@@ -114,7 +114,7 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not():
 def test_a_fresh_process_gives_the_same_bytes():
     # Catches order that depends on hashing or on state cached in this process.
     code = (
-        "import hashlib, sys; from fraud_assets.data.simulator import simulate; "
+        "import hashlib, sys; from fraud_assets.simulation.simulator import simulate; "
         "from fraud_assets.data.reader import to_kaggle_csv; "
         "sys.stdout.write(hashlib.sha256(to_kaggle_csv(simulate(range(0, 4)))).hexdigest())"
     )

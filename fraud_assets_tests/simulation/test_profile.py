@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraud_assets.data.profile import (
+from fraud_assets.data.schema import COLUMNS, reference_profile
+from fraud_assets.simulation.profile import (
     FAIL,
     INFO,
     PASS,
@@ -18,8 +19,7 @@ from fraud_assets.data.profile import (
     render_comparison,
     summary,
 )
-from fraud_assets.data.schema import COLUMNS, reference_profile
-from fraud_assets.data.simulator import simulate
+from fraud_assets.simulation.simulator import simulate
 
 
 @pytest.fixture(scope="module")

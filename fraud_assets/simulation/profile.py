@@ -5,7 +5,7 @@
 `render_comparison` prints them side by side so fidelity can be read at a glance. It works on the
 simulator's output and on the real Kaggle CSV alike (`fraud-assets profile PATH`).
 
-Tolerances (the data issue's): rows +-1 %; overall fraud rate +-0.10 pp; fraud rates of categories
+Tolerances: rows +-1 %; overall fraud rate +-0.10 pp; fraud rates of categories
 and merchants max(2 pp, 10 % relative), and exactly 0 where BankSim has no fraud; row shares, age
 and gender fraud rates, mean amounts and amount quartiles 10 % relative; counts of customers 1 %,
 of customer-merchant pairs and of customers with fraud 10 %. A gap smaller than three standard

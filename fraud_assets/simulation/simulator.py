@@ -5,7 +5,7 @@ profile (`banksim_profile.json`). Two properties matter more than anything else 
 
 * **Fidelity.** Category, merchant, age and gender mixes, fraud rates, class-wise amount means,
   amount quartiles, rows-per-day growth, customers and customer-merchant pairs all come out within
-  the tolerances that `fraud_assets.data.profile.compare` checks (`benchmarks/bench_simulator.py`
+  the tolerances that `fraud_assets.simulation.profile.compare` checks (`benchmarks/bench_simulator.py`
   prints the whole table). Fraud is built like BankSim builds it: a stolen card is used for a
   short burst of payments (over about 1.3 days) at fraud-prone merchants, preferably ones its owner
   uses, on victims weighted by gender, age and activity, so the same customers and
@@ -14,7 +14,7 @@ profile (`banksim_profile.json`). Two properties matter more than anything else 
   day t comes from a stream keyed by (seed, t), and the few things that span days (how many
   payments each merchant has had so far, card thefts spilling into the next day) are closed-form
   functions of the day. `simulate(range(60, 63))` equals those days of the full run, so the
-  warehouse can land one day at a time.
+  days can be landed one at a time.
 
 How day-to-day counts stay exact without looking at other days: each "pool" (one merchant's legit
 payments, the transportation category's legit payments, one merchant's frauds, the cards stolen
@@ -61,9 +61,8 @@ TX_PER_ACTIVE_DAY = 1.04  # once arrived, customers pay on most days, sometimes 
 ACTIVITY_SHAPE = 8.0  # gamma shape of customers' relative activity before calibration
 TRANSPORT_SPLIT_CONCENTRATION = 4.0  # Beta concentration of a customer's split between the two transport merchants
 
-# Amount distributions, all scaled to the pool's mean (what fitted BankSim: generator_notes.md).
-# The folded normal's CV: 0.67 reproduces the real 25/50/75 % amount quantiles (13.74, 26.90,
-# 42.54) within 2 %; the 0.75 of generator_notes.md put the lower quartile 12 % low here.
+# Amount distributions, all scaled to the pool's mean. The folded normal's CV: 0.67 reproduces the
+# real 25/50/75 % amount quantiles (13.74, 26.90, 42.54) within 2 % over the full run.
 FOLDED_NORMAL_CV = 0.67  # legit es_transportation and es_food
 LEGIT_GAMMA_CV = 0.70  # legit payments in every other category
 FRAUD_GAMMA_CV = 0.65  # fraudulent payments, per merchant
