@@ -143,7 +143,7 @@ def check_outcomes(result) -> dict[str, tuple[bool, str]]:
 def test_warning_checks_fail_on_unknown_codes_and_repeated_rows(instance, day_bytes):
     wh = Warehouse()
     lines = day_bytes(0).splitlines(keepends=True)
-    wh.write("step_000.csv", b"".join(lines + [lines[1]]))  # the first transaction again
+    wh.write("step_000.csv", b"".join([*lines, lines[1]]))  # the first transaction again
     merchant = day_bytes(1).splitlines()[1].split(b",")[5]
     wh.write("step_001.csv", day_bytes(1).replace(merchant, b"'Mnew'", 1))
     instance.add_dynamic_partitions("slices", ["step_000", "step_001"])

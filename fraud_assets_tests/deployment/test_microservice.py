@@ -10,9 +10,8 @@ import sys
 
 import pytest
 from flask import Flask
-from seldon_core import gunicorn_utils
+from seldon_core import gunicorn_utils, wrapper
 from seldon_core import microservice as seldon
-from seldon_core import wrapper
 from seldon_core.metrics import SeldonMetrics
 
 from fraud_assets.deployment import microservice
@@ -43,7 +42,7 @@ def start(monkeypatch, *args: str) -> None:
 
 @pytest.mark.parametrize("args", DEBUG_ARGS, ids=" ".join)
 def test_every_debug_flag_seldon_accepts_is_refused(monkeypatch, seldon_started, args):
-    with pytest.raises(SystemExit, match="debug mode .* not allowed"):
+    with pytest.raises(SystemExit, match=r"debug mode .* not allowed"):
         start(monkeypatch, *args)
     assert seldon_started == []
 
@@ -51,7 +50,7 @@ def test_every_debug_flag_seldon_accepts_is_refused(monkeypatch, seldon_started,
 @pytest.mark.parametrize("value", DEBUG_ENV)
 def test_every_true_seldon_debug_is_refused(monkeypatch, seldon_started, value):
     monkeypatch.setenv(seldon.DEBUG_ENV, value)
-    with pytest.raises(SystemExit, match="debug mode .* not allowed"):
+    with pytest.raises(SystemExit, match=r"debug mode .* not allowed"):
         start(monkeypatch)
     assert seldon_started == []
 
