@@ -13,7 +13,7 @@ from dagster._utils.warnings import BetaWarning, PreviewWarning
 warnings.filterwarnings("ignore", category=BetaWarning)  # backfill_policy, dagster-mlflow
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
-from fraud_assets.assets import deployment, features, ingest, monitoring, training  # noqa: E402
+from fraud_assets.assets import checks, deployment, features, ingest, monitoring, training  # noqa: E402
 from fraud_assets.execution import executor_for_environment  # noqa: E402
 from fraud_assets.resources import graph_resources  # noqa: E402
 from fraud_assets.sensors import landing_sensor  # noqa: E402
@@ -38,6 +38,7 @@ defs = Definitions(
         monitoring.drift_report,
         deployment.model_deployment,
     ],
+    asset_checks=[checks.slices_usable],
     sensors=[landing_sensor, automation_sensor],
     # In process on one machine; one pod per asset step with FRAUD_ASSETS_DEPLOYMENT=k8s.
     executor=executor_for_environment(),

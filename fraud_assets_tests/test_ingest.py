@@ -4,9 +4,10 @@ import json
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, build_sensor_context, materialize
+from dagster import AssetSelection, DagsterInstance, build_sensor_context, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from fraud_assets.assets.checks import slices_usable
 from fraud_assets.assets.ingest import transaction_slices
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.partitions import slices_partitions
@@ -49,7 +50,7 @@ def resources():
 def materialize_range(instance, first, last, **kwargs):
     """One run over a range of slice partitions, as the landing sensor requests it."""
     return materialize(
-        [transaction_slices],
+        [transaction_slices, slices_usable],
         instance=instance,
         resources=resources(),
         tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
@@ -133,6 +134,52 @@ def test_slices_materialize_in_one_run_with_metadata_and_checks(instance, day_by
     assert len(stored) == 31 and stored["customer"].str.startswith("C").all()
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"usable": True, "known_category_and_merchant": True, "no_duplicate_rows": True}
+
+
+def check_outcomes(result) -> dict[str, tuple[bool, str]]:
+    return {e.check_name: (e.passed, str(e.metadata["details"].value)) for e in result.get_asset_check_evaluations()}
+
+
+def test_warning_checks_fail_on_unknown_codes_and_repeated_rows(instance, day_bytes):
+    wh = Warehouse()
+    lines = day_bytes(0).splitlines(keepends=True)
+    wh.write("step_000.csv", b"".join([*lines, lines[1]]))  # the first transaction again
+    merchant = day_bytes(1).splitlines()[1].split(b",")[5]
+    wh.write("step_001.csv", day_bytes(1).replace(merchant, b"'Mnew'", 1))
+    instance.add_dynamic_partitions("slices", ["step_000", "step_001"])
+
+    result = materialize_range(instance, "step_000", "step_001")
+
+    outcomes = check_outcomes(result)
+    assert result.success and outcomes["usable"][0]  # warnings do not stop the slices
+    assert not outcomes["no_duplicate_rows"][0] and "`step_000`" in outcomes["no_duplicate_rows"][1]
+    assert not outcomes["known_category_and_merchant"][0]
+    assert "`step_001`" in outcomes["known_category_and_merchant"][1] and "Mnew" in outcomes["known_category_and_merchant"][1]
+
+
+@pytest.mark.parametrize("edit, rule", [
+    (lambda f: f.assign(fraud=f["fraud"].where(f.index > 0, 7)), "1 row(s): fraud must be 0 or 1"),
+    (lambda f: f.assign(amount=f["amount"].where(f.index > 1, -1.0)), "2 row(s): amount must be finite and >= 0"),
+    (lambda f: f.assign(step=1), "partition is for step 0 but the slice holds step(s) [1]"),
+    (lambda f: f.assign(amount=f["amount"].astype("float32")), "amount is float32, expected float64"),
+    (lambda f: f.assign(customer=None), "customer holds values that are not strings"),
+    (lambda f: f.drop(columns="zipMerchant"), "columns are"),
+    (lambda f: f.iloc[:0], "no rows"),
+])
+def test_usable_fails_on_a_stored_slice_edited_after_it_was_written(instance, day_bytes, edit, rule):
+    """The check reads the stored Parquet back, so it judges what downstream assets will read."""
+    Warehouse().write("step_000.csv", day_bytes(0))
+    instance.add_dynamic_partitions("slices", ["step_000"])
+    assert check_outcomes(materialize_range(instance, "step_000", "step_000"))["usable"] == (True, "none")
+    stored = settings.storage() / "transaction_slices" / "step_000.parquet"
+    edit(read_parquet(stored)).to_parquet(stored, index=False)
+
+    result = materialize_range(instance, "step_000", "step_000", selection=AssetSelection.checks(slices_usable),
+                               raise_on_error=False)
+
+    passed, details = check_outcomes(result)["usable"]
+    assert not result.success and not passed  # blocking: the run fails with it
+    assert "`step_000`" in details and rule in details
 
 
 def test_file_broken_after_landing_fails_the_run_and_stores_nothing(instance, day_bytes):

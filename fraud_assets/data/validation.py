@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fraud_assets.data.reader import parse_raw, strip_quotes, to_typed
-from fraud_assets.data.schema import AGES, CATEGORIES, COLUMNS, GENDERS, MERCHANTS
+from fraud_assets.data.schema import AGES, CATEGORIES, COLUMNS, GENDERS, MERCHANTS, STRING_COLUMNS
 
 FIRST_ROWS_SHOWN = 5
 _STEP_IN_NAME = re.compile(r"step[_-]?(\d+)", re.IGNORECASE)
@@ -201,3 +201,38 @@ def load_slice(
     if not result.ok:
         raise InvalidSliceError(result)
     return result
+
+
+def stored_slice_problems(frame: pd.DataFrame, expected_step: int | None) -> list[str]:
+    """What breaks the column contract in a slice as stored (Parquet read back), one line per rule; [] if it holds.
+
+    The landed file passed `validate_bytes` before it was stored, so this finds what happened after:
+    a stored file written by another code version, or edited by hand.
+    """
+    if list(frame.columns) != list(COLUMNS):
+        return [f"columns are {list(frame.columns)}, expected {list(COLUMNS)}"]
+    if frame.empty:
+        return ["the slice holds no rows"]
+    problems = []
+    for column, dtype in (("step", "int64"), ("amount", "float64"), ("fraud", "int64")):
+        if str(frame[column].dtype) != dtype:
+            problems.append(f"{column} is {frame[column].dtype}, expected {dtype}")
+    for column in STRING_COLUMNS:
+        if not frame[column].map(type).eq(str).all():
+            problems.append(f"{column} holds values that are not strings")
+    nulls = [c for c in COLUMNS if frame[c].isna().any()]
+    if nulls:
+        problems.append(f"null values in {nulls}")
+    if problems:  # the value rules below need the right types
+        return problems
+    rules = [
+        ("fraud must be 0 or 1", ~frame["fraud"].isin([0, 1])),
+        ("amount must be finite and >= 0", ~np.isfinite(frame["amount"]) | (frame["amount"] < 0)),
+        (f"age must be one of {list(AGES)}", ~frame["age"].isin(AGES)),
+        (f"gender must be one of {list(GENDERS)}", ~frame["gender"].isin(GENDERS)),
+    ]
+    problems += [f"{int(bad.sum())} row(s): {rule}" for rule, bad in rules if bad.any()]
+    steps = sorted(set(frame["step"].tolist()))
+    if steps != [expected_step]:
+        problems.append(f"the partition is for step {expected_step} but the slice holds step(s) {steps[:10]}")
+    return problems

@@ -5,9 +5,12 @@ gRPC through grpcio) and has no option or environment variable to change it: see
 `_make_rest_server_prod`/`_make_rest_metrics_server`, `bind_address` in `_make_grpc_server` and
 `_reserve_grpc_port` in seldon_core/microservice.py. Inside a pod that is right; on a laptop or
 CI machine it exposes the model to the network. This entry point runs the unmodified wrapper with
-three narrow hooks that only change the host part of those addresses, and refuses the Flask
-debug server (it binds 0.0.0.0 too). It also turns off gunicorn 26's control socket, which would
-otherwise be one shared file in $HOME for every server on the machine.
+narrow hooks that only change the host part of those addresses, and refuses debug mode, whose
+Flask development servers (REST and metrics) bind 0.0.0.0 too. Whether debug is asked for is
+decided by Seldon's own `parse_args` (so `--deb`, `--debug=0` and `SELDON_DEBUG=t` count exactly
+as they do for Seldon), and the Flask servers' `run` is rebound to the host as well, so debug could
+not reach beyond it even if it got past that check. It also turns off gunicorn 26's control
+socket, which would otherwise be one shared file in $HOME for every server on the machine.
 
 Usage: python -m fraud_assets.deployment.microservice <seldon-core-microservice arguments>
 with FRAUD_SERVING_HOST=127.0.0.1 (the default).
@@ -21,10 +24,13 @@ import socket
 import sys
 
 from seldon_core import microservice
+from seldon_core import wrapper as seldon_wrapper
 from seldon_core.gunicorn_utils import StandaloneApplication
 
 HOST_ENV = "FRAUD_SERVING_HOST"
 DEFAULT_HOST = "127.0.0.1"
+DEBUG_REFUSED = ("fraud_assets.deployment.microservice: debug mode (asked for by --debug or SELDON_DEBUG) runs "
+                 "Flask's development server on 0.0.0.0; not allowed")
 
 
 def rehost(address: str, host: str) -> str:
@@ -36,7 +42,7 @@ def rehost(address: str, host: str) -> str:
 
 
 def bind_servers_to(host: str) -> None:
-    """Point the wrapper's REST, metrics and gRPC servers at `host`."""
+    """Point the wrapper's REST, metrics and gRPC servers (gunicorn, grpcio and Flask's debug servers) at `host`."""
     load_gunicorn_config = StandaloneApplication.load_config
 
     def load_config(self) -> None:
@@ -61,10 +67,37 @@ def bind_servers_to(host: str) -> None:
     microservice._run_grpc_server = run_grpc_server_on_host
     microservice._reserve_grpc_port = reserve_grpc_port
 
+    for factory in ("get_rest_microservice", "get_metrics_microservice"):
+        setattr(seldon_wrapper, factory, flask_apps_run_on(host, getattr(seldon_wrapper, factory)))
+
+
+def flask_apps_run_on(bound_host: str, make_app):
+    """`make_app` whose apps' `run` serves on `bound_host` whatever host it is given (Seldon's debug servers
+    give "0.0.0.0")."""
+
+    def make_app_on_host(*args, **kwargs):
+        app = make_app(*args, **kwargs)
+        run = app.run
+
+        def run_on_host(host=None, port=None, **options) -> None:
+            run(bound_host, port, **options)
+
+        app.run = run_on_host
+        return app
+
+    return make_app_on_host
+
+
+def refuse_debug() -> None:
+    """Exit if Seldon would start in debug mode: the decision is its own `parse_args` on the same argv and
+    environment, so every spelling it accepts is refused."""
+    args, _ = microservice.parse_args()
+    if args.debug:
+        sys.exit(DEBUG_REFUSED)
+
 
 def main() -> None:
-    if "--debug" in sys.argv or os.environ.get(microservice.DEBUG_ENV, "").lower() in ("1", "true", "yes"):
-        sys.exit("fraud_assets.deployment.microservice: debug mode runs Flask's server on 0.0.0.0; not allowed")
+    refuse_debug()
     bind_servers_to(os.environ.get(HOST_ENV, DEFAULT_HOST))
     microservice.main()
 

@@ -13,9 +13,12 @@ Protocol (REST and gRPC):
 A request that breaks the protocol gets HTTP 400 with the broken rule in `status.info` (1.19 maps
 SeldonMicroserviceException(status_code=400) to HTTP 400, with `status.code` -1 in the body); an
 unknown route gets 404. Left alone, Seldon 1.19 answers many of these with 500: its catch-all
-`Exception` handler also catches werkzeug's 404/415, and ragged arrays fail inside its own
-parsing. So the REST body is parsed here (`predict_raw`) and HTTP errors get their own handler
-(`model_error_handler`, a blueprint the wrapper registers).
+`Exception` handler also catches werkzeug's 404/415, its body decoding lets some errors through
+(JSON nested too deeply, a form field's integer beyond Python's 4300-digit limit, bad UTF-8 in a
+multipart file), and ragged arrays or integers beyond the float range fail inside its own parsing.
+So the body is decoded before the wrapper's views run and the rows are parsed here (`predict_raw`),
+both in `model_error_handler`, a blueprint the wrapper registers, which also gives HTTP errors
+their own handler.
 
 Configuration: Seldon parameters (`model_dir`, `expected_sha256`, `model_name`, `model_version`)
 or the environment variables in `ENV`. `model_dir` is an MLflow sklearn-flavor directory, or an
@@ -26,7 +29,6 @@ its SHA-256 equals the registered one.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import numbers
@@ -41,8 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from flask import Blueprint, jsonify
-from seldon_core.flask_utils import SeldonMicroserviceException
+from flask import Blueprint, jsonify, request
+from seldon_core.flask_utils import SeldonMicroserviceException, get_request
 from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
 from werkzeug.exceptions import HTTPException
 
@@ -58,6 +60,8 @@ ENV = {
     "model_version": "FRAUD_MODEL_VERSION",
 }
 BAD_REQUEST = "MICROSERVICE_BAD_DATA"
+# the wrapper's views that decode the request body (seldon_core/wrapper.py, get_rest_microservice)
+DECODING_VIEWS = frozenset({"Predict", "SendFeedback", "TransformInput", "TransformOutput", "Route", "Aggregate"})
 
 
 class ModelIntegrityError(RuntimeError):
@@ -187,7 +191,12 @@ def feature_frame(rows: Any, names: Any, feature_names: Sequence[str],
             if type(value) not in (int, float):  # bool is an int subclass: rejected on purpose
                 raise BadRequest(f"data.ndarray row {i}, feature {name!r}: "
                                  f"expected a number, got {type(value).__name__} {value!r}")
-            if not math.isfinite(value):
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # JSON integers have any number of digits; float64 stops near 1.8e308
+                raise BadRequest(f"data.ndarray row {i}, feature {name!r}: an integer beyond the float64 range "
+                                 "is not a finite number") from None
+            if not finite:
                 raise BadRequest(f"data.ndarray row {i}, feature {name!r}: {value} is not a finite number")
 
     values = np.asarray(rows, dtype=np.float64)
@@ -228,18 +237,33 @@ def _http_error(error: HTTPException):
     return response
 
 
-def _json_error(error: json.JSONDecodeError):
-    info = f"the request is not valid JSON: {error}"
-    response = jsonify({"status": {"status": 1, "info": info, "code": 400, "reason": BAD_REQUEST}})
-    response.status_code = 400
-    return response
+def _decode_before_the_view() -> None:
+    """Decode the body as the view is about to (`get_request`), turning the errors it lets through into
+    400s. The view then decodes again: a JSON body from werkzeug's cache, form fields and files anew."""
+    if request.endpoint not in DECODING_VIEWS:
+        return
+    try:
+        get_request()
+    except RecursionError:
+        raise SeldonMicroserviceException("the request is not valid JSON: it nests deeper than the parser allows",
+                                          status_code=400, reason=BAD_REQUEST) from None
+    except UnicodeDecodeError as e:
+        raise SeldonMicroserviceException(f"the request is not valid UTF-8: {e}",
+                                          status_code=400, reason=BAD_REQUEST) from None
+    except ValueError as e:  # json.JSONDecodeError, or an integer beyond Python's 4300-digit limit
+        raise SeldonMicroserviceException(f"the request is not valid JSON: {e}",
+                                          status_code=400, reason=BAD_REQUEST) from None
+    finally:
+        for upload in request.files.values():
+            upload.stream.seek(0)
 
 
 def error_blueprint() -> Blueprint:
-    """App-wide handlers: more specific than the wrapper's `Exception` handler, so Flask picks them."""
+    """App-wide hooks: the body decoded before any view, and handlers more specific than the wrapper's
+    `Exception` handler, so Flask picks them."""
     blueprint = Blueprint("fraud_model_errors", __name__)
+    blueprint.before_app_request(_decode_before_the_view)
     blueprint.app_errorhandler(HTTPException)(_http_error)
-    blueprint.app_errorhandler(json.JSONDecodeError)(_json_error)
     return blueprint
 
 

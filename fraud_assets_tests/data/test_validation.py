@@ -3,7 +3,13 @@
 import pytest
 
 from fraud_assets.data.reader import read_kaggle_csv, to_kaggle_csv
-from fraud_assets.data.validation import InvalidSliceError, load_slice, step_from_name, validate_bytes
+from fraud_assets.data.validation import (
+    InvalidSliceError,
+    load_slice,
+    step_from_name,
+    stored_slice_problems,
+    validate_bytes,
+)
 
 HEADER = b"step,customer,age,gender,zipcodeOri,merchant,zipMerchant,category,amount,fraud\n"
 ROW = b"7,'C1093826151','4','M','28007','M348934600','28007','es_transportation',4.55,0\n"
@@ -93,3 +99,12 @@ def test_step_from_name():
     assert step_from_name("landing/step_042.csv") == 42
     assert step_from_name("step-7.csv") == 7
     assert step_from_name("transactions.csv") is None
+
+
+def test_stored_slice_contract_holds_for_a_validated_day_and_names_what_breaks_it(day_bytes):
+    frame = load_slice(day_bytes(4), "step_004.csv", expected_step=4).frame
+    assert stored_slice_problems(frame, 4) == []
+    broken = frame.assign(step=frame["step"].astype("float64"), zipcodeOri=frame["zipcodeOri"].where(frame.index > 0))
+    assert stored_slice_problems(broken, 4) == ["step is float64, expected int64",
+                                                "zipcodeOri holds values that are not strings",
+                                                "null values in ['zipcodeOri']"]

@@ -203,6 +203,8 @@ BAD_BODIES = [
     (body(ndarray=[[1] * 6, [1] * 4]), JSON, "row 1 has 4 values"),
     (body(ndarray=[["1"] * 6]), JSON, "got str"),
     (body(ndarray=[[1] * 6]).replace(b"[[1,", b"[[NaN,"), JSON, "nan is not a finite"),
+    (body(ndarray=[[10**309] + [1] * 5]), JSON, "'amount': an integer beyond the float64 range"),
+    (b"[" * 5000 + b"]" * 5000, JSON, "nests deeper than the parser allows"),
     (body(ndarray=[]), JSON, "non-empty list of rows"),
     (body(tensor={"shape": [2, 6], "values": [1] * 6}), JSON, "2 x 6 numbers"),
 ]

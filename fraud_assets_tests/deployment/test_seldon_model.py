@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 import tempfile
 
@@ -10,6 +12,8 @@ import pandas as pd
 import pytest
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.metadata import validate_model_metadata
+from seldon_core.metrics import SeldonMetrics
+from seldon_core.wrapper import get_rest_microservice
 
 from fraud_assets.deployment.seldon_model import (
     OUTPUT_NAMES,
@@ -88,6 +92,8 @@ def test_tensor_encoding_gives_the_same_answer(served):
     (FEATURES, [[True] + [1.0] * 5], "feature 'amount': expected a number, got bool"),
     (FEATURES, [[float("nan")] + [1.0] * 5], "feature 'amount': nan is not a finite number"),
     (FEATURES, [[1.0] * 5 + [float("inf")]], "inf is not a finite number"),
+    (FEATURES, [[10**309] + [1.0] * 5], "feature 'amount': an integer beyond the float64 range is not a finite"),
+    (FEATURES, [[1.0] * 5 + [-int("9" * 309)]], "'merchant_fraud_rate': an integer beyond the float64 range"),
     (FEATURES, [], "non-empty list of rows"),
     (FEATURES, [1.0] * 6, "row 0 must be a list"),
     ("amount", [[1.0]], "list of feature names"),
@@ -109,6 +115,41 @@ def test_bad_requests_become_seldon_400s(served):
     with pytest.raises(SeldonMicroserviceException) as raised:
         served.predict(np.array([["a"] * 6]), FEATURES)
     assert raised.value.status_code == 400
+
+
+@pytest.fixture
+def client(served):
+    """The wrapper's own Flask app around the model, as each gunicorn worker runs it."""
+    return get_rest_microservice(served, SeldonMetrics()).test_client()
+
+
+def predictions_body(first_value: str) -> str:
+    return json.dumps({"data": {"names": FEATURES, "ndarray": [[0] * 6]}}).replace("[[0,", f"[[{first_value},", 1)
+
+
+@pytest.mark.parametrize("send, rule", [
+    (dict(data=predictions_body("1" + "0" * 309), content_type="application/json"), "beyond the float64 range"),
+    (dict(data=predictions_body("1" * 5000), content_type="application/json"), "Can't find JSON"),
+    (dict(data="[" * 5000 + "]" * 5000, content_type="application/json"), "nests deeper than the parser allows"),
+    (dict(data={"json": predictions_body("1" + "0" * 309)}), "beyond the float64 range"),
+    (dict(data={"json": predictions_body("1" * 5000)}), "not valid JSON: Exceeds the limit (4300 digits)"),
+    (dict(data={"json": "[" * 5000 + "]" * 5000}), "nests deeper than the parser allows"),
+    (dict(query_string={"json": "[" * 5000 + "]" * 5000}), "nests deeper than the parser allows"),
+    (dict(data={"data": "[" * 5000}, content_type="multipart/form-data"), "nests deeper than the parser allows"),
+    (dict(data={"data": "1" * 5000}, content_type="multipart/form-data"), "Exceeds the limit (4300 digits)"),
+    (dict(data={"strData": (io.BytesIO(b"\xff"), "f")}, content_type="multipart/form-data"), "not valid UTF-8"),
+])
+def test_every_malformed_body_is_a_400_through_the_wrapper(client, send, rule):
+    answer = client.post("/api/v1.0/predictions" if "content_type" in send else "/predict", **send)
+    assert answer.status_code == 400 and rule in answer.get_json()["status"]["info"]
+
+
+def test_decoding_before_the_view_leaves_the_request_as_it_was(client):
+    """The view decodes again after the early check: a multipart file must still be read from its start."""
+    answer = client.post("/transform-input", data={"strData": (io.BytesIO(b"some text"), "f")},
+                         content_type="multipart/form-data")
+    assert answer.status_code == 200 and answer.get_json()["strData"] == "some text"
+    assert client.get("/health/status").status_code == 200  # views that decode nothing are left alone
 
 
 def test_metadata_passes_seldons_validation(served):

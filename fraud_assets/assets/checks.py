@@ -1,0 +1,34 @@
+"""Checks defined apart from the asset they judge, so they read what is stored and can run on their own."""
+
+import pandas as pd
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, MetadataValue, asset_check
+
+from fraud_assets.data.validation import step_from_name, stored_slice_problems
+from fraud_assets.partitions import slices_partitions
+
+USABLE = "usable"
+
+
+@asset_check(
+    asset=AssetKey("transaction_slices"),
+    name=USABLE,
+    blocking=True,
+    partitions_def=slices_partitions,
+    description="The stored Parquet slice meets the column contract: columns, dtypes, no nulls, label 0/1, amount "
+                "finite and >= 0, age and gender codes, one step matching the partition key",
+)
+def slices_usable(context: AssetCheckExecutionContext,
+                  transaction_slices: dict[str, pd.DataFrame]) -> AssetCheckResult:
+    """Re-reads each slice of the run from storage (the IO manager) rather than trusting what was written."""
+    problems = {key: stored_slice_problems(frame, step_from_name(key)) for key, frame in transaction_slices.items()}
+    problems = {key: found for key, found in problems.items() if found}
+    return AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "slices": len(transaction_slices),
+            "rows": sum(len(frame) for frame in transaction_slices.values()),
+            "details": MetadataValue.md(
+                "\n".join(f"- `{key}`: {p}" for key, found in problems.items() for p in found) or "none"
+            ),
+        },
+    )
