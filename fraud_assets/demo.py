@@ -18,9 +18,8 @@ from fraud_assets.assets import deployment, features, ingest, monitoring, traini
 from fraud_assets.data.simulator import Drift
 from fraud_assets.data.warehouse import BASELINE_STEPS, Warehouse
 from fraud_assets.deployment.deployer import ModelDeployer
-from fraud_assets.resources import graph_resources
+from fraud_assets.resources import MetricBoundsResource, graph_resources, model_deployer
 from fraud_assets.training import registry
-from fraud_assets.training.gates import MetricBoundsResource
 
 INGEST = [ingest.transaction_slices, features.transaction_features]
 DOWNSTREAM = [training.fraud_model, training.model_evaluation, monitoring.drift_report, deployment.model_deployment]
@@ -100,7 +99,7 @@ def run_demo(keep_serving: bool = False, baseline_steps: range = BASELINE_STEPS,
     from fraud_assets.cli import prepare_dagster_home
 
     prepare_dagster_home()
-    deployer = ModelDeployer.from_env()
+    deployer = model_deployer()
     stages: list[StageResult] = []
     problems: list[str] = []
     try:
