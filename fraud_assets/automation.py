@@ -5,11 +5,9 @@ downstream asset is still requested by automation after a failed check. Every au
 below a check therefore also requires `all_deps_blocking_checks_passed()`.
 """
 
-import os
-
 from dagster import AutomationCondition
 
-DEFAULT_RETRAIN_CRON = "* * * * *"
+from fraud_assets import settings
 
 
 def refresh_when_upstream_passes() -> AutomationCondition:
@@ -24,6 +22,6 @@ def retrain_policy(cron: str | None = None) -> AutomationCondition:
     taken together by the next one: ten files landing together give one retrain, not ten. The
     interval is `FRAUD_RETRAIN_CRON` (default: once a minute at most).
     """
-    cron = cron or os.environ.get("FRAUD_RETRAIN_CRON", DEFAULT_RETRAIN_CRON)
+    cron = cron or settings.load().retrain_cron
     recently_retrained = AutomationCondition.newly_requested().since(AutomationCondition.cron_tick_passed(cron))
     return (refresh_when_upstream_passes() & ~recently_retrained).with_label(f"retrain on new slices, at most once per '{cron}'")

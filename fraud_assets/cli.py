@@ -167,9 +167,9 @@ def cmd_dev(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from fraud_assets.deployment.deployer import ModelDeployer
+    from fraud_assets.resources import model_deployer
 
-    deployer = ModelDeployer.from_env()
+    deployer = model_deployer()
     if args.action == "stop":
         stopped = deployer.stop()
         print("stopped: " + json.dumps(stopped, default=str) if stopped else "nothing was serving")
@@ -184,7 +184,7 @@ def cmd_serve(args) -> int:
 
 def cmd_rollback(args) -> int:
     from fraud_assets.assets.deployment import deploy_version
-    from fraud_assets.deployment.deployer import ModelDeployer
+    from fraud_assets.resources import model_deployer
     from fraud_assets.training import registry
 
     name = args.model
@@ -192,7 +192,7 @@ def cmd_rollback(args) -> int:
     if target is None:
         print(f"{name}: no previous champion to roll back to", file=sys.stderr)
         return 1
-    result, replaced = deploy_version(ModelDeployer.from_env(), name, int(target))
+    result, replaced = deploy_version(model_deployer(), name, int(target))
     print(f"{name} version {target} serves at {result.endpoint} (replaced version {replaced})")
     return 0
 
@@ -207,9 +207,9 @@ def cmd_demo(args) -> int:
             print(f"{home} is not empty; the demo starts from an empty FRAUD_ASSETS_HOME "
                   "(use --fresh to wipe it, or point FRAUD_ASSETS_HOME elsewhere)", file=sys.stderr)
             return 2
-        from fraud_assets.deployment.deployer import ModelDeployer
+        from fraud_assets.resources import model_deployer
 
-        ModelDeployer.from_env().stop()
+        model_deployer().stop()
         shutil.rmtree(home)
     summary = run_demo(keep_serving=args.keep_serving)
     print(render(summary))
@@ -222,13 +222,13 @@ def cmd_demo(args) -> int:
 def cmd_lineage(args) -> int:
     from dagster import DagsterInstance
 
-    from fraud_assets.deployment.deployer import ModelDeployer
     from fraud_assets.lineage import render, serving_lineage
+    from fraud_assets.resources import model_deployer
 
     prepare_dagster_home()
     with DagsterInstance.get() as instance:
         try:
-            lineage = serving_lineage(instance, ModelDeployer.from_env().status())
+            lineage = serving_lineage(instance, model_deployer().status())
         except LookupError as exc:
             print(str(exc), file=sys.stderr)
             return 1

@@ -1,20 +1,24 @@
 """The code location: every asset, check, sensor and resource, wired for the environment.
 
-Settings come from environment variables, so the same definitions run on one machine with
-embedded defaults or on Kubernetes with Postgres, object storage and an MLflow server.
+Settings come from environment variables (`fraud_assets.settings`), so the same definitions run on
+one machine with embedded defaults or on Kubernetes with Postgres, object storage and an MLflow
+server. They are checked first: a bad value stops the load naming the variable.
 """
 
-import os
-import warnings
+from fraud_assets import settings
 
-from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus, Definitions
-from dagster._utils.warnings import BetaWarning, PreviewWarning
+SETTINGS = settings.load()
+
+import warnings  # noqa: E402
+
+from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus, Definitions  # noqa: E402
+from dagster._utils.warnings import BetaWarning, PreviewWarning  # noqa: E402
 
 warnings.filterwarnings("ignore", category=BetaWarning)  # backfill_policy, dagster-mlflow
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from fraud_assets.assets import checks, deployment, features, ingest, monitoring, training  # noqa: E402
-from fraud_assets.execution import executor_for_environment  # noqa: E402
+from fraud_assets.execution import executor_for  # noqa: E402
 from fraud_assets.resources import graph_resources  # noqa: E402
 from fraud_assets.sensors import landing_sensor  # noqa: E402
 
@@ -23,9 +27,7 @@ from fraud_assets.sensors import landing_sensor  # noqa: E402
 automation_sensor = AutomationConditionSensorDefinition(
     "automation_sensor",
     target=AssetSelection.all(),
-    default_status=DefaultSensorStatus.STOPPED
-    if os.environ.get("FRAUD_AUTOMATION", "on").strip().lower() in ("off", "0", "false")
-    else DefaultSensorStatus.RUNNING,
+    default_status=DefaultSensorStatus.RUNNING if SETTINGS.automation else DefaultSensorStatus.STOPPED,
     minimum_interval_seconds=5,
 )
 
@@ -40,7 +42,7 @@ defs = Definitions(
     ],
     asset_checks=[checks.slices_usable],
     sensors=[landing_sensor, automation_sensor],
-    # In process on one machine; one pod per asset step with FRAUD_ASSETS_DEPLOYMENT=k8s.
-    executor=executor_for_environment(),
-    resources=graph_resources(),
+    # In process on one machine; one pod per asset step with FRAUD_EXECUTOR=kubernetes.
+    executor=executor_for(SETTINGS),
+    resources=graph_resources(current=SETTINGS),
 )

@@ -20,11 +20,10 @@ from fraud_assets.definitions import defs
 from fraud_assets.deployment.deployer import ModelDeployer
 from fraud_assets.instance import prepare_dagster_home
 from fraud_assets.partitions import slices_partitions
-from fraud_assets.resources import graph_resources
+from fraud_assets.resources import MetricBoundsResource, graph_resources, model_deployer
 from fraud_assets.simulation.landing import land_steps
 from fraud_assets.simulation.simulator import Drift
 from fraud_assets.training import registry
-from fraud_assets.training.gates import MetricBoundsResource
 
 # A landing runs twice: the per-slice assets for the new partition keys, then the assets over all slices.
 INGEST = [a for a in defs.assets if a.partitions_def == slices_partitions]
@@ -103,7 +102,7 @@ def sample_prediction(endpoint: str, candidate) -> dict:
 
 def run_demo(keep_serving: bool = False, baseline_steps: range = BASELINE_STEPS, clean_days: int = 3) -> dict:
     prepare_dagster_home()
-    deployer = ModelDeployer.from_env()
+    deployer = model_deployer()
     stages: list[StageResult] = []
     problems: list[str] = []
     try:

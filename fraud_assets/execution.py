@@ -1,5 +1,5 @@
 """Where asset steps run, chosen by configuration: inside the run's process on one machine, one
-Kubernetes pod per step on a cluster (`FRAUD_ASSETS_DEPLOYMENT=k8s`).
+Kubernetes pod per step on a cluster (`FRAUD_EXECUTOR=kubernetes`).
 
 On one machine the run already has its own process (the run launcher starts one per run), and
 each extra step process re-imports dagster, pandas and pyarrow: measured with
@@ -15,32 +15,25 @@ On Kubernetes a pod per step gives each asset group the CPU and memory it needs
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from dagster import ExecutorDefinition, in_process_executor
 
-DEPLOYMENT_ENV = "FRAUD_ASSETS_DEPLOYMENT"
-LOCAL, K8S = "local", "k8s"
+from fraud_assets import settings
+
 # The op tag dagster-k8s reads (dagster_k8s.job.USER_DEFINED_K8S_CONFIG_KEY). dagster-k8s is
 # imported only on Kubernetes: it pulls in the kubernetes client, 0.4 s more per run on one machine.
 K8S_CONFIG_TAG = "dagster-k8s/config"
 
 
-def executor_for_environment(environ: Mapping[str, str] = os.environ) -> ExecutorDefinition:
-    """The executor for `Definitions(executor=...)`, read from `FRAUD_ASSETS_DEPLOYMENT`."""
-    value = environ.get(DEPLOYMENT_ENV, "").strip()
-    if value in ("", LOCAL):
-        return in_process_executor
-    if value == K8S:
+def executor_for(current: settings.Settings | None = None) -> ExecutorDefinition:
+    """The executor for `Definitions(executor=...)`, named by FRAUD_EXECUTOR (default: the environment's)."""
+    if (current or settings.load()).executor == "kubernetes":
         from dagster_k8s import k8s_job_executor
 
         return k8s_job_executor
-    raise ValueError(
-        f"{DEPLOYMENT_ENV}={value!r} is not a deployment: use {K8S!r} (one Kubernetes pod per step) "
-        f"or {LOCAL!r} / unset (steps inside the run's process)"
-    )
+    return in_process_executor
 
 
 def _pod(cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:

@@ -1,10 +1,18 @@
-"""Resources that wrap an ecosystem library with this project's defaults."""
+"""Every resource the graph needs, picked and configured from `fraud_assets.settings` in one place:
+the definitions, the CLI and the demo all take theirs from here."""
+
+from __future__ import annotations
+
+import dataclasses
 
 import mlflow
 from dagster import resource
 from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
 
+from fraud_assets import settings
+from fraud_assets.configurable import PlainConfig, with_fields_of
 from fraud_assets.training import registry
+from fraud_assets.training.gates import MetricBounds
 
 EXPERIMENT = registry.DEFAULT_EXPERIMENT
 
@@ -23,19 +31,45 @@ def mlflow_tracking(context):
     return MlFlow(context)
 
 
-def graph_resources(deployer=None, bounds=None, drift_limits=None) -> dict:
-    """Every resource the graph needs, configured from the environment unless given."""
+class _MetricBoundsConfig(PlainConfig):
+    def bounds(self) -> MetricBounds:
+        return self.plain()
+
+
+MetricBoundsResource = with_fields_of(
+    MetricBounds, _MetricBoundsConfig, "MetricBoundsResource",
+    "The gate bounds (training.gates.MetricBounds) as a Dagster resource, so they show in the UI and differ per "
+    "deployment.")
+
+
+def metric_bounds(current: settings.Settings | None = None):
+    """The gate bounds from the settings (the setting and the MetricBounds field share a name)."""
+    current = current or settings.load()
+    return MetricBoundsResource(**{f.name: getattr(current, f.name) for f in dataclasses.fields(MetricBounds)})
+
+
+def model_deployer(current: settings.Settings | None = None):
+    """The deployer for FRAUD_DEPLOY_TARGET, configured from the settings: the one place the target is chosen."""
+    from fraud_assets.deployment.deployer import KubernetesDeployer, LocalDeployer
+
+    current = current or settings.load()
+    if current.deploy_target == "kubernetes":
+        return KubernetesDeployer(**current.section("k8s"))
+    return LocalDeployer(port=current.deploy_port, workers=current.deploy_workers)
+
+
+def graph_resources(deployer=None, bounds=None, drift_limits=None, current: settings.Settings | None = None) -> dict:
+    """Every resource the graph needs, configured from the settings (default: the environment's) unless given."""
     from fraud_assets.data.warehouse import Warehouse
-    from fraud_assets.deployment.deployer import ModelDeployer
     from fraud_assets.monitoring.limits import DriftLimits
     from fraud_assets.storage import PartitionedParquetIOManager
-    from fraud_assets.training.gates import MetricBoundsResource
 
+    current = current or settings.load()
     return {
         "warehouse": Warehouse(),
         "io_manager": PartitionedParquetIOManager(),
         "mlflow": mlflow_tracking.configured({"experiment_name": EXPERIMENT}),
-        "metric_bounds": bounds or MetricBoundsResource.from_env(),
-        "drift_limits": drift_limits or DriftLimits.from_env(),
-        "model_deployer": deployer or ModelDeployer.from_env(),
+        "metric_bounds": bounds or metric_bounds(current),
+        "drift_limits": drift_limits or DriftLimits(max_drift_share=current.max_drift_share),
+        "model_deployer": deployer or model_deployer(current),
     }

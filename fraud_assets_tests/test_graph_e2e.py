@@ -19,9 +19,9 @@ from fraud_assets.lineage import render, serving_lineage
 from fraud_assets.simulation.simulator import Drift
 from fraud_assets.storage import sha256_bytes
 from fraud_assets.demo import DEMO_DRIFT, land_and_refresh, sample_prediction
-from fraud_assets.deployment.deployer import ModelDeployer
+from fraud_assets.deployment.deployer import LocalDeployer
 from fraud_assets.training import registry
-from fraud_assets.training.gates import MetricBoundsResource
+from fraud_assets.resources import MetricBoundsResource
 
 PORT = 9317
 
@@ -29,7 +29,7 @@ PORT = 9317
 @pytest.fixture
 def deployer(home, monkeypatch):
     monkeypatch.delenv("FRAUD_MIN_F1", raising=False)
-    deployer = ModelDeployer(port=PORT, workers=1)
+    deployer = LocalDeployer(port=PORT, workers=1)
     try:
         yield deployer
     finally:

@@ -21,7 +21,8 @@ from fraud_assets.execution import k8s_op_tags
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.training import registry
 from fraud_assets.training.evaluation import ModelEvaluation, evaluate, pr_auc
-from fraud_assets.training.gates import GateResult, MetricBoundsResource, champion_gate, metric_gates
+from fraud_assets.resources import MetricBoundsResource
+from fraud_assets.training.gates import GateResult, champion_gate, metric_gates
 from fraud_assets.training.registry import RegisteredModelVersion
 from fraud_assets.training.train import train_model
 from fraud_assets import settings

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fraud_assets.data.reader import parse_raw, strip_quotes, to_typed
-from fraud_assets.data.schema import AGES, CATEGORIES, COLUMNS, GENDERS, MERCHANTS, STRING_COLUMNS
+from fraud_assets.data.schema import AGES, CATEGORIES, COLUMNS, GENDERS, MERCHANTS, QUOTED_COLUMNS
 
 FIRST_ROWS_SHOWN = 5
 _STEP_IN_NAME = re.compile(r"step[_-]?(\d+)", re.IGNORECASE)
@@ -217,7 +217,7 @@ def stored_slice_problems(frame: pd.DataFrame, expected_step: int | None) -> lis
     for column, dtype in (("step", "int64"), ("amount", "float64"), ("fraud", "int64")):
         if str(frame[column].dtype) != dtype:
             problems.append(f"{column} is {frame[column].dtype}, expected {dtype}")
-    for column in STRING_COLUMNS:
+    for column in QUOTED_COLUMNS:
         if not frame[column].map(type).eq(str).all():
             problems.append(f"{column} holds values that are not strings")
     nulls = [c for c in COLUMNS if frame[c].isna().any()]

@@ -5,5 +5,5 @@ microservice   seldon-core-microservice bound to loopback (local target)
 front          the stable local address that survives redeploys
 local          the local target: deploy, status, stop
 kubernetes     the Kubernetes target: SeldonDeployment render, validate, apply
-deployer       ModelDeployer, the Dagster resource over both targets
+deployer       ModelDeployer: one Dagster resource per target (LocalDeployer, KubernetesDeployer)
 """

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,10 @@ from typing import Any
 import yaml
 from jsonschema import Draft7Validator
 
+from fraud_assets import settings
 from fraud_assets.deployment.bundle import ModelBundle
 from fraud_assets.deployment.seldon_model import MODEL_CLASS
+from fraud_assets.settings import DEFAULTS
 
 GROUP, VERSION, PLURAL, KIND = "machinelearning.seldon.io", "v1", "seldondeployments", "SeldonDeployment"
 CRD_PATH = Path(__file__).with_name("seldondeployments.machinelearning.seldon.io.yaml")
@@ -40,20 +41,22 @@ class DeploymentFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class KubernetesSettings:
-    namespace: str = "fraud-assets"
-    image: str = "fraud-assets-model:0.1.0"  # the Dockerfile's `model` target
-    image_pull_policy: str = "IfNotPresent"
-    replicas: int = 2
-    workers: int = 1  # gunicorn workers per pod: scale out with replicas
-    cpu_request: str = "500m"
-    cpu_limit: str = "1"
-    memory_request: str = "512Mi"
-    memory_limit: str = "1Gi"
-    deployment_name: str | None = None  # default: the model name as a Kubernetes name
-    artifact_secret: str | None = None  # Secret with the artifact store's credentials (envFrom)
-    mlflow_tracking_uri: str | None = None  # needed for runs:/ and models:/ artifact URIs
-    ingress_url: str | None = None  # e.g. http://ambassador.example; adds the gateway URL
-    wait_timeout_s: float = 600.0
+    """Field `x` is set by FRAUD_K8S_X (settings `k8s_x`)."""
+
+    namespace: str = DEFAULTS.k8s_namespace
+    deployment_name: str = DEFAULTS.k8s_deployment_name
+    image: str = DEFAULTS.k8s_image  # the Dockerfile's `model` target
+    image_pull_policy: str = DEFAULTS.k8s_image_pull_policy
+    replicas: int = DEFAULTS.k8s_replicas
+    workers: int = DEFAULTS.k8s_workers  # gunicorn workers per pod: scale out with replicas
+    cpu_request: str = DEFAULTS.k8s_cpu_request
+    cpu_limit: str = DEFAULTS.k8s_cpu_limit
+    memory_request: str = DEFAULTS.k8s_memory_request
+    memory_limit: str = DEFAULTS.k8s_memory_limit
+    artifact_secret: str | None = DEFAULTS.k8s_artifact_secret  # Secret with the artifact store's credentials
+    mlflow_tracking_uri: str | None = DEFAULTS.k8s_mlflow_tracking_uri  # for runs:/ and models:/ artifact URIs
+    ingress_url: str | None = DEFAULTS.k8s_ingress_url  # e.g. http://ambassador.example; adds the gateway URL
+    wait_timeout_s: float = DEFAULTS.k8s_wait_timeout_s
 
     def __post_init__(self) -> None:
         if self.replicas < 1 or self.workers < 1:
@@ -67,7 +70,7 @@ def render_seldon_deployment(bundle: ModelBundle, config: KubernetesSettings = K
         raise ValueError("kubernetes: canary_traffic given without a canary model")
     if canary is not None and not 0 < canary_traffic < 100:
         raise ValueError(f"kubernetes: canary_traffic must be between 1 and 99 percent, got {canary_traffic}")
-    name = config.deployment_name or bundle.k8s_name
+    name = config.deployment_name
     predictors = [_predictor("main", bundle, config, 100 - canary_traffic)]
     if canary is not None:
         predictors.append(_predictor("canary", canary, config, canary_traffic, replicas=1))
@@ -253,7 +256,8 @@ def custom_objects_api():
     """KUBECONFIG (or ~/.kube/config) outside a cluster, the service account inside one."""
     from kubernetes import client, config
 
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+    current = settings.load()
+    if current.kubernetes_service_host and not current.kubeconfig:
         config.load_incluster_config()
     else:
         config.load_kube_config()

@@ -54,8 +54,8 @@ class DeployError(RuntimeError):
 @dataclass(frozen=True)
 class LocalSettings:
     host: str = "127.0.0.1"
-    port: int = 9000
-    workers: int = 2
+    port: int = settings.DEFAULTS.deploy_port
+    workers: int = settings.DEFAULTS.deploy_workers
     grpc: bool = False  # the REST API is the product; gRPC adds a process and a port
     start_timeout_s: float = 60.0
     drain_timeout_s: float = 10.0
@@ -155,8 +155,7 @@ def _start_verified_server(bundle: ModelBundle, config: LocalSettings) -> tuple[
 
 
 def _server_env(bundle: ModelBundle, host: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PREDICTIVE_UNIT_PARAMETERS"}
-    env.update({
+    return settings.child_environment({
         "OMP_NUM_THREADS": "1",
         "FRAUD_SERVING_HOST": host,
         ENV["model_dir"]: str(bundle.local_dir.resolve()),
@@ -170,8 +169,7 @@ def _server_env(bundle: ModelBundle, host: str) -> dict[str, str]:
         "PREDICTOR_LABELS": json.dumps({"version": bundle.version}),
         "SELDON_DEBUG": "false",
         "PYTHONUNBUFFERED": "1",
-    })
-    return env
+    }, drop=["PREDICTIVE_UNIT_PARAMETERS"])
 
 
 def _move_traffic(previous: dict | None, server_info: dict, config: LocalSettings,
@@ -225,7 +223,8 @@ def _start_front(config: LocalSettings, backend: str) -> dict:
                "--backend", backend, "--control", str(control)]
     with contextlib.suppress(FileNotFoundError):
         control.unlink()
-    process = processes.spawn(command, {**os.environ, "PYTHONUNBUFFERED": "1"}, log_path, cwd=serving_dir())
+    process = processes.spawn(command, settings.child_environment({"PYTHONUNBUFFERED": "1"}), log_path,
+                              cwd=serving_dir())
     ref = processes.ref(process)
     deadline = time.monotonic() + config.start_timeout_s
     while True:

@@ -48,6 +48,8 @@ from seldon_core.flask_utils import SeldonMicroserviceException, get_request
 from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
 from werkzeug.exceptions import HTTPException
 
+from fraud_assets import settings
+
 logger = logging.getLogger(__name__)
 
 MODEL_CLASS = f"{__name__}.FraudModel"  # what seldon-core-microservice is told to serve
@@ -83,9 +85,9 @@ class ServingConfig:
     @classmethod
     def resolve(cls, max_rows: int = DEFAULT_MAX_ROWS, **given: str | None) -> ServingConfig:
         """Seldon parameters win over the environment; every value is required."""
-        values = {}
+        values, current = {}, settings.load()
         for key, env_var in ENV.items():
-            value = given.get(key) or os.environ.get(env_var, "")
+            value = given.get(key) or getattr(current, settings.VARIABLES[env_var].name) or ""
             if not str(value).strip():
                 raise ValueError(f"serving config: {key!r} is missing (Seldon parameter {key} or env {env_var})")
             values[key] = str(value).strip()

@@ -1,28 +1,27 @@
 """Metric gates a candidate model must pass before it may be deployed.
 
 Pure functions over numbers, so the blocking asset checks, the CLI and the tests judge alike.
-The bounds are the seed's; operators can tighten or relax them per environment through
-`MetricBoundsResource.from_env()` (FRAUD_MIN_ROC_AUC, FRAUD_MIN_PR_AUC, FRAUD_MIN_F1,
-FRAUD_MAX_BRIER, FRAUD_CHAMPION_PR_AUC_MARGIN).
+The default bounds are the seed pipeline's; operators tighten or relax them per environment
+(FRAUD_MIN_ROC_AUC, FRAUD_MIN_PR_AUC, FRAUD_MIN_F1, FRAUD_MAX_BRIER, FRAUD_CHAMPION_PR_AUC_MARGIN in
+`fraud_assets.settings`), and `resources.MetricBoundsResource` shows them in the Dagster UI.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-import dagster as dg
+from fraud_assets.settings import DEFAULTS
 
 
 @dataclass(frozen=True)
 class MetricBounds:
-    min_roc_auc: float = 0.8
-    min_pr_auc: float = 0.8
-    min_f1: float = 0.8
-    max_brier: float = 0.05
-    champion_pr_auc_margin: float = 0.01
+    min_roc_auc: float = DEFAULTS.min_roc_auc
+    min_pr_auc: float = DEFAULTS.min_pr_auc
+    min_f1: float = DEFAULTS.min_f1
+    max_brier: float = DEFAULTS.max_brier
+    champion_pr_auc_margin: float = DEFAULTS.champion_pr_auc_margin
 
 
 @dataclass(frozen=True)
@@ -100,39 +99,6 @@ def champion_gate(candidate_pr_auc: float, champion_pr_auc: float | None, margin
         value=candidate_pr_auc,
         bound=floor,
     )
-
-
-class MetricBoundsResource(dg.ConfigurableResource):
-    """The gate bounds as a Dagster resource, so they show in the UI and differ per deployment.
-
-    Dagster's EnvVar only feeds str and int fields, so `from_env()` reads the float variables
-    when the definitions load.
-    """
-
-    min_roc_auc: float = MetricBounds.min_roc_auc
-    min_pr_auc: float = MetricBounds.min_pr_auc
-    min_f1: float = MetricBounds.min_f1
-    max_brier: float = MetricBounds.max_brier
-    champion_pr_auc_margin: float = MetricBounds.champion_pr_auc_margin
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> MetricBoundsResource:
-        values = {}
-        for field in asdict(MetricBounds()):
-            variable = f"FRAUD_{field.upper()}"
-            text = environ.get(variable, "").strip()
-            if not text:
-                continue
-            try:
-                values[field] = float(text)
-            except ValueError:
-                raise ValueError(f"{variable}={text!r} is not a number") from None
-            if not math.isfinite(values[field]):
-                raise ValueError(f"{variable}={text!r} must be a finite number")
-        return cls(**values)
-
-    def bounds(self) -> MetricBounds:
-        return MetricBounds(**{field: getattr(self, field) for field in asdict(MetricBounds())})
 
 
 def _is_number(value: float) -> bool:

@@ -10,7 +10,6 @@ MLFLOW_TRACKING_URI switches to a tracking server without code changes.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -57,7 +56,7 @@ class RegisteredModelVersion:
 
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI if set, else the SQLite store under the home (folders created)."""
-    if uri := os.environ.get("MLFLOW_TRACKING_URI", "").strip():
+    if uri := settings.load().mlflow_tracking_uri:
         return uri
     root = settings.home() / "mlflow"
     root.mkdir(parents=True, exist_ok=True)
@@ -68,7 +67,7 @@ def artifact_root(uri: str | None = None) -> str | None:
     """Where new experiments keep artifacts: FRAUD_MLFLOW_ARTIFACTS_URL, else the home's folder for
     a local store; None for a tracking server, which stores them where it was started to (a client
     writing to its own disk would leave them where neither the server nor a pod can read them)."""
-    if url := os.environ.get("FRAUD_MLFLOW_ARTIFACTS_URL", "").strip():
+    if url := settings.load().mlflow_artifacts_url:
         return url
     if (uri or tracking_uri()).startswith(("http://", "https://")):
         return None

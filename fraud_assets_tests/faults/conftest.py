@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fraud_assets.deployment.deployer import ModelDeployer
+from fraud_assets.deployment.deployer import LocalDeployer
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
 
@@ -83,7 +83,7 @@ def stop_group(process: subprocess.Popen) -> None:
 @pytest.fixture
 def deployer(home, monkeypatch):
     monkeypatch.delenv("FRAUD_MIN_F1", raising=False)
-    deployer = ModelDeployer(port=free_port(), workers=1)
+    deployer = LocalDeployer(port=free_port(), workers=1)
     try:
         yield deployer
     finally:

@@ -33,11 +33,11 @@ from dagster import DagsterInstance
 from fraud_assets.instance import prepare_dagster_home
 from fraud_assets.demo import land_and_refresh
 from fraud_assets.features.state import FeatureState
-from fraud_assets.deployment.deployer import ModelDeployer
+from fraud_assets.deployment.deployer import LocalDeployer
 
 prepare_dagster_home()
 with DagsterInstance.get() as instance:
-    land_and_refresh(instance, range(0, 30), ModelDeployer(port=int(sys.argv[1]), workers=1), "to be killed")
+    land_and_refresh(instance, range(0, 30), LocalDeployer(port=int(sys.argv[1]), workers=1), "to be killed")
 """
 
 

@@ -11,7 +11,7 @@ from dagster import AssetSelection, AutomationConditionSensorDefinition, Default
 
 from fraud_assets.assets import features, ingest
 from fraud_assets.data.warehouse import Warehouse
-from fraud_assets.execution import executor_for_environment
+from fraud_assets.execution import executor_for
 from fraud_assets.sensors import landing_sensor
 from fraud_assets.storage import PartitionedParquetIOManager
 
@@ -26,5 +26,5 @@ defs = Definitions(
     assets=[ingest.transaction_slices, features.transaction_features],
     sensors=[landing_sensor, automation_sensor],
     resources={"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()},
-    executor=executor_for_environment(),
+    executor=executor_for(),
 )

@@ -1,4 +1,4 @@
-"""The executor follows FRAUD_ASSETS_DEPLOYMENT, and the per-group pod sizes reach the Kubernetes
+"""The executor follows FRAUD_EXECUTOR, and the per-group pod sizes reach the Kubernetes
 Job that dagster-k8s builds for a step (its own parsing and Job construction, no cluster)."""
 
 from __future__ import annotations
@@ -16,32 +16,36 @@ from dagster_k8s.job import (
 )
 from kubernetes.utils import parse_quantity
 
-from fraud_assets import execution
-from fraud_assets.execution import DEPLOYMENT_ENV, K8S_RESOURCES, executor_for_environment, k8s_op_tags
+from fraud_assets import execution, settings
+from fraud_assets.execution import K8S_RESOURCES, executor_for, k8s_op_tags
+from fraud_assets.settings import SettingError
 from fraud_assets_tests.platform.project import instance_config
+
+
+EXECUTOR_ENV = "FRAUD_EXECUTOR"
 
 
 @pytest.mark.parametrize("environ, executor", [
     ({}, "in_process"),
-    ({DEPLOYMENT_ENV: ""}, "in_process"),
-    ({DEPLOYMENT_ENV: "local"}, "in_process"),
-    ({DEPLOYMENT_ENV: "k8s"}, "k8s"),
-    ({DEPLOYMENT_ENV: " k8s\n"}, "k8s"),
+    ({EXECUTOR_ENV: ""}, "in_process"),
+    ({EXECUTOR_ENV: "in_process"}, "in_process"),
+    ({EXECUTOR_ENV: "kubernetes"}, "k8s"),
+    ({EXECUTOR_ENV: " Kubernetes\n"}, "k8s"),
 ])
-def test_the_executor_follows_the_deployment_variable(environ, executor):
+def test_the_executor_follows_the_executor_variable(environ, executor):
     @asset
     def numbers():
         return [1, 2]
 
-    defs = Definitions(assets=[numbers], executor=executor_for_environment(environ))
+    defs = Definitions(assets=[numbers], executor=executor_for(settings.load(environ)))
 
     assert defs.resolve_implicit_global_asset_job_def().executor_def.name == executor
 
 
-@pytest.mark.parametrize("value", ["kubernetes", "K8S", "docker"])
-def test_an_unknown_deployment_names_the_variable_and_the_choices(value):
-    with pytest.raises(ValueError, match=rf"FRAUD_ASSETS_DEPLOYMENT='{value}' is not a deployment: use 'k8s'"):
-        executor_for_environment({DEPLOYMENT_ENV: value})
+@pytest.mark.parametrize("value", ["k8s", "local", "docker"])
+def test_an_unknown_executor_names_the_variable_and_the_choices(value):
+    with pytest.raises(SettingError, match=rf"FRAUD_EXECUTOR='{value}': one of in_process, kubernetes"):
+        executor_for(settings.load({EXECUTOR_ENV: value}))
 
 
 def step_job(group: str):

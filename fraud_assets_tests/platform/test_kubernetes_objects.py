@@ -8,7 +8,7 @@ import re
 import pytest
 from kubernetes.client import V1PodSpec
 
-from fraud_assets import execution
+from fraud_assets import execution, settings
 from fraud_assets.deployment import kubernetes as seldon
 from fraud_assets_tests.platform.kube import InvalidObject, parse_as, validate_object
 from fraud_assets_tests.platform.project import ROOT, kubernetes_documents, objects_of_kind
@@ -56,7 +56,7 @@ def env_config_map() -> dict:
     (lambda m: m["metadata"].update(nmae="x"), "Unexpected keys in model class V1ObjectMeta: {'nmae'}"),
     (lambda m: m.update(dta=m.pop("data")), "Unexpected keys in model class V1ConfigMap"),
     (lambda m: m["data"].update(DAGSTER_PG_PORT=5432), "DAGSTER_PG_PORT is 5432 but the API reads it as '5432'"),
-    (lambda m: m["data"].update(FRAUD_ASSETS_DEPLOYMENT=True), "FRAUD_ASSETS_DEPLOYMENT is True"),
+    (lambda m: m["data"].update(FRAUD_EXECUTOR=True), "FRAUD_EXECUTOR is True"),
     (lambda m: m.update(apiVersion="apps/v1"), "apps/v1 ConfigMap is not a built-in Kubernetes kind"),
     (lambda m: m["metadata"].pop("name"), "metadata.name is required"),
 ])
@@ -76,12 +76,20 @@ def test_a_typo_inside_a_seldon_pod_spec_fails_the_check():
 
 def test_the_environment_selects_kubernetes_everywhere():
     data = env_config_map()["data"]
-    assert execution.executor_for_environment(data).name == "k8s"
+    assert execution.executor_for(settings.load(data)).name == "k8s"
     assert data["FRAUD_DEPLOY_TARGET"] == "kubernetes"
     assert data["MLFLOW_TRACKING_URI"].startswith("http")
-    urls = {k: v for k, v in data.items() if k.startswith("FRAUD_") and k.endswith("_URL")}
+    # Storage locations; FRAUD_K8S_INGRESS_URL is the model's gateway, not storage.
+    urls = {k: v for k, v in data.items() if k.startswith("FRAUD_") and k.endswith("_URL") and "_K8S_" not in k}
     assert {"FRAUD_LANDING_URL", "FRAUD_QUARANTINE_URL", "FRAUD_STORAGE_URL", "FRAUD_REPORTS_URL"} <= set(urls)
     assert all(url.startswith("s3://") for url in urls.values()), urls
+
+
+def test_every_kubernetes_setting_is_in_the_config_map_and_every_value_is_accepted():
+    data = env_config_map()["data"]
+    missing = sorted(v for v in settings.VARIABLES if v.startswith("FRAUD_K8S_") and v not in data)
+    assert not missing, f"deploy/k8s/fraud-assets-env.yaml lacks {missing}"
+    settings.load(data)  # raises SettingError naming any value the settings do not accept
 
 
 def test_every_variable_set_is_read_somewhere():

@@ -32,7 +32,6 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_
 from dagster_postgres import PostgresRunStorage
 
 from fraud_assets.data.warehouse import Warehouse
-from fraud_assets.execution import DEPLOYMENT_ENV
 from fraud_assets.simulation.landing import land_steps
 from fraud_assets_tests.platform.project import ROOT, instance_config
 
@@ -199,7 +198,7 @@ def wait_until_settled(instance: DagsterInstance, keys: set[str], timeout: float
 
 @pytest.mark.timeout(400)
 def test_daemon_on_postgres_materializes_each_day_once_across_a_restart(postgres_server, home, tmp_path, monkeypatch):
-    monkeypatch.delenv(DEPLOYMENT_ENV, raising=False)  # steps in the run's process, as on one machine
+    monkeypatch.delenv("FRAUD_EXECUTOR", raising=False)  # steps in the run's process, as on one machine
     instance_yaml = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     instance_yaml["storage"] = {"postgres": {"postgres_url": dagster_url(fresh_database(postgres_server))}}
     # Dequeue runs every second instead of every five: four queued runs, 16 s less waiting.
@@ -275,11 +274,11 @@ class SteadyLoad:
 @pytest.mark.timeout(600)
 def test_the_whole_graph_on_postgres_keeps_serving_through_a_retrain_under_load(postgres_server, home, tmp_path, record_property):
     from fraud_assets.demo import land_and_refresh
-    from fraud_assets.deployment.deployer import ModelDeployer
+    from fraud_assets.deployment.deployer import LocalDeployer
 
     url = dagster_url(fresh_database(postgres_server))
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump({"storage": {"postgres": {"postgres_url": url}}}))
-    deployer = ModelDeployer(port=_free_port(), workers=1)
+    deployer = LocalDeployer(port=_free_port(), workers=1)
     try:
         with DagsterInstance.from_config(str(tmp_path)) as instance:
             first = land_and_refresh(instance, range(0, 30), deployer, "baseline")

@@ -24,7 +24,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRun, Dag
 from playwright.sync_api import sync_playwright
 
 from fraud_assets.deployment import processes
-from fraud_assets.deployment.deployer import ModelDeployer
+from fraud_assets.resources import model_deployer
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
@@ -123,7 +123,7 @@ class DagsterDev:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
-        deployer = ModelDeployer.from_env()
+        deployer = model_deployer()
         self.serving_record = deployer.status() or self.serving_record
         deployer.stop()
 
@@ -136,7 +136,7 @@ class DagsterDev:
             info = (self.serving_record or {}).get(role)
             if info and processes.is_running(processes.ProcessRef(info["pid"], info["start_time"])):
                 left.append(f"model {role} pid {info['pid']}")
-        if ModelDeployer.from_env().status() is not None:
+        if model_deployer().status() is not None:
             left.append("a serving record in $FRAUD_ASSETS_HOME/serving")
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", self.deploy_port)) == 0:

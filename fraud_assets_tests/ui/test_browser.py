@@ -15,7 +15,7 @@ from dagster import AssetKey
 from playwright.sync_api import expect
 
 from fraud_assets.data.warehouse import Warehouse
-from fraud_assets.deployment.deployer import ModelDeployer
+from fraud_assets.resources import model_deployer
 from fraud_assets.simulation.landing import land_steps
 
 from .conftest import CHROMIUM
@@ -134,7 +134,7 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
     screenshots.take(page, "model-evaluation-checks")
 
     # The deployment: materialized, with the endpoint that really serves in its metadata.
-    serving = ModelDeployer.from_env().status()
+    serving = model_deployer().status()
     assert serving and serving["healthy"], serving
     assert serving["url"] == f"http://127.0.0.1:{dagster_dev.deploy_port}/api/v1.0/predictions"
     page.goto(f"{dagster_dev.url}/assets/model_deployment")
