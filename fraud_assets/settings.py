@@ -44,3 +44,14 @@ def dagster_home() -> Path:
 
 def serving_dir() -> Path:
     return home() / "serving"
+
+
+def state_store_url() -> str:
+    """The online feature state's store: empty for SQLite under the serving folder, or a URL
+    (sqlite:///PATH, redis://HOST:PORT/DB, rediss://...)."""
+    return os.environ.get("FRAUD_STATE_STORE_URL", "").strip()
+
+
+def state_store_password() -> str | None:
+    """The shared store's password, kept out of the URL (on Kubernetes it comes from the Secret)."""
+    return os.environ.get("FRAUD_STATE_STORE_PASSWORD") or None

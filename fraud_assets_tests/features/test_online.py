@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,8 +9,7 @@ from fraud_assets.features import FeatureConfig, FeatureState, compute_features,
 from fraud_assets.features.entities import assemble_state, split_state, touched_keys
 from fraud_assets.features.online import Position, rebase, score_features
 from fraud_assets_tests.features.data import STEPS, small_transactions
-
-CANONICAL = ["step", "customer", "merchant", "category", "amount"]
+from fraud_assets_tests.features.online_support import CANONICAL, assert_same_features, offline_state, requests
 
 
 class MemoryState:
@@ -35,23 +33,6 @@ class MemoryState:
     def rebase(self, stored):
         state, self.position = rebase(stored, pd.concat(self.log))
         self.records = split_state(state)
-
-
-def requests(day: pd.DataFrame) -> list[pd.DataFrame]:
-    """A day's transactions in canonical order, one request each; exact duplicates share one."""
-    ordered = day.sort_values(CANONICAL, kind="stable")
-    duplicate_run = (ordered[CANONICAL] != ordered[CANONICAL].shift()).any(axis=1).cumsum()
-    return [group for _, group in ordered.groupby(duplicate_run, sort=False)]
-
-
-def assert_same_features(online: pd.DataFrame, offline: pd.DataFrame) -> None:
-    online = online.loc[offline.index]
-    assert (online.isna() == offline.isna()).all().all(), "NaN where offline is not, or the reverse"
-    assert np.nanmax(np.abs(online.to_numpy() - offline.to_numpy())) <= 1e-9
-
-
-def offline_state(transactions, up_to_step, config):
-    return compute_features_incremental(transactions[transactions["step"] <= up_to_step], None, config)[1]
 
 
 @pytest.mark.parametrize("delay", [1, 3])
