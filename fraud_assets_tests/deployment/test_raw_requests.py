@@ -8,31 +8,11 @@ import pandas as pd
 import pytest
 from seldon_core.flask_utils import SeldonMicroserviceException
 
-from fraud_assets import settings
 from fraud_assets.deployment.seldon_model import FraudModel
 from fraud_assets.deployment.state_store import open_store
-from fraud_assets.features import FEATURE_COLUMNS, FeatureConfig, compute_features
-from fraud_assets.features.state import STORED_STATE_DIR
-from fraud_assets_tests.deployment.toy_model import save_feature_model
-from fraud_assets_tests.features.data import small_transactions
-from fraud_assets_tests.features.online_support import assert_same_features, offline_state, requests
-
-TRANSACTIONS = small_transactions(seed=31)
-RAW = ["step", "customer", "age", "gender", "zipcodeOri", "merchant", "zipMerchant", "category", "amount"]
-
-
-@pytest.fixture(scope="module")
-def feature_model(tmp_path_factory):
-    features = compute_features(TRANSACTIONS)
-    return save_feature_model(tmp_path_factory.mktemp("model") / "m", features, TRANSACTIONS["fraud"])
-
-
-def store_state(up_to_step: int) -> None:
-    """What the features asset leaves behind when the partition of `up_to_step` is materialized."""
-    folder = settings.storage() / STORED_STATE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    state = offline_state(TRANSACTIONS, up_to_step, FeatureConfig())
-    (folder / f"step_{up_to_step:03d}.state").write_bytes(state.to_bytes())
+from fraud_assets.features import FEATURE_COLUMNS, compute_features
+from fraud_assets_tests.deployment.support import RAW, TRANSACTIONS, store_state
+from fraud_assets_tests.features.online_support import assert_same_features, requests
 
 
 @pytest.fixture
