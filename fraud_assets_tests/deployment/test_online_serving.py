@@ -3,14 +3,18 @@ offline parity for a day, a landed day rebasing the state, then the next day sti
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pandas as pd
 
+from fraud_assets import cli
+from fraud_assets.data.reader import to_kaggle_csv
 from fraud_assets.deployment import local
 from fraud_assets.deployment.bundle import ModelBundle
 from fraud_assets.deployment.local import LocalSettings, post_json
 from fraud_assets.deployment.online_scoring import RECHECK_SECONDS
+from fraud_assets.deployment.score_client import batches
 from fraud_assets.deployment.seldon_model import load_verified_model
 from fraud_assets.features import FEATURE_COLUMNS, compute_features
 from fraud_assets_tests.deployment.support import RAW, TRANSACTIONS, free_port, store_state
@@ -55,3 +59,33 @@ def test_raw_scoring_through_the_stable_url_matches_offline_across_a_landed_day(
         assert (tags[0]["landed_step"], tags[-1]["open_step"]) == (8, 9)
     finally:
         local.stop()
+
+
+def test_batches_keep_canonical_order_and_exact_duplicates_together():
+    day = TRANSACTIONS[TRANSACTIONS["step"].isin([8, 9])].astype({"step": str, "amount": str})
+    cut = batches(day, size=7)
+    joined = pd.concat(cut)
+    assert sorted(joined.index) == sorted(day.index) and all(len(b) >= 7 for b in cut[:-1])
+    keys = ["step", "customer", "merchant", "category", "amount"]
+    for before, after in itertools.pairwise(cut):
+        assert tuple(before[keys].iloc[-1]) != tuple(after[keys].iloc[0])
+
+
+def test_the_score_command_posts_a_kaggle_file(home, feature_model, tmp_path):
+    model_dir, sha = feature_model
+    store_state(7)
+    day = TRANSACTIONS[TRANSACTIONS["step"] == 8]
+    (tmp_path / "day.csv").write_bytes(to_kaggle_csv(day.sample(frac=1.0, random_state=0)))
+    bundle = ModelBundle(str(model_dir), sha, "fraud-model", "1", 0.5, FEATURE_COLUMNS)
+    local.deploy(bundle, LocalSettings(port=free_port(), workers=1, start_timeout_s=60))
+    try:
+        assert cli.main(["score", str(tmp_path / "day.csv"), "--out", str(tmp_path / "scored.csv")]) == 0
+    finally:
+        local.stop()
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    offline = compute_features(TRANSACTIONS[TRANSACTIONS["step"] <= 8]).loc[day.index]
+    expected = load_verified_model(model_dir, sha).predict_proba(offline[list(FEATURE_COLUMNS)])[:, 1]
+    by_row = dict(zip(zip(day["customer"], day["merchant"], day["amount"], strict=True), expected, strict=True))
+    answered = zip(scored["customer"], scored["merchant"], scored["amount"], scored["fraud_probability"], strict=True)
+    assert all(abs(by_row[(c, m, a)] - p) <= 1e-12 for c, m, a, p in answered)
+    assert set(scored["fraud_decision"]) <= {0, 1} and len(scored) == len(day)
