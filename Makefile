@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(FRAUD_ASSETS_HOME)/dagster
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: run test lint demo bench lock browser-deps postgres-deps clean help
+.PHONY: run test lint demo bench lock browser-deps postgres-deps redis-deps clean help
 
 help:
 	@echo "make run    start dagster dev on http://127.0.0.1:3000 (lands the baseline when the landing folder is empty)"
@@ -27,7 +27,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/fraud-assets dev
 
-test: $(VENV)/.installed postgres-deps browser-deps
+test: $(VENV)/.installed postgres-deps redis-deps browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Lint, format and types: ruff over the whole tree, mypy over the plain packages (pyproject.toml).
@@ -51,6 +51,10 @@ browser-deps:
 # PostgreSQL for the Postgres tests: Debian's package when root (scripts/postgres); skipped otherwise.
 postgres-deps:
 	@./scripts/postgres install || echo "the Postgres tests will be skipped"
+
+# Redis for the shared online-state tests: Debian's package when root (scripts/redis).
+redis-deps:
+	@./scripts/redis install
 
 # Re-resolve the pinned set from pyproject.toml's ranges in a throwaway venv.
 lock:

@@ -236,6 +236,26 @@ def cmd_lineage(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    from fraud_assets.deployment import local
+    from fraud_assets.deployment.score_client import ScoreError, score_file
+
+    url = args.url or (local.status() or {}).get("url") or local.LocalSettings().url
+    try:
+        scored = score_file(args.file, url)
+    except ScoreError as exc:
+        raise SystemExit(str(exc)) from exc
+    columns = [c for c in ("step", "customer", "merchant", "amount", "fraud_probability", "fraud_decision")
+               if c in scored.columns]
+    if args.out:
+        scored.loc[:, columns].to_csv(args.out, index=False)
+        print(f"scored {len(scored):,} transactions at {url}: {int(scored['fraud_decision'].sum())} flagged; "
+              f"written to {args.out}")
+    else:
+        scored.loc[:, columns].to_csv(sys.stdout, index=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fraud-assets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -273,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="what serves where (status), or stop the local model server")
     p.add_argument("action", choices=["status", "stop"])
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("score", help="post a Kaggle-format file's transactions to the endpoint as raw transactions")
+    p.add_argument("file", help="a CSV in the Kaggle BankSim format (the fraud column is not needed)")
+    p.add_argument("--url", help="prediction URL (default: the local deployment's stable URL)")
+    p.add_argument("--out", help="write step, customer, merchant, amount, probability and decision here "
+                   "(default: standard output)")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("rollback", help="redeploy the previous champion (or --version N) and move the alias back")
     p.add_argument("--model", default="fraud-detector")

@@ -212,7 +212,16 @@ class Settings:
                                            "kubernetes target: ingress base URL; adds the gateway URL", "unset: none")
     k8s_wait_timeout_s: float = _setting("FRAUD_K8S_WAIT_TIMEOUT_S", 600.0, _number(0, low_open=True),
                                          "kubernetes target: seconds to wait until Seldon reports it Available")
+    # the online feature state of raw-transaction scoring (deployment/state_store.py)
+    state_store_url: str | None = _setting(
+        "FRAUD_STATE_STORE_URL", None, URI, "the online feature state: `sqlite:///PATH` or `redis://host:port/db`",
+        "unset: SQLite in `<home>/serving/`")
+    state_store_password: str | None = _setting(
+        "FRAUD_STATE_STORE_PASSWORD", None, TEXT,
+        "the shared store's password, kept out of the URL (on Kubernetes from the Secret)", "unset: none")
     # the model server process (set by the local target, or in the model image)
+    serving_host: str = _setting("FRAUD_SERVING_HOST", "127.0.0.1", TEXT,
+                                 "local model server: the address it binds (a pod runs Seldon's own entry point, on 0.0.0.0)")
     model_dir: str | None = _setting("FRAUD_MODEL_DIR", None, TEXT,
                                      "model server: the model directory or artifact URI", "unset: a Seldon parameter")
     model_sha256: str | None = _setting("FRAUD_MODEL_SHA256", None, TEXT,
@@ -310,3 +319,14 @@ def dagster_home() -> Path:
 
 def serving_dir() -> Path:
     return home() / "serving"
+
+
+def state_store_url() -> str:
+    """The online feature state's store: empty for SQLite under the serving folder, or a URL
+    (sqlite:///PATH, redis://HOST:PORT/DB, rediss://...)."""
+    return load().state_store_url or ""
+
+
+def state_store_password() -> str | None:
+    """The shared store's password, kept out of the URL (on Kubernetes it comes from the Secret)."""
+    return load().state_store_password

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from fraud_assets.execution import k8s_op_tags
 from fraud_assets.features import FEATURE_COLUMNS, FeatureConfig, FeatureState, compute_features_incremental
+from fraud_assets.features.state import STORED_STATE_DIR
 from fraud_assets.partitions import slices_partitions
 from fraud_assets.data.validation import step_from_name
 from fraud_assets.storage import atomic_write_bytes, read_parquet
@@ -17,7 +18,7 @@ from fraud_assets import settings
 
 # Kept beside the features so downstream assets can split by step, score and trace rows.
 CARRIED_COLUMNS = ("step", "customer", "merchant", "fraud")
-STATE_DIR = "feature_state"
+STATE_DIR = STORED_STATE_DIR
 
 
 class FeaturesConfig(Config):

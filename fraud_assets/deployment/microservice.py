@@ -19,13 +19,14 @@ with FRAUD_SERVING_HOST=127.0.0.1 (the default).
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import sys
 
 from seldon_core import microservice
 from seldon_core import wrapper as seldon_wrapper
 from seldon_core.gunicorn_utils import StandaloneApplication
+
+from fraud_assets import settings
 
 HOST_ENV = "FRAUD_SERVING_HOST"
 DEFAULT_HOST = "127.0.0.1"
@@ -98,7 +99,7 @@ def refuse_debug() -> None:
 
 def main() -> None:
     refuse_debug()
-    bind_servers_to(os.environ.get(HOST_ENV, DEFAULT_HOST))
+    bind_servers_to(settings.load().serving_host)
     microservice.main()
 
 

@@ -3,6 +3,10 @@
 The same class runs in the local `seldon-core-microservice` process and in the Kubernetes image,
 so what the tests exercise here is what serves in the cluster.
 
+Raw transactions (REST): the Kaggle columns instead of the feature vector, features computed from
+the online state (`raw_requests`, `online_scoring`); the response is the same, with the state's
+position in the tags.
+
 Protocol (REST and gRPC):
     request   {"data": {"names": [feature, ...], "ndarray": [[value, ...], ...]}}
               names in any order; they are matched to the model's `feature_names_in_`.
@@ -49,6 +53,10 @@ from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
 from werkzeug.exceptions import HTTPException
 
 from fraud_assets import settings
+from fraud_assets.deployment import raw_requests
+from fraud_assets.deployment.online_scoring import OnlineScorer, online_tags
+from fraud_assets.deployment.state_store import NoState
+from fraud_assets.features.definitions import FEATURE_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -290,6 +298,7 @@ class FraudModel:
         self.feature_names = [str(n) for n in self.model.feature_names_in_]
         self.threshold = float(self.model.threshold)
         self.ready = False
+        self.online: OnlineScorer | None = None
         logger.info("verified %s version %s (sha256 %s)", self.config.model_name,
                     self.config.model_version, self.config.expected_sha256)
 
@@ -331,6 +340,8 @@ class FraudModel:
         """REST: parse the JSON body here so every malformed request is a 400 with a reason."""
         if not isinstance(request, dict):
             raise SeldonNotImplementedError("gRPC messages take the wrapper's own path to predict()")
+        if raw_requests.is_raw(request):
+            return self.predict_raw_transactions(request)
         try:
             rows, names = request_rows(request)
             probability, decision = self.score(rows, names)
@@ -340,6 +351,31 @@ class FraudModel:
             "data": {"names": list(OUTPUT_NAMES),
                      "ndarray": [[float(p), int(d)] for p, d in zip(probability, decision, strict=False)]},
             "meta": {"tags": self.tags(), "metrics": self._request_metrics(decision) + self.metrics()},
+        }
+
+    def predict_raw_transactions(self, request: dict) -> dict:
+        """Raw transactions (see `raw_requests`): features from the online state, then the model."""
+        try:
+            parsed = raw_requests.parse(request, self.config.max_rows)
+            missing = [name for name in self.feature_names if name not in FEATURE_COLUMNS]
+            if missing:
+                raise raw_requests.BadRawRequest(f"this model takes features {missing} that are not computed "
+                                                 "from raw transactions; send its feature vector instead")
+        except raw_requests.BadRawRequest as e:
+            raise SeldonMicroserviceException(str(e), status_code=400, reason=BAD_REQUEST) from None
+        if self.online is None:
+            self.online = OnlineScorer()  # per worker, after the fork: connections must not cross it
+        try:
+            online = self.online.features(parsed.transactions)
+        except NoState as e:
+            raise SeldonMicroserviceException(str(e), status_code=503, reason="NO_FEATURE_STATE") from None
+        probability = self._probabilities(online.features.loc[:, self.feature_names])
+        decision = (probability >= self.threshold).astype(np.int64)
+        tags = {**self.tags(), **online_tags(parsed, online)}
+        return {
+            "data": {"names": list(OUTPUT_NAMES),
+                     "ndarray": [[float(p), int(d)] for p, d in zip(probability, decision, strict=True)]},
+            "meta": {"tags": tags, "metrics": self._request_metrics(decision) + self.metrics()},
         }
 
     def health_status(self) -> dict:

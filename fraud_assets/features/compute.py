@@ -28,11 +28,14 @@ def compute_features(transactions: pd.DataFrame, config: d.FeatureConfig | None 
 
 
 def compute_features_incremental(new_transactions: pd.DataFrame, state: FeatureState | None = None,
-                                 config: d.FeatureConfig | None = None) -> tuple[pd.DataFrame, FeatureState]:
+                                 config: d.FeatureConfig | None = None,
+                                 step_open: bool = False) -> tuple[pd.DataFrame, FeatureState]:
     """Features of new rows on top of `state` (the history so far), and the state including them.
 
-    The new rows must all be at steps after `state.last_step`. Their `fraud` column is optional:
-    missing labels (at scoring time) only mean the fraud rates of later steps will not count them.
+    The new rows must all be at steps after `state.last_step`, or also at it when the state is open.
+    Their `fraud` column is optional: missing labels (at scoring time) only mean the fraud rates of
+    later steps will not count them. `step_open`: more rows of the newest step may follow (online
+    scoring, one transaction at a time in canonical order); the returned state then takes them.
     """
     config = config or d.FeatureConfig()
     state = state or FeatureState.empty(config)
@@ -44,7 +47,7 @@ def compute_features_incremental(new_transactions: pd.DataFrame, state: FeatureS
     if len(new_transactions) == 0:
         return _frame(table, new_transactions.index), state
     step, cents, fraud = columns["step"], to_cents(columns["amount"]), columns["fraud"]
-    if state.last_step is not None and step.min() <= state.last_step:
+    if state.last_step is not None and step.min() < state.last_step + (0 if state.step_open else 1):
         raise ValueError(f"features: the new transactions start at step {step.min()} but the state already holds "
                          f"steps up to {state.last_step}; history-aware features need days in order "
                          "(to redo a past day, start again from the state before it)")
@@ -56,7 +59,8 @@ def compute_features_incremental(new_transactions: pd.DataFrame, state: FeatureS
     # Input row j shows the features of canonical row source[j]: itself, or its last exact duplicate.
     source = canonical.tie_last[_inverse(canonical.rows)]
 
-    families, category_totals = {}, state.category_step_totals
+    families = {}
+    category_totals, previous_category_totals = state.category_step_totals, state.previous_category_step_totals
     for family in d.FAMILIES:
         codes, distinct = coded[family]
         history, index_of_code = state.families[family].register(distinct)
@@ -64,17 +68,21 @@ def compute_features_incremental(new_transactions: pd.DataFrame, state: FeatureS
         rows = canonical.rows[order.rows]  # input positions in key order
         features, amounts = amount_features(history.amounts, family, order, cents[rows])
         features[d.fraud_rate(family)], labels = fraud_rates(
-            history.labels, order, step[rows], fraud[rows], config.label_delay_steps)
+            history.labels, order, step[rows], fraud[rows], config.label_delay_steps, step_open)
         if family == "category":
-            features[d.CATEGORY_PREVIOUS_STEP_MEAN], category_totals = previous_step_means(
-                category_totals.with_keys(len(history.keys)), state.last_step, order, step[rows], cents[rows])
+            n_keys = len(history.keys)
+            features[d.CATEGORY_PREVIOUS_STEP_MEAN], category_totals, previous_category_totals = previous_step_means(
+                category_totals.with_keys(n_keys), previous_category_totals.with_keys(n_keys), state.last_step,
+                order, step[rows], cents[rows])
         families[family] = KeyHistory(history.keys, amounts, labels)
         _place(table, features, _inverse(order.rows)[source])
 
     table[d.FEATURE_COLUMNS.index("amount")] = columns["amount"]
     for name, levels in d.CATEGORICAL_LEVELS.items():
         table[d.FEATURE_COLUMNS.index(name)] = _catalogue_codes(coded.get(name) or pd.factorize(columns[name]), levels)
-    new_state = FeatureState(config.label_delay_steps, int(step.max()), families, category_totals)
+    last_step = int(step.max()) if state.last_step is None else max(int(step.max()), state.last_step)
+    new_state = FeatureState(config.label_delay_steps, last_step, families, category_totals,
+                             previous_category_totals, step_open)
     return _frame(table, new_transactions.index), new_state
 
 

@@ -40,11 +40,12 @@ class LabelHistory:
 
 
 def fraud_rates(history: LabelHistory, order: KeyOrder, step: np.ndarray, fraud: np.ndarray,
-                label_delay_steps: int) -> tuple[np.ndarray, LabelHistory]:
+                label_delay_steps: int, step_open: bool = False) -> tuple[np.ndarray, LabelHistory]:
     """Each row's key fraud rate over labels of steps <= its step - delay; and the updated history.
 
     Rows come in key order. `fraud` is 0/1, NaN where the label is not known (it then counts as
-    neither). `history` covers every key index; all new steps are later than the ones it holds.
+    neither). `history` covers every key index; no new step is earlier than the ones it holds.
+    `step_open`: more rows of the newest step may follow, so its labels must not settle yet.
     """
     labelled = ~np.isnan(fraud)
     frauds = np.where(labelled, fraud, 0.0).astype(np.int64)
@@ -71,7 +72,8 @@ def fraud_rates(history: LabelHistory, order: KeyOrder, step: np.ndarray, fraud:
     with np.errstate(invalid="ignore", divide="ignore"):
         run_rates = seen_frauds / seen_labelled  # 0/0: NaN, nothing labelled yet
     rates = np.repeat(run_rates, np.diff(np.r_[run_starts, len(step)]))
-    return rates, _updated(history, order.key, step, frauds, labelled, label_delay_steps)
+    settle_up_to = int(step.max()) + (0 if step_open else 1) - label_delay_steps
+    return rates, _updated(history, order.key, step, frauds, labelled, settle_up_to)
 
 
 def _pending_visible(history: LabelHistory, key: np.ndarray,
@@ -87,10 +89,9 @@ def _pending_visible(history: LabelHistory, key: np.ndarray,
 
 
 def _updated(history: LabelHistory, key: np.ndarray, step: np.ndarray, frauds: np.ndarray,
-             labelled: np.ndarray, label_delay_steps: int) -> LabelHistory:
-    """Fold into the totals every step that all later rows (steps > max(step)) may see."""
+             labelled: np.ndarray, settle_up_to: int) -> LabelHistory:
+    """Fold into the totals every step up to `settle_up_to`: the ones all later rows may see."""
     n_keys = len(history.settled_frauds)
-    settle_up_to = int(step.max()) + 1 - label_delay_steps
     new_settles, old_settles = step <= settle_up_to, history.pending_step <= settle_up_to
 
     def totals(settled: np.ndarray, new_counts: np.ndarray, old_counts: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ from fraud_assets.features.label_history import LabelHistory
 from fraud_assets.features.step_means import StepTotals
 
 FORMAT = "fraud-assets-feature-state"
+# Under the storage location: the features asset stores each partition's state here as
+# `<partition key>.state`, and the online scorer rests its state on the newest one.
+STORED_STATE_DIR = "feature_state"
 FORMAT_VERSION = 1
 
 
@@ -47,12 +50,20 @@ class KeyHistory:
 
 @dataclass(frozen=True, eq=False)
 class FeatureState:
-    """Everything the features of later steps need from steps up to `last_step` (None: no data yet)."""
+    """Everything the features of later rows need from steps up to `last_step` (None: no data yet).
+
+    `category_step_totals` belong to `last_step`, `previous_category_step_totals` to the step before.
+    A closed state (`step_open` False, what the features asset stores) takes rows of later steps
+    only; an open one (online scoring) also takes more rows of `last_step`, which must come after
+    the ones it holds in canonical order.
+    """
 
     label_delay_steps: int
     last_step: int | None
     families: dict[str, KeyHistory]
     category_step_totals: StepTotals
+    previous_category_step_totals: StepTotals = field(default_factory=StepTotals.empty)
+    step_open: bool = False
 
     @classmethod
     def empty(cls, config: FeatureConfig | None = None) -> FeatureState:
@@ -64,17 +75,18 @@ class FeatureState:
         return int(self.families["category"].amounts.count.sum())
 
     def to_bytes(self) -> bytes:
-        meta = {"format": FORMAT, "version": FORMAT_VERSION,
-                "label_delay_steps": self.label_delay_steps, "last_step": self.last_step}
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "label_delay_steps": self.label_delay_steps,
+                "last_step": self.last_step, "step_open": self.step_open}
         arrays = {"meta": np.array(json.dumps(meta))}
         for family, history in self.families.items():
             arrays[f"{family}.keys"] = np.asarray(history.keys, dtype=str)
             for part in ("amounts", "labels"):
                 group = getattr(history, part)
-                for field in fields(group):
-                    arrays[f"{family}.{part}.{field.name}"] = getattr(group, field.name)
-        for field in fields(StepTotals):
-            arrays[f"category_step_totals.{field.name}"] = getattr(self.category_step_totals, field.name)
+                for member in fields(group):
+                    arrays[f"{family}.{part}.{member.name}"] = getattr(group, member.name)
+        for totals in ("category_step_totals", "previous_category_step_totals"):
+            for part in fields(StepTotals):
+                arrays[f"{totals}.{part.name}"] = getattr(getattr(self, totals), part.name)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         return buffer.getvalue()
@@ -105,5 +117,8 @@ class FeatureState:
             )
             for family in FAMILIES
         }
-        return cls(meta["label_delay_steps"], meta["last_step"], families,
-                   group(StepTotals, "category_step_totals"))
+        # States stored before open steps existed are closed and never need the step before theirs.
+        previous = (group(StepTotals, "previous_category_step_totals")
+                    if "previous_category_step_totals.counts" in arrays else StepTotals.empty())
+        return cls(meta["label_delay_steps"], meta["last_step"], families, group(StepTotals, "category_step_totals"),
+                   previous, bool(meta.get("step_open", False)))

@@ -2,7 +2,8 @@
 
 Day-level context: a category's amounts on the previous day, whatever the customer. A row whose
 previous step had no transaction of its category gets NaN rather than an older day's mean, so the
-feature always means the same thing.
+feature always means the same thing. It depends only on earlier steps, so rows of a step that is
+still open (online scoring) get the same value whenever they arrive.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fraud_assets.features.ordering import KeyOrder
 
 @dataclass(frozen=True, eq=False)
 class StepTotals:
-    """Amount sum (cents) and row count per key index on the last step seen."""
+    """Amount sum (cents) and row count per key index on one step."""
 
     cents_sums: np.ndarray
     counts: np.ndarray
@@ -30,31 +31,53 @@ class StepTotals:
         return StepTotals(np.concatenate((self.cents_sums, extra)), np.concatenate((self.counts, extra)))
 
 
-def previous_step_means(totals: StepTotals, last_step: int | None, order: KeyOrder, step: np.ndarray,
-                        cents: np.ndarray) -> tuple[np.ndarray, StepTotals]:
-    """Each row's key mean amount on step - 1 (NaN if none), rows in key order; and the newest totals.
+def previous_step_means(totals: StepTotals, previous_totals: StepTotals, last_step: int | None, order: KeyOrder,
+                        step: np.ndarray, cents: np.ndarray) -> tuple[np.ndarray, StepTotals, StepTotals]:
+    """Each row's key mean amount on step - 1 (NaN if none), rows in key order; and the totals of the
+    newest step and of the step before it, including the new rows.
 
-    `totals` belong to `last_step` (None before any data) and cover every key index.
+    `totals` belong to `last_step` and `previous_totals` to `last_step - 1` (None before any data);
+    both cover every key index. New rows at `last_step` itself (a step still open) add to `totals`.
     """
+    n_keys = len(totals.counts)
     # In key order the rows of one (key, step) are contiguous: one run each.
     run_starts = np.flatnonzero(np.r_[True, (order.group[1:] != order.group[:-1]) | (step[1:] != step[:-1])])
     run_sizes = np.diff(np.r_[run_starts, len(step)])
     run_key, run_step = order.key[run_starts], step[run_starts]
     run_sums = np.add.reduceat(cents, run_starts)
 
-    # The run before, if it is the same key on the step before; a key's first run looks at `totals`.
-    before_sums, before_counts = np.zeros(len(run_starts), np.int64), np.zeros(len(run_starts), np.int64)
+    def stored(at_step: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What the state already holds for (key, step): `totals` on last_step, `previous_totals` before it."""
+        sums, counts = np.zeros(len(keys), np.int64), np.zeros(len(keys), np.int64)
+        if last_step is not None:
+            for held, held_step in ((totals, last_step), (previous_totals, last_step - 1)):
+                on = at_step == held_step
+                sums[on], counts[on] = held.cents_sums[keys[on]], held.counts[keys[on]]
+        return sums, counts
+
+    # A (key, step) in full: the state's part plus the new run.
+    held_sums, held_counts = stored(run_step, run_key)
+    full_sums, full_counts = held_sums + run_sums.astype(np.int64), held_counts + run_sizes
+
+    # The step before: the key's preceding run if it is that step, else what the state holds for it.
+    before_sums, before_counts = stored(run_step - 1, run_key)
     follows = np.r_[False, (run_key[1:] == run_key[:-1]) & (run_step[1:] == run_step[:-1] + 1)]
-    before_sums[follows], before_counts[follows] = run_sums[:-1][follows[1:]], run_sizes[:-1][follows[1:]]
-    if last_step is not None:
-        first_run = np.r_[True, run_key[1:] != run_key[:-1]] & (run_step == last_step + 1)
-        before_sums[first_run] = totals.cents_sums[run_key[first_run]]
-        before_counts[first_run] = totals.counts[run_key[first_run]]
+    before_sums[follows], before_counts[follows] = full_sums[:-1][follows[1:]], full_counts[:-1][follows[1:]]
     with np.errstate(invalid="ignore", divide="ignore"):
         run_means = np.where(before_counts > 0, before_sums / (before_counts * 100.0), np.nan)
 
-    newest = run_step == step.max()
-    newest_totals = StepTotals.empty().with_keys(len(totals.counts))
-    newest_totals.cents_sums[run_key[newest]] = run_sums[newest]
-    newest_totals.counts[run_key[newest]] = run_sizes[newest]
-    return np.repeat(run_means, run_sizes), newest_totals
+    newest_step = int(step.max()) if last_step is None else max(int(step.max()), last_step)
+    newest = [_totals_on(stored, newest_step - back, n_keys, run_key, run_step, run_sums, run_sizes)
+              for back in (0, 1)]
+    return np.repeat(run_means, run_sizes), newest[0], newest[1]
+
+
+def _totals_on(stored, at: int, n_keys: int, run_key: np.ndarray, run_step: np.ndarray, run_sums: np.ndarray,
+               run_sizes: np.ndarray) -> StepTotals:
+    """Per key index: the state's totals on step `at` plus the new runs on it."""
+    keys = np.arange(n_keys)
+    sums, counts = stored(np.full(n_keys, at), keys)
+    on = run_step == at
+    sums[run_key[on]] += run_sums[on].astype(np.int64)
+    counts[run_key[on]] += run_sizes[on]
+    return StepTotals(sums, counts)

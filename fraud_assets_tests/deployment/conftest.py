@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fraud_assets_tests.deployment.toy_model import save_toy_model
+from fraud_assets.features import compute_features
+from fraud_assets_tests.deployment.support import TRANSACTIONS
+from fraud_assets_tests.deployment.toy_model import save_feature_model, save_toy_model
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +18,10 @@ def toy_models(tmp_path_factory):
         "v2": save_toy_model(root / "v2", threshold=0.3, seed=1),
         "broken": save_toy_model(root / "broken", fail_on_predict=True),
     }
+
+
+@pytest.fixture(scope="session")
+def feature_model(tmp_path_factory):
+    """(model dir, sha256) of a model over the real feature columns, for raw-transaction scoring."""
+    features = compute_features(TRANSACTIONS)
+    return save_feature_model(tmp_path_factory.mktemp("feature-model") / "m", features, TRANSACTIONS["fraud"])

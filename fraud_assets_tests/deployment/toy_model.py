@@ -61,3 +61,15 @@ def save_toy_model(path: Path, threshold: float = 0.5, fail_on_predict: bool = F
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     return path, sha256_file(path / "model.pkl")
+
+
+def save_feature_model(path: Path, features: pd.DataFrame, labels, threshold: float = 0.5) -> tuple[Path, str]:
+    """A model over the real feature columns (what raw-transaction scoring feeds), saved like the toy."""
+    model = ToyFraudClassifier(threshold=threshold).fit(features, np.asarray(labels))
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle",
+                                  pip_requirements=["scikit-learn"])
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    return path, sha256_file(path / "model.pkl")

@@ -1,0 +1,82 @@
+"""Scoring raw transactions: features from the online state, then the model (the serving half of issue 10).
+
+The state lives in the store (`state_store`). It rests on the newest feature state the features
+asset stored (`<storage>/feature_state/<partition key>.state`); each worker looks for a newer one at
+most every `RECHECK_SECONDS` and rebases onto it (one worker does, the others then find the store
+already there). A new model version served from the same store carries the state over.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fraud_assets import settings
+from fraud_assets.data.validation import step_from_name
+from fraud_assets.deployment.state_store import StateStore, open_store
+from fraud_assets.features.online import OnlineFeatures, Position
+from fraud_assets.features.state import STORED_STATE_DIR, FeatureState
+
+logger = logging.getLogger(__name__)
+RECHECK_SECONDS = 2.0
+
+
+def newest_stored_state() -> tuple[int, object] | None:
+    """(step, path) of the newest stored feature state, None when there is none."""
+    folder = settings.storage() / STORED_STATE_DIR
+    if not folder.exists():
+        return None
+    found = [(step, path) for path in folder.iterdir() if path.name.endswith(".state")
+             if (step := step_from_name(path.name)) is not None]
+    return max(found, key=lambda found_step: found_step[0]) if found else None
+
+
+class OnlineScorer:
+    def __init__(self, store: StateStore | None = None):
+        self.store = store or open_store()
+        self._checked_at = -float("inf")
+
+    def position(self) -> Position | None:
+        return self.store.position()
+
+    def catch_up(self, force: bool = False) -> Position | None:
+        """Rebase onto a newer stored state, if one appeared (checked at most every RECHECK_SECONDS)."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < RECHECK_SECONDS:
+            return None
+        self._checked_at = now
+        newest, current = newest_stored_state(), self.store.position()
+        if newest is None or (current is not None and current.landed_step is not None
+                              and newest[0] <= current.landed_step):
+            return current
+        state = FeatureState.from_bytes(newest[1].read_bytes())
+        if state.last_step != newest[0]:
+            logger.warning("%s holds steps up to %s, not %s: ignored", newest[1], state.last_step, newest[0])
+            return current
+        position = self.store.rebase(state)
+        logger.info("online state rebased onto %s: %s", newest[1].name, position)
+        return position
+
+    def features(self, transactions) -> OnlineFeatures:
+        self.catch_up()
+        return self.store.score(transactions)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def online_tags(parsed, online: OnlineFeatures) -> dict:
+    """Meta tags of a raw-transaction response: where the state stands, warnings, and (if asked) the features."""
+    position = online.position
+    tags = {"landed_step": position.landed_step, "open_step": position.open_step}
+    warnings = list(parsed.warnings)
+    if online.late.any():
+        rows = [int(i) for i in online.late.nonzero()[0]]
+        warnings.append(f"transactions {rows} are late (a step already landed or passed): scored as if they came "
+                        "now, not added to the state")
+    if warnings:
+        tags["warnings"] = warnings
+    if parsed.with_features:
+        values = online.features.astype(object).where(online.features.notna(), None)
+        tags["features"] = values.to_dict("records")
+    return tags

@@ -1,0 +1,210 @@
+"""The online feature state: one per deployment, shared by every worker and replica, atomic per request.
+
+What it holds: the records of every key (`fraud_assets.features.entities`), where the state stands
+(`Position`: the last landed step it rests on, the newest step scored online since) and the log of
+transactions scored online after the landed step, which a rebase replays on the next stored state.
+A request's read-compute-write of the keys it touches is one atomic step, so concurrent requests
+for the same customer never lose an update, and a request that fails changes nothing.
+
+Backends, chosen by `settings.state_store_url()`:
+    (empty)              SQLite in `<serving dir>/online_state.sqlite`: no extra service; one writer at a
+                         time (`BEGIN IMMEDIATE`), for the workers of one machine
+    sqlite:///PATH       the same at PATH
+    redis://, rediss://  Redis (`redis_store.RedisStateStore`), for replicas on several machines
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from fraud_assets import settings
+from fraud_assets.features.entities import Records, split_state, touched_keys
+from fraud_assets.features.online import OnlineFeatures, Position, rebase, score_features
+from fraud_assets.features.state import FeatureState
+
+LOG_COLUMNS = ("step", "customer", "age", "gender", "merchant", "category", "amount")
+SQLITE_FILE = "online_state.sqlite"
+
+
+class NoState(RuntimeError):
+    """The store has no state yet: nothing was rebased onto a stored feature state."""
+
+
+class StateStore(ABC):
+    """Where the online state lives; see the module docstring."""
+
+    @abstractmethod
+    def position(self) -> Position | None:
+        """Where the state stands, None before the first rebase."""
+
+    @abstractmethod
+    def score(self, transactions: pd.DataFrame) -> OnlineFeatures:
+        """Features of a request's transactions; the state takes them (late ones excepted), atomically."""
+
+    @abstractmethod
+    def rebase(self, stored: FeatureState) -> Position:
+        """Rest the state on `stored` if it is newer than the landed step (or the store is empty);
+        returns the position after."""
+
+    @abstractmethod
+    def records(self, family: str, keys: list[str]) -> dict:
+        """The records of these keys (missing ones left out), for inspection."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def open_store(url: str | None = None) -> StateStore:
+    """The store at `url` (default: the state store setting)."""
+    url = settings.state_store_url() if url is None else url
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from fraud_assets.deployment.redis_store import RedisStateStore
+
+        return RedisStateStore(url, settings.state_store_password())
+    if not url:
+        return SqliteStateStore(settings.serving_dir() / SQLITE_FILE)
+    if url.startswith("sqlite:///"):
+        return SqliteStateStore(Path(url.removeprefix("sqlite://")))
+    raise ValueError(f"state store URL {url!r}: expected sqlite:///PATH, redis://HOST:PORT/DB or rediss://...")
+
+
+def compute(transactions: pd.DataFrame, records: Records, position: Position | None) -> OnlineFeatures:
+    """The compute part of a request, the same for every backend."""
+    if position is None:
+        raise NoState("the online state is empty: no features partition has been materialized yet")
+    return score_features(transactions, records, position)
+
+
+def request_keys(transactions: pd.DataFrame) -> dict[str, list[str]]:
+    return touched_keys({family: transactions[family] for family in ("customer", "merchant", "category")})
+
+
+def log_rows(transactions: pd.DataFrame) -> list[str]:
+    """Transactions as JSON lines for the log (only the columns the features read)."""
+    frame = transactions.loc[:, list(LOG_COLUMNS)]
+    return [json.dumps(row) for row in frame.astype(object).to_dict("records")]
+
+
+def log_frame(lines: list[str | bytes]) -> pd.DataFrame:
+    frame = pd.DataFrame([json.loads(line) for line in lines], columns=list(LOG_COLUMNS))
+    return frame.astype({"step": "int64", "amount": "float64"})
+
+
+def position_json(position: Position, **extra) -> str:
+    return json.dumps({"label_delay_steps": position.label_delay_steps, "landed_step": position.landed_step,
+                       "open_step": position.open_step, **extra})
+
+
+def position_of(text: str | bytes | None) -> Position | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    return Position(value["label_delay_steps"], value["landed_step"], value["open_step"])
+
+
+def is_newer(stored: FeatureState, current: Position | None) -> bool:
+    if current is None:
+        return True
+    return stored.last_step is not None and (current.landed_step is None or stored.last_step > current.landed_step)
+
+
+class SqliteStateStore(StateStore):
+    """One SQLite file; each request is one `BEGIN IMMEDIATE` transaction (a write lock for its
+    duration, a few milliseconds), so workers of one machine take turns on it."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS records (family TEXT NOT NULL, key TEXT NOT NULL, "
+                       "record TEXT NOT NULL, PRIMARY KEY (family, key)) WITHOUT ROWID")
+            db.execute("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                       "step INTEGER NOT NULL, row TEXT NOT NULL)")
+
+    def _connection(self) -> sqlite3.Connection:
+        """One connection per thread and process (a connection must not cross a fork)."""
+        owner = (os.getpid(), threading.get_ident())
+        if getattr(self._local, "owner", None) != owner:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db, self._local.owner = db, owner
+        return self._local.db
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: the write lock from the first read, so a read-compute-write is atomic."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def position(self) -> Position | None:
+        row = self._connection().execute("SELECT value FROM meta WHERE name = 'position'").fetchone()
+        return position_of(row[0] if row else None)
+
+    def score(self, transactions: pd.DataFrame) -> OnlineFeatures:
+        keys = request_keys(transactions)
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE name = 'position'").fetchone()
+            position = position_of(row[0] if row else None)
+            records = {family: self._read(db, family, family_keys) for family, family_keys in keys.items()}
+            result = compute(transactions, records, position)
+            if result.late.all():
+                return result
+            db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                           [(family, key, json.dumps(record)) for family, by_key in result.records.items()
+                            for key, record in by_key.items()])
+            logged = transactions[~result.late]
+            db.executemany("INSERT INTO log (step, row) VALUES (?, ?)",
+                           zip(logged["step"].astype(int).tolist(), log_rows(logged), strict=True))
+            if result.position != position:
+                db.execute("UPDATE meta SET value = ? WHERE name = 'position'", (position_json(result.position),))
+        return result
+
+    def rebase(self, stored: FeatureState) -> Position:
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE name = 'position'").fetchone()
+            current = position_of(row[0] if row else None)
+            if not is_newer(stored, current):
+                return current
+            log = log_frame([line for (line,) in db.execute("SELECT row FROM log ORDER BY id")])
+            state, position = rebase(stored, log)
+            db.execute("DELETE FROM records")
+            db.executemany("INSERT INTO records VALUES (?, ?, ?)",
+                           [(family, key, json.dumps(record)) for family, by_key in split_state(state).items()
+                            for key, record in by_key.items()])
+            if position.landed_step is not None:
+                db.execute("DELETE FROM log WHERE step <= ?", (position.landed_step,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('position', ?)", (position_json(position),))
+        return position
+
+    def records(self, family: str, keys: list[str]) -> dict:
+        return self._read(self._connection(), family, keys)
+
+    @staticmethod
+    def _read(db: sqlite3.Connection, family: str, keys: list[str]) -> dict:
+        marks = ",".join("?" * len(keys))
+        rows = db.execute(f"SELECT key, record FROM records WHERE family = ? AND key IN ({marks})", (family, *keys))
+        return {key: json.loads(record) for key, record in rows}
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = self._local.owner = None

@@ -1,0 +1,133 @@
+"""The online state stores (SQLite, Redis): offline parity through the store, rebase, atomicity."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraud_assets.deployment.state_store import NoState, open_store
+from fraud_assets.features import FeatureConfig, compute_features
+from fraud_assets.features.online import Position
+from fraud_assets_tests.features.data import small_transactions
+from fraud_assets_tests.features.online_support import assert_same_features, offline_state, requests
+from fraud_assets_tests.redis_server import redis_server
+
+CLIENTS_PER_PROCESS, PROCESSES, SENT_PER_CLIENT = 4, 2, 25
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.sqlite'}"
+    url = request.getfixturevalue("redis_url")
+    open_store(url).client.flushdb()
+    return url
+
+
+@pytest.fixture
+def store(store_url):
+    store = open_store(store_url)
+    yield store
+    store.close()
+
+
+def unlabelled(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns="fraud")
+
+
+def test_an_empty_store_refuses_to_score(store):
+    assert store.position() is None
+    with pytest.raises(NoState):
+        store.score(unlabelled(small_transactions(seed=1).iloc[:1]))
+
+
+def test_scoring_through_the_store_equals_offline_across_a_rebase(store):
+    transactions, config = small_transactions(seed=21), FeatureConfig()
+    assert store.rebase(offline_state(transactions, 6, config)) == Position(1, 6)
+    for request in requests(transactions[transactions["step"] == 7]):
+        store.score(unlabelled(request))
+    assert store.position() == Position(1, 6, 7)
+    day_8 = requests(transactions[transactions["step"] == 8])
+    early = pd.concat([store.score(unlabelled(r)).features for r in day_8[:10]])
+    assert store.rebase(offline_state(transactions, 7, config)) == Position(1, 7, 8)
+    assert store.rebase(offline_state(transactions, 6, config)) == Position(1, 7, 8)  # older: ignored
+    late = pd.concat([store.score(unlabelled(r)).features for r in day_8[10:]])
+    offline = compute_features(transactions[transactions["step"] <= 8], config)
+    assert_same_features(late, offline.loc[late.index])
+    # Before day 7 landed its labels were unknown online, so only the fraud rates of day 8 differed.
+    unlabelled_columns = [c for c in offline.columns if not c.endswith("fraud_rate")]
+    assert_same_features(early[unlabelled_columns], offline.loc[early.index, unlabelled_columns])
+    counts = {c: r["count"] for c, r in store.records("customer", list(offline_customers(transactions, 8))).items()}
+    assert counts == offline_customers(transactions, 8)
+
+
+def offline_customers(transactions, up_to_step) -> dict[str, int]:
+    return transactions[transactions["step"] <= up_to_step].groupby("customer").size().to_dict()
+
+
+def test_a_failed_request_changes_nothing(store):
+    transactions = small_transactions(seed=22)
+    store.rebase(offline_state(transactions, 8, FeatureConfig()))
+    request = unlabelled(transactions[transactions["step"] == 9].iloc[:3]).copy()
+    before = store.records("customer", list(request["customer"]))
+    request.loc[request.index[-1], "merchant"] = None  # the features refuse a missing key
+    with pytest.raises(ValueError, match="merchant"):
+        store.score(request)
+    assert store.records("customer", list(request["customer"])) == before
+    assert store.position() == Position(1, 8)
+
+
+def test_a_late_transaction_changes_nothing(store):
+    transactions = small_transactions(seed=23)
+    store.rebase(offline_state(transactions, 8, FeatureConfig()))
+    request = unlabelled(transactions[transactions["step"] == 8].iloc[:1])
+    before = store.records("customer", list(request["customer"]))
+    result = store.score(request)
+    assert result.late.all() and store.records("customer", list(request["customer"])) == before
+    assert store.position() == Position(1, 8)
+
+
+def send_one_customer(store_url: str, seed: int, barrier) -> None:
+    """One client: SENT_PER_CLIENT transactions of customer C_shared, one request each."""
+    rng = np.random.default_rng(seed)
+    base = small_transactions(seed=24).iloc[:1]
+    store = open_store(store_url)
+    barrier.wait()
+    for amount in np.round(rng.gamma(2.0, 30.0, SENT_PER_CLIENT), 2):
+        store.score(unlabelled(base.assign(step=9, customer="C_shared", amount=amount)))
+    store.close()
+
+
+def run_clients(store_url: str, first_seed: int, barrier) -> None:
+    threads = [threading.Thread(target=send_one_customer, args=(store_url, first_seed + i, barrier))
+               for i in range(CLIENTS_PER_PROCESS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_concurrent_clients_of_one_customer_lose_no_update(store, store_url):
+    transactions = small_transactions(seed=24)
+    store.rebase(offline_state(transactions, 8, FeatureConfig()))
+    store.score(unlabelled(transactions.iloc[:1].assign(step=9, customer="C_shared", amount=1.0)))
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(PROCESSES * CLIENTS_PER_PROCESS)
+    workers = [context.Process(target=run_clients, args=(store_url, 100 * p, barrier)) for p in range(PROCESSES)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [w.exitcode for w in workers] == [0] * PROCESSES
+    sent = PROCESSES * CLIENTS_PER_PROCESS * SENT_PER_CLIENT
+    assert store.records("customer", ["C_shared"])["C_shared"]["count"] == 1 + sent
