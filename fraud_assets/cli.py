@@ -162,7 +162,7 @@ def prepare_dagster_home() -> Path:
 
 
 def cmd_dev(args) -> int:
-    from fraud_assets.training import registry
+    from fraud_assets import registry
 
     dagster_home = prepare_dagster_home()
     # Create the MLflow store and experiment once, before two runs could race to create its tables.
@@ -196,7 +196,7 @@ def cmd_serve(args) -> int:
 def cmd_rollback(args) -> int:
     from fraud_assets.assets.deployment import deploy_version
     from fraud_assets.deployment.deployer import ModelDeployer
-    from fraud_assets.training import registry
+    from fraud_assets import registry
 
     name = args.model
     target = args.version or registry.get_alias_version(name, registry.PREVIOUS_CHAMPION)

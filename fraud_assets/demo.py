@@ -19,7 +19,7 @@ from fraud_assets.data.simulator import Drift
 from fraud_assets.data.warehouse import BASELINE_STEPS, Warehouse
 from fraud_assets.deployment.deployer import ModelDeployer
 from fraud_assets.resources import graph_resources
-from fraud_assets.training import registry
+from fraud_assets import registry
 from fraud_assets.training.gates import MetricBoundsResource
 
 INGEST = [ingest.transaction_slices, features.transaction_features]

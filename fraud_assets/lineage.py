@@ -7,7 +7,7 @@ materialization (the landed file's path and SHA-256).
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance
 
-from fraud_assets.training import registry
+from fraud_assets import registry
 
 
 def _latest_slice_metadata(instance: DagsterInstance, slice_ids: list[str]) -> dict[str, dict]:

@@ -4,7 +4,7 @@ import mlflow
 from dagster import resource
 from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
 
-from fraud_assets.training import registry
+from fraud_assets import registry
 
 EXPERIMENT = registry.DEFAULT_EXPERIMENT
 

@@ -20,7 +20,7 @@ from fraud_assets.lineage import render, serving_lineage
 from fraud_assets.storage import sha256_bytes
 from fraud_assets.demo import DEMO_DRIFT, land_and_refresh, sample_prediction
 from fraud_assets.deployment.deployer import ModelDeployer
-from fraud_assets.training import registry
+from fraud_assets import registry
 from fraud_assets.training.gates import MetricBoundsResource
 
 PORT = 9317

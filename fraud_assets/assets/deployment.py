@@ -5,11 +5,11 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from fraud_assets.execution import k8s_op_tags
 from fraud_assets import settings
-from fraud_assets.assets.training import ModelCandidate, mlflow_run_link
+from fraud_assets.assets.training import ModelCandidate
 from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.deployment.bundle import ModelBundle
 from fraud_assets.deployment.deployer import ModelDeployer
-from fraud_assets.training import registry
+from fraud_assets import registry
 
 
 def bundle_for(name: str, version: int, target: str = "local") -> ModelBundle:
@@ -76,7 +76,7 @@ def model_deployment(context: AssetExecutionContext, fraud_model: ModelCandidate
             "endpoint": MetadataValue.url(result.endpoint),
             "model": f"{registered.name} version {registered.version}",
             "previous_champion": str(previous) if previous is not None else "none",
-            "mlflow_run": mlflow_run_link(registered.run_id),
+            "mlflow_run": registry.run_link(registered.run_id),
             "artifact_sha256": registered.artifact_sha256,
             "training_slices": f"{len(fraud_model.training_slices)} ({fraud_model.training_slices[0]} .. {fraud_model.training_slices[-1]})",
             "metrics": MetadataValue.md(fraud_model.evaluation.metrics_markdown()),

@@ -20,7 +20,7 @@ from fraud_assets.data.warehouse import BASELINE_STEPS
 from fraud_assets.features import FEATURE_COLUMNS
 from fraud_assets.monitoring.limits import DriftLimits
 from fraud_assets.storage import atomic_write_bytes
-from fraud_assets.training import registry
+from fraud_assets import registry
 
 # Running counts grow with time by construction, so they "drift" on clean data; the model
 # still uses them, but they carry no information about a change in the population.

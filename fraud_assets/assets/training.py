@@ -3,7 +3,6 @@
 import base64
 from dataclasses import dataclass
 
-import mlflow
 import numpy as np
 import pandas as pd
 from dagster import (
@@ -19,10 +18,10 @@ from dagster import (
 
 from fraud_assets.execution import k8s_op_tags
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
-from fraud_assets.training import registry
+from fraud_assets import registry
 from fraud_assets.training.evaluation import ModelEvaluation, evaluate, pr_auc
 from fraud_assets.training.gates import GateResult, MetricBoundsResource, champion_gate, metric_gates
-from fraud_assets.training.registry import RegisteredModelVersion
+from fraud_assets.registry import RegisteredModelVersion
 from fraud_assets.training.train import train_model
 from fraud_assets import settings
 from fraud_assets.storage import atomic_write_bytes
@@ -49,14 +48,6 @@ def ordered_history(features: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, li
     """All feature partitions in step order, and their slice ids."""
     keys = sorted(features, key=lambda k: int(features[k]["step"].min()) if len(features[k]) else -1)
     return pd.concat([features[k] for k in keys], ignore_index=True), keys
-
-
-def mlflow_run_link(run_id: str) -> str:
-    uri = registry.tracking_uri()
-    if uri.startswith("http"):
-        run = mlflow.get_run(run_id)
-        return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run_id}"
-    return f"{uri} (run {run_id}; browse with `mlflow ui --backend-store-uri {uri}`)"
 
 
 @asset(
@@ -105,7 +96,7 @@ def fraud_model(context: AssetExecutionContext, transaction_features: dict[str, 
         metadata={
             "model": f"{registered.name} version {registered.version}",
             "model_uri": registered.model_uri,
-            "mlflow_run": mlflow_run_link(registered.run_id),
+            "mlflow_run": registry.run_link(registered.run_id),
             "artifact_sha256": registered.artifact_sha256,
             "training_rows": len(windows.X_train),
             "validation_rows": len(windows.X_validation),

@@ -1,4 +1,4 @@
-"""The model half: step-ordered split, classifier, threshold, evaluation, gates and MLflow registry.
+"""The model half: step-ordered split, classifier, threshold, evaluation and gates.
 
 Dagster-free plain functions; the assets in `fraud_assets.assets` wire them together.
 """

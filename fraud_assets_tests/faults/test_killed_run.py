@@ -24,7 +24,7 @@ from fraud_assets.cli import prepare_dagster_home
 from fraud_assets.demo import land_and_refresh
 from fraud_assets.features.state import FeatureState
 from fraud_assets.storage import read_parquet
-from fraud_assets.training import registry
+from fraud_assets import registry
 from fraud_assets_tests.faults.conftest import free_port, stop_group
 
 GRAPH_IN_A_CHILD = """

@@ -13,7 +13,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance
 from mlflow.tracking import MlflowClient
 
 from fraud_assets.demo import land_and_refresh
-from fraud_assets.training import registry
+from fraud_assets import registry
 from fraud_assets_tests.faults.conftest import mlflow_server
 
 DOWNSTREAM_OF_MODEL = ("model_evaluation", "model_deployment")

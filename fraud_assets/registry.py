@@ -64,6 +64,15 @@ def tracking_uri() -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+def run_link(run_id: str) -> str:
+    """Where a person finds the run: its page on a tracking server, or how to browse a local store."""
+    uri = tracking_uri()
+    if uri.startswith("http"):
+        run = mlflow.get_run(run_id)
+        return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run_id}"
+    return f"{uri} (run {run_id}; browse with `mlflow ui --backend-store-uri {uri}`)"
+
+
 def artifact_root(uri: str | None = None) -> str | None:
     """Where new experiments keep artifacts: FRAUD_MLFLOW_ARTIFACTS_URL, else the home's folder for
     a local store; None for a tracking server, which stores them where it was started to (a client
