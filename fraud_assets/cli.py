@@ -194,17 +194,15 @@ def cmd_serve(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from fraud_assets.assets.deployment import deploy_version
+    from fraud_assets import release
     from fraud_assets.deployment.deployer import ModelDeployer
-    from fraud_assets import registry
 
-    name = args.model
-    target = args.version or registry.get_alias_version(name, registry.PREVIOUS_CHAMPION)
-    if target is None:
-        print(f"{name}: no previous champion to roll back to", file=sys.stderr)
+    try:
+        done = release.rollback(ModelDeployer.from_env(), args.model, args.version)
+    except LookupError as exc:
+        print(str(exc), file=sys.stderr)
         return 1
-    result, replaced = deploy_version(ModelDeployer.from_env(), name, int(target))
-    print(f"{name} version {target} serves at {result.endpoint} (replaced version {replaced})")
+    print(f"{args.model} version {done.version} serves at {done.result.endpoint} (replaced version {done.replaced})")
     return 0
 
 

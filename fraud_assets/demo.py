@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from fraud_assets import settings
+from fraud_assets import registry, settings
+from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REPORT, FRAUD_MODEL, MODEL_DEPLOYMENT, TARGET_DRIFT
 from fraud_assets.assets import deployment, features, ingest, monitoring, training
 from fraud_assets.data.simulator import Drift
 from fraud_assets.data.warehouse import BASELINE_STEPS, Warehouse
 from fraud_assets.deployment.deployer import ModelDeployer
 from fraud_assets.resources import graph_resources
-from fraud_assets import registry
 from fraud_assets.training.gates import MetricBoundsResource
 
 INGEST = [ingest.transaction_slices, features.transaction_features]
@@ -63,9 +63,10 @@ def land_and_refresh(instance: DagsterInstance, steps, deployer: ModelDeployer, 
     run = materialize(DOWNSTREAM + INGEST, selection=[a.key for a in DOWNSTREAM], instance=instance,
                       resources=resources, raise_on_error=False, run_config=QUIET)
     evaluations = run.get_asset_check_evaluations()
-    deployments = run.asset_materializations_for_node("model_deployment")
-    candidate = run.output_for_node("fraud_model") if run.asset_materializations_for_node("fraud_model") else None
-    drift = run.output_for_node("drift_report") if run.asset_materializations_for_node("drift_report") else {}
+    deployments = run.asset_materializations_for_node(MODEL_DEPLOYMENT.to_python_identifier())
+    model, drift_node = FRAUD_MODEL.to_python_identifier(), DRIFT_REPORT.to_python_identifier()
+    candidate = run.output_for_node(model) if run.asset_materializations_for_node(model) else None
+    drift = run.output_for_node(drift_node) if run.asset_materializations_for_node(drift_node) else {}
     return StageResult(
         name=name,
         slices=keys,
@@ -121,7 +122,7 @@ def run_demo(keep_serving: bool = False, baseline_steps: range = BASELINE_STEPS,
         for stage in clean:
             if stage.deployed_version is None or stage.serving_version != str(stage.deployed_version):
                 problems.append(f"{stage.name}: expected a redeploy, got {stage.deployed_version} ({_failed(stage)})")
-        gate_blocked = drifted.checks.get("drift_share_within_limit") is False or drifted.checks.get("no_target_drift") is False
+        gate_blocked = drifted.checks.get(DATA_DRIFT) is False or drifted.checks.get(TARGET_DRIFT) is False
         if not gate_blocked or drifted.deployed_version is not None:
             problems.append(f"drifted day: the drift gate did not block ({drifted.checks})")
         last_good = clean[-1].deployed_version if clean else baseline.deployed_version

@@ -42,9 +42,8 @@ def test_features_across_runs_equal_one_full_recompute(home):
         meta = {m.partition: m.metadata for m in last.asset_materializations_for_node("transaction_features")}
         assert meta["step_005"]["replayed_slices"].value == 0, "the stored state must be used, not history"
 
-    stored = pd.concat(
-        [read_parquet(StorageLayout(settings.storage()).partition_path(TRANSACTION_FEATURES, k)) for k in keys], ignore_index=True
-    )
+    layout = StorageLayout(settings.storage())
+    stored = pd.concat([read_parquet(layout.partition_path(TRANSACTION_FEATURES, k)) for k in keys], ignore_index=True)
     full = compute_features(simulate(steps=range(0, 6), seed=wh.simulation_seed))
     np.testing.assert_allclose(stored[list(FEATURE_COLUMNS)].to_numpy(), full[list(FEATURE_COLUMNS)].to_numpy(),
                                rtol=1e-6, atol=1e-6, equal_nan=True)

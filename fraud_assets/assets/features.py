@@ -24,7 +24,9 @@ from fraud_assets.storage import PartitionedParquetIOManager, StoredSlices
 
 
 class FeaturesConfig(Config):
-    label_delay_steps: int = Field(default=1, description="Labels of step s feed fraud-rate features from step s + delay on")
+    label_delay_steps: int = Field(
+        default=1, description="Labels of step s feed fraud-rate features from step s + delay on"
+    )
 
 
 @asset(
