@@ -1,5 +1,6 @@
 """MLflow tracking and model registry: log a trained model with its evaluation, register it as a
-new version with lineage tags and the artifact's SHA-256, and move the `champion` alias.
+new version with lineage tags and the artifact's SHA-256, load a version only after checking that
+hash, move the `champion` alias, and link to runs. Shared by training, release, monitoring and lineage.
 
 Embedded default: a SQLite store at `$FRAUD_ASSETS_HOME/mlflow/mlflow.db` with artifacts under
 `$FRAUD_ASSETS_HOME/mlflow/artifacts` (MLflow 3 deprecates the plain-folder store, and its SQL
