@@ -39,7 +39,8 @@ def test_features_across_runs_equal_one_full_recompute(home):
         instance.add_dynamic_partitions("slices", keys[4:])
         run(instance, [keys[4]])  # then one day at a time, from the stored state
         last = run(instance, [keys[5]])
-        meta = {m.partition: m.metadata for m in last.asset_materializations_for_node("transaction_features")}
+        mats = last.asset_materializations_for_node(TRANSACTION_FEATURES.to_python_identifier())
+        meta = {m.partition: m.metadata for m in mats}
         assert meta["step_005"]["replayed_slices"].value == 0, "the stored state must be used, not history"
 
     layout = StorageLayout(settings.storage())
@@ -61,7 +62,8 @@ def test_features_follow_the_io_managers_base_url(home, tmp_path):
         instance.add_dynamic_partitions("slices", keys)
         run(instance, keys[:2], io_manager)
         last = run(instance, [keys[2]], io_manager)
-        meta = {m.partition: m.metadata for m in last.asset_materializations_for_node("transaction_features")}
+        mats = last.asset_materializations_for_node(TRANSACTION_FEATURES.to_python_identifier())
+        meta = {m.partition: m.metadata for m in mats}
     assert meta["step_002"]["history_rows"].value == len(simulate(steps=range(0, 3), seed=wh.simulation_seed))
     layout = io_manager.layout()
     assert layout.feature_state_path("step_002").exists() and not settings.storage().exists()

@@ -125,7 +125,7 @@ def test_slices_materialize_in_one_run_with_metadata_and_checks(instance, day_by
     instance.add_dynamic_partitions("slices", ["step_000", "step_001"])
     result = materialize_range(instance, "step_000", "step_001")
     assert result.success
-    mats = result.asset_materializations_for_node("transaction_slices")
+    mats = result.asset_materializations_for_node(TRANSACTION_SLICES.to_python_identifier())
     by_key = {m.partition: m.metadata for m in mats}
     assert set(by_key) == {"step_000", "step_001"}
     assert by_key["step_001"]["dagster/row_count"].value == 31
