@@ -30,6 +30,7 @@ from dagster import (
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from fraud_assets.asset_keys import TRANSACTION_FEATURES, TRANSACTION_SLICES
 from fraud_assets.assets import features, ingest
 from fraud_assets.data.warehouse import Warehouse, partition_key_for
 from fraud_assets.partitions import slices_partitions
@@ -40,7 +41,7 @@ from fraud_assets.storage import PartitionedParquetIOManager
 def _job(executor):
     defs = Definitions(
         assets=[ingest.transaction_slices, features.transaction_features],
-        jobs=[define_asset_job("bench", selection=["transaction_slices", "transaction_features"])],
+        jobs=[define_asset_job("bench", selection=[TRANSACTION_SLICES, TRANSACTION_FEATURES])],
         resources={"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()},
         executor=executor,
     )

@@ -12,7 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance
+from dagster import DagsterInstance
+
+from fraud_assets.asset_keys import TRANSACTION_SLICES
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = 108
@@ -23,7 +25,7 @@ def materialized(home: Path) -> int:
     if not (dagster_home / "dagster.yaml").exists():
         return 0
     with DagsterInstance.from_config(str(dagster_home)) as instance:
-        records = instance.fetch_materializations(AssetKey("transaction_slices"), limit=1000).records
+        records = instance.fetch_materializations(TRANSACTION_SLICES, limit=1000).records
         return len({r.partition_key for r in records})
 
 

@@ -150,8 +150,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_dev(args) -> int:
+    from fraud_assets import registry
     from fraud_assets.simulation.landing import land_baseline_if_empty
-    from fraud_assets.training import registry
 
     dagster_home = prepare_dagster_home()
     # Create the MLflow store and experiment once, before two runs could race to create its tables.
@@ -183,17 +183,15 @@ def cmd_serve(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from fraud_assets.assets.deployment import deploy_version
+    from fraud_assets import release
     from fraud_assets.resources import model_deployer
-    from fraud_assets.training import registry
 
-    name = args.model
-    target = args.version or registry.get_alias_version(name, registry.PREVIOUS_CHAMPION)
-    if target is None:
-        print(f"{name}: no previous champion to roll back to", file=sys.stderr)
+    try:
+        done = release.rollback(model_deployer(), args.model, args.version)
+    except LookupError as exc:
+        print(str(exc), file=sys.stderr)
         return 1
-    result, replaced = deploy_version(model_deployer(), name, int(target))
-    print(f"{name} version {target} serves at {result.endpoint} (replaced version {replaced})")
+    print(f"{args.model} version {done.version} serves at {done.result.endpoint} (replaced version {done.replaced})")
     return 0
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from fraud_assets import settings
+from fraud_assets import registry, settings
+from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REPORT, FRAUD_MODEL, MODEL_DEPLOYMENT, TARGET_DRIFT
 from fraud_assets.baseline import BASELINE_STEPS
 from fraud_assets.data.warehouse import Warehouse, partition_key_for
 from fraud_assets.definitions import defs
@@ -23,7 +24,6 @@ from fraud_assets.partitions import slices_partitions
 from fraud_assets.resources import MetricBoundsResource, graph_resources, model_deployer
 from fraud_assets.simulation.landing import land_steps
 from fraud_assets.simulation.simulator import Drift
-from fraud_assets.training import registry
 
 # A landing runs twice: the per-slice assets for the new partition keys, then the assets over all slices.
 INGEST = [a for a in defs.assets if a.partitions_def == slices_partitions]
@@ -67,9 +67,10 @@ def land_and_refresh(instance: DagsterInstance, steps, deployer: ModelDeployer, 
     run = materialize(DOWNSTREAM + INGEST, selection=[a.key for a in DOWNSTREAM], instance=instance,
                       resources=resources, raise_on_error=False, run_config=QUIET)
     evaluations = run.get_asset_check_evaluations()
-    deployments = run.asset_materializations_for_node("model_deployment")
-    candidate = run.output_for_node("fraud_model") if run.asset_materializations_for_node("fraud_model") else None
-    drift = run.output_for_node("drift_report") if run.asset_materializations_for_node("drift_report") else {}
+    deployments = run.asset_materializations_for_node(MODEL_DEPLOYMENT.to_python_identifier())
+    model, drift_node = FRAUD_MODEL.to_python_identifier(), DRIFT_REPORT.to_python_identifier()
+    candidate = run.output_for_node(model) if run.asset_materializations_for_node(model) else None
+    drift = run.output_for_node(drift_node) if run.asset_materializations_for_node(drift_node) else {}
     return StageResult(
         name=name,
         slices=keys,
@@ -123,8 +124,7 @@ def run_demo(keep_serving: bool = False, baseline_steps: range = BASELINE_STEPS,
         for stage in clean:
             if stage.deployed_version is None or stage.serving_version != str(stage.deployed_version):
                 problems.append(f"{stage.name}: expected a redeploy, got {stage.deployed_version} ({_failed(stage)})")
-        gate_blocked = (drifted.checks.get("drift_share_within_limit") is False
-                        or drifted.checks.get("no_target_drift") is False)
+        gate_blocked = drifted.checks.get(DATA_DRIFT) is False or drifted.checks.get(TARGET_DRIFT) is False
         if not gate_blocked or drifted.deployed_version is not None:
             problems.append(f"drifted day: the drift gate did not block ({drifted.checks})")
         last_good = clean[-1].deployed_version if clean else baseline.deployed_version

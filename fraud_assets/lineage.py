@@ -5,15 +5,17 @@ that trained it (evaluation and drift results, their checks) → each training s
 materialization (the landed file's path and SHA-256).
 """
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance
+from dagster import AssetRecordsFilter, DagsterEventType, DagsterInstance
 
-from fraud_assets.training import registry
+from fraud_assets import registry
+from fraud_assets.asset_keys import TRANSACTION_SLICES
+from fraud_assets.assets.ingest import ROW_COUNT, SOURCE_FILE, SOURCE_PATH, SOURCE_SHA256
 
 
 def _latest_slice_metadata(instance: DagsterInstance, slice_ids: list[str]) -> dict[str, dict]:
     """Each slice's newest materialization: the file it came from and that file's SHA-256."""
     found: dict[str, dict] = {}
-    records_filter = AssetRecordsFilter(asset_key=AssetKey("transaction_slices"), asset_partitions=slice_ids)
+    records_filter = AssetRecordsFilter(asset_key=TRANSACTION_SLICES, asset_partitions=slice_ids)
     cursor = None
     while len(found) < len(slice_ids):
         page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor, ascending=False)
@@ -23,9 +25,9 @@ def _latest_slice_metadata(instance: DagsterInstance, slice_ids: list[str]) -> d
                 continue  # an older materialization of a slice we already have
             meta = mat.metadata
             found[mat.partition] = {
-                "file": meta["source_path"].value if "source_path" in meta else meta["source_file"].value,
-                "sha256": meta["source_sha256"].value,
-                "rows": meta["dagster/row_count"].value,
+                "file": meta[SOURCE_PATH].value if SOURCE_PATH in meta else meta[SOURCE_FILE].value,
+                "sha256": meta[SOURCE_SHA256].value,
+                "rows": meta[ROW_COUNT].value,
                 "dagster_run_id": record.run_id,
             }
         if not page.has_more:

@@ -9,9 +9,8 @@ import mlflow
 from dagster import resource
 from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
 
-from fraud_assets import settings
+from fraud_assets import registry, settings
 from fraud_assets.configurable import PlainConfig, with_fields_of
-from fraud_assets.training import registry
 from fraud_assets.training.gates import MetricBounds
 
 EXPERIMENT = registry.DEFAULT_EXPERIMENT

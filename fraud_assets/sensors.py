@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass, field
 
 from dagster import (
-    AssetKey,
     AssetObservation,
     DefaultSensorStatus,
     MetadataValue,
@@ -24,12 +23,11 @@ from dagster import (
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from fraud_assets.asset_keys import TRANSACTION_SLICES
 from fraud_assets.data.validation import validate_bytes
 from fraud_assets.data.warehouse import LandedFile, Warehouse
 from fraud_assets.partitions import slices_partitions
 from fraud_assets.storage import sha256_bytes
-
-SLICES = AssetKey("transaction_slices")
 
 
 @dataclass
@@ -72,7 +70,7 @@ def _batch_key(items: list[tuple[LandedFile, str]]) -> str:
 
 
 @sensor(
-    asset_selection=[SLICES],
+    asset_selection=[TRANSACTION_SLICES],
     minimum_interval_seconds=5,
     default_status=DefaultSensorStatus.RUNNING,
     description="Adds a partition per new daily file in the landing folder and materializes it; quarantines bad files.",
@@ -89,7 +87,7 @@ def landing_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
         run_requests.append(
             RunRequest(
                 run_key=f"new:{_batch_key(plan.new)}",
-                asset_selection=[SLICES],
+                asset_selection=[TRANSACTION_SLICES],
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: keys[0],
                     ASSET_PARTITION_RANGE_END_TAG: keys[-1],
@@ -102,14 +100,14 @@ def landing_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
         run_requests.append(
             RunRequest(
                 run_key=f"changed:{landed.name}:{digest[:16]}",
-                asset_selection=[SLICES],
+                asset_selection=[TRANSACTION_SLICES],
                 partition_key=landed.partition_key,
                 tags={"fraud_assets/relanded": "true"},
             )
         )
     observations = [
         AssetObservation(
-            asset_key=SLICES,
+            asset_key=TRANSACTION_SLICES,
             metadata={
                 "quarantined_file": name,
                 "quarantined_to": target,

@@ -1,4 +1,4 @@
-"""Storage primitives over UPath/fsspec: atomic writes, hashing, and a Parquet IO manager.
+"""Storage primitives over UPath/fsspec: atomic writes, hashing, where stored assets live, and a Parquet IO manager.
 
 Writes are atomic so a killed run never leaves a half-written file for the next run to read:
 on a local disk we write a hidden temporary file and rename it into place; on object stores a
@@ -13,6 +13,7 @@ import os
 import pickle
 import typing
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -20,7 +21,8 @@ from dagster import ConfigurableIOManager, InputContext, OutputContext
 from upath import UPath
 
 from fraud_assets import settings
-
+from fraud_assets.asset_keys import TRANSACTION_SLICES
+from fraud_assets.layout import StorageLayout
 
 def is_local(path: UPath) -> bool:
     return getattr(path, "protocol", "") in ("", "file", "local")
@@ -57,6 +59,26 @@ def read_parquet(path: UPath) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(path.read_bytes()))
 
 
+@dataclass(frozen=True)
+class StoredSlices:
+    """Stored slices and the feature state after each, as feature replay reads and writes them."""
+
+    layout: StorageLayout
+
+    def slice_exists(self, partition: str) -> bool:
+        return self.layout.partition_path(TRANSACTION_SLICES, partition).exists()
+
+    def read_slice(self, partition: str) -> pd.DataFrame:
+        return read_parquet(self.layout.partition_path(TRANSACTION_SLICES, partition))
+
+    def read_state(self, partition: str) -> bytes | None:
+        path = self.layout.feature_state_path(partition)
+        return path.read_bytes() if path.exists() else None
+
+    def write_state(self, partition: str, data: bytes) -> None:
+        atomic_write_bytes(self.layout.feature_state_path(partition), data)
+
+
 class PartitionedParquetIOManager(ConfigurableIOManager):
     """Stores DataFrames as Parquet, one file per asset partition, anywhere fsspec reaches.
 
@@ -69,17 +91,13 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
 
     base_url: str = ""
 
-    def _base(self) -> UPath:
-        return UPath(self.base_url) if self.base_url else settings.storage()
-
-    def _path(self, asset_key_path: list[str], partition: str | None, suffix: str) -> UPath:
-        base = self._base().joinpath(*asset_key_path)
-        return base / f"{partition}{suffix}" if partition is not None else base.with_name(base.name + suffix)
+    def layout(self) -> StorageLayout:
+        return StorageLayout(UPath(self.base_url) if self.base_url else settings.storage())
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         if obj is None:
             return
-        key_path = context.asset_key.path
+        layout = self.layout()
         if context.has_asset_partitions:
             keys = list(context.asset_partition_keys)
             parts = obj if isinstance(obj, dict) else {keys[0]: obj} if len(keys) == 1 else None
@@ -89,22 +107,22 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
                     "return a dict keyed by exactly those partition keys"
                 )
             for key, frame in parts.items():
-                atomic_write_bytes(self._path(key_path, key, ".parquet"), frame_to_parquet_bytes(frame))
+                atomic_write_bytes(layout.partition_path(context.asset_key, key), frame_to_parquet_bytes(frame))
             return
         if isinstance(obj, pd.DataFrame):
-            atomic_write_bytes(self._path(key_path, None, ".parquet"), frame_to_parquet_bytes(obj))
+            atomic_write_bytes(layout.asset_path(context.asset_key), frame_to_parquet_bytes(obj))
         else:
-            atomic_write_bytes(self._path(key_path, None, ".pkl"), pickle.dumps(obj))
+            atomic_write_bytes(layout.asset_path(context.asset_key, ".pkl"), pickle.dumps(obj))
 
     def load_input(self, context: InputContext) -> Any:
-        key_path = context.asset_key.path
+        layout = self.layout()
         typing_type = getattr(context.dagster_type, "typing_type", None)
         wants_dict = typing_type is dict or typing.get_origin(typing_type) is dict
         if context.has_asset_partitions:
             keys = sorted(context.asset_partition_keys)
             parts, missing = {}, []
             for key in keys:
-                path = self._path(key_path, key, ".parquet")
+                path = layout.partition_path(context.asset_key, key)
                 if path.exists():
                     parts[key] = read_parquet(path)
                 else:
@@ -114,7 +132,7 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
             if missing and (len(keys) == 1 or not parts):
                 raise FileNotFoundError(
                     f"{context.asset_key.to_user_string()} partitions {missing[:5]} are not stored under "
-                    f"{self._base()}: materialize them first"
+                    f"{layout.base}: materialize them first"
                 )
             if missing:
                 context.log.warning(
@@ -124,7 +142,7 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
             if wants_dict:
                 return parts
             return pd.concat(parts.values(), ignore_index=True) if parts else pd.DataFrame()
-        parquet = self._path(key_path, None, ".parquet")
+        parquet = layout.asset_path(context.asset_key)
         if parquet.exists():
             return read_parquet(parquet)
-        return pickle.loads(self._path(key_path, None, ".pkl").read_bytes())
+        return pickle.loads(layout.asset_path(context.asset_key, ".pkl").read_bytes())

@@ -20,6 +20,7 @@ from dagster import (
     materialize,
 )
 
+from fraud_assets.asset_keys import DRIFT_REPORT, FRAUD_MODEL, MODEL_DEPLOYMENT, MODEL_EVALUATION, TRANSACTION_FEATURES
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
 from fraud_assets.definitions import defs
 
@@ -105,7 +106,7 @@ def test_retrain_policy_takes_a_burst_of_new_slices_in_one_retrain():
 
 def test_the_real_graph_uses_these_conditions():
     graph = defs.resolve_asset_graph()
-    condition = lambda key: graph.get(AssetKey(key)).automation_condition  # noqa: E731
-    assert "retrain on new slices" in condition("fraud_model").get_label()
-    for key in ("transaction_features", "model_evaluation", "drift_report", "model_deployment"):
+    condition = lambda key: graph.get(key).automation_condition  # noqa: E731
+    assert "retrain on new slices" in condition(FRAUD_MODEL).get_label()
+    for key in (TRANSACTION_FEATURES, MODEL_EVALUATION, DRIFT_REPORT, MODEL_DEPLOYMENT):
         assert "all_deps_blocking_checks_passed" in repr(condition(key)), key

@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import DagsterInstance
 
+from fraud_assets.asset_keys import TRANSACTION_SLICES
 from fraud_assets.data.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
-SLICES = AssetKey("transaction_slices")
+SLICES = TRANSACTION_SLICES
 
 
 def start_daemon(home: Path, log: Path) -> subprocess.Popen:

@@ -6,22 +6,23 @@ from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fraud_assets import settings
+from fraud_assets.asset_keys import TRANSACTION_FEATURES
 from fraud_assets.assets.features import transaction_features
 from fraud_assets.assets.ingest import transaction_slices
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.features import FEATURE_COLUMNS, compute_features
 from fraud_assets.simulation.landing import land_steps
 from fraud_assets.simulation.simulator import simulate
-from fraud_assets.storage import PartitionedParquetIOManager, read_parquet
+from fraud_assets.storage import PartitionedParquetIOManager, StorageLayout, read_parquet
 
 ASSETS = [transaction_slices, transaction_features]
 
 
-def run(instance, keys):
+def run(instance, keys, io_manager=None):
     result = materialize(
         ASSETS,
         instance=instance,
-        resources={"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()},
+        resources={"warehouse": Warehouse(), "io_manager": io_manager or PartitionedParquetIOManager()},
         tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
     )
     assert result.success
@@ -37,13 +38,34 @@ def test_features_across_runs_equal_one_full_recompute(home):
         instance.add_dynamic_partitions("slices", keys[4:])
         run(instance, [keys[4]])  # then one day at a time, from the stored state
         last = run(instance, [keys[5]])
-        meta = {m.partition: m.metadata for m in last.asset_materializations_for_node("transaction_features")}
+        mats = last.asset_materializations_for_node(TRANSACTION_FEATURES.to_python_identifier())
+        meta = {m.partition: m.metadata for m in mats}
         assert meta["step_005"]["replayed_slices"].value == 0, "the stored state must be used, not history"
 
-    stored = pd.concat(
-        [read_parquet(settings.storage() / "transaction_features" / f"{k}.parquet") for k in keys], ignore_index=True
-    )
+    layout = StorageLayout(settings.storage())
+    stored = pd.concat([read_parquet(layout.partition_path(TRANSACTION_FEATURES, k)) for k in keys], ignore_index=True)
     full = compute_features(simulate(steps=range(0, 6)))
     np.testing.assert_allclose(stored[list(FEATURE_COLUMNS)].to_numpy(), full[list(FEATURE_COLUMNS)].to_numpy(),
                                rtol=1e-6, atol=1e-6, equal_nan=True)
     assert stored["fraud"].tolist() == simulate(steps=range(0, 6))["fraud"].tolist()
+
+
+def test_features_follow_the_io_managers_base_url(home, tmp_path):
+    """Stored slices and feature states are found where the IO manager stores them, not only under
+    the default storage location."""
+    land_steps(Warehouse(), range(0, 3))
+    io_manager = PartitionedParquetIOManager(base_url=str(tmp_path / "elsewhere"))
+    keys = [f"step_{s:03d}" for s in range(3)]
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("slices", keys)
+        run(instance, keys[:2], io_manager)
+        last = run(instance, [keys[2]], io_manager)
+        mats = last.asset_materializations_for_node(TRANSACTION_FEATURES.to_python_identifier())
+        meta = {m.partition: m.metadata for m in mats}
+    assert meta["step_002"]["history_rows"].value == len(simulate(steps=range(0, 3)))
+    layout = io_manager.layout()
+    assert layout.feature_state_path("step_002").exists() and not settings.storage().exists()
+    stored = pd.concat([read_parquet(layout.partition_path(TRANSACTION_FEATURES, k)) for k in keys], ignore_index=True)
+    full = compute_features(simulate(steps=range(0, 3)))
+    np.testing.assert_allclose(stored[list(FEATURE_COLUMNS)].to_numpy(), full[list(FEATURE_COLUMNS)].to_numpy(),
+                               rtol=1e-6, atol=1e-6, equal_nan=True)

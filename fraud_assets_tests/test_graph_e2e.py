@@ -5,8 +5,6 @@ three clean days → v2 replaces it; bounds out of reach → the metric gates bl
 the drift gates block; v2 keeps serving throughout.
 """
 
-import json
-import urllib.request
 
 import pytest
 from dagster import DagsterInstance
@@ -19,8 +17,8 @@ from fraud_assets.lineage import render, serving_lineage
 from fraud_assets.simulation.simulator import Drift
 from fraud_assets.storage import sha256_bytes
 from fraud_assets.demo import DEMO_DRIFT, land_and_refresh, sample_prediction
+from fraud_assets import registry
 from fraud_assets.deployment.deployer import LocalDeployer
-from fraud_assets.training import registry
 from fraud_assets.resources import MetricBoundsResource
 
 PORT = 9317

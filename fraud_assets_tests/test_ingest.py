@@ -1,18 +1,17 @@
 """Landing sensor and slice asset against a real Dagster instance."""
 
-import json
 
-import pandas as pd
 import pytest
 from dagster import AssetSelection, DagsterInstance, build_sensor_context, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from fraud_assets.asset_keys import TRANSACTION_SLICES
 from fraud_assets.assets.checks import slices_usable
 from fraud_assets.assets.ingest import transaction_slices
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.partitions import slices_partitions
 from fraud_assets.sensors import landing_sensor
-from fraud_assets.storage import PartitionedParquetIOManager, read_parquet
+from fraud_assets.storage import PartitionedParquetIOManager, StorageLayout, read_parquet
 from fraud_assets import settings
 
 
@@ -125,12 +124,12 @@ def test_slices_materialize_in_one_run_with_metadata_and_checks(instance, day_by
     instance.add_dynamic_partitions("slices", ["step_000", "step_001"])
     result = materialize_range(instance, "step_000", "step_001")
     assert result.success
-    mats = result.asset_materializations_for_node("transaction_slices")
+    mats = result.asset_materializations_for_node(TRANSACTION_SLICES.to_python_identifier())
     by_key = {m.partition: m.metadata for m in mats}
     assert set(by_key) == {"step_000", "step_001"}
     assert by_key["step_001"]["dagster/row_count"].value == 31
     assert len(by_key["step_000"]["source_sha256"].value) == 64
-    stored = read_parquet(settings.storage() / "transaction_slices" / "step_001.parquet")
+    stored = read_parquet(StorageLayout(settings.storage()).partition_path(TRANSACTION_SLICES, "step_001"))
     assert len(stored) == 31 and stored["customer"].str.startswith("C").all()
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"usable": True, "known_category_and_merchant": True, "no_duplicate_rows": True}
@@ -192,7 +191,7 @@ def test_file_broken_after_landing_fails_the_run_and_stores_nothing(instance, da
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "step_001.csv" in failure.event_specific_data.error.message
     assert "fraud_label" in failure.event_specific_data.error.message
-    assert not (settings.storage() / "transaction_slices").exists()
+    assert not StorageLayout(settings.storage()).partitions_dir(TRANSACTION_SLICES).exists()
     assert [f.name for f in wh.landed_files()] == ["step_000.csv"]
 
 
@@ -223,7 +222,7 @@ def test_the_ingest_path_on_a_non_local_filesystem(home, day_bytes, monkeypatch)
         assert materialize_range(inst, "step_000", "step_001").success
     assert [f.name for f in wh.landed_files()] == ["step_000.csv", "step_001.csv"]
     assert any(p.name.endswith(".reason.txt") for p in wh.quarantine_dir().iterdir())
-    stored = settings.storage() / "transaction_slices" / "step_001.parquet"
+    stored = StorageLayout(settings.storage()).partition_path(TRANSACTION_SLICES, "step_001")
     assert stored.protocol == "memory" and len(read_parquet(stored)) == 40
     assert not (home / "storage").exists(), "nothing may fall back to the local home"
 

@@ -1,16 +1,15 @@
 """Checks defined apart from the asset they judge, so they read what is stored and can run on their own."""
 
 import pandas as pd
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, MetadataValue, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue, asset_check
 
+from fraud_assets.asset_keys import TRANSACTION_SLICES, USABLE
 from fraud_assets.data.validation import step_from_name, stored_slice_problems
 from fraud_assets.partitions import slices_partitions
 
-USABLE = "usable"
-
 
 @asset_check(
-    asset=AssetKey("transaction_slices"),
+    asset=TRANSACTION_SLICES,
     name=USABLE,
     blocking=True,
     partitions_def=slices_partitions,

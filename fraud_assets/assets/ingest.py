@@ -16,6 +16,7 @@ from dagster import (
     asset,
 )
 
+from fraud_assets.asset_keys import DUPLICATES, KNOWN_CODES, TRANSACTION_SLICES
 from fraud_assets.execution import k8s_op_tags
 from fraud_assets.data.validation import SliceValidation, step_from_name, validate_bytes
 from fraud_assets.data.warehouse import Warehouse
@@ -37,20 +38,23 @@ SLICE_SCHEMA = TableSchema(
     ]
 )
 
-KNOWN_CODES = "known_category_and_merchant"
-DUPLICATES = "no_duplicate_rows"
+# Metadata keys of each slice's materialization that lineage reads back.
+SOURCE_PATH = "source_path"
+SOURCE_FILE = "source_file"
+SOURCE_SHA256 = "source_sha256"
+ROW_COUNT = "dagster/row_count"
 
 
 def _slice_metadata(name: str, data: bytes, result: SliceValidation) -> dict:
     frame = result.frame
     return {
-        "source_path": result.source,
-        "dagster/row_count": len(frame),
+        SOURCE_PATH: result.source,
+        ROW_COUNT: len(frame),
         "fraud_count": int(frame["fraud"].sum()),
         "fraud_rate": float(frame["fraud"].mean()),
         "step_range": f"{frame['step'].min()}-{frame['step'].max()}",
-        "source_file": name,
-        "source_sha256": sha256_bytes(data),
+        SOURCE_FILE: name,
+        SOURCE_SHA256: sha256_bytes(data),
         "amount_total": float(frame["amount"].sum()),
         "warnings": result.warning_text() or "none",
         "dagster/column_schema": SLICE_SCHEMA,
@@ -66,9 +70,9 @@ def _slice_metadata(name: str, data: bytes, result: SliceValidation) -> dict:
     owners=["team:fraud-ml"],
     code_version="1",
     check_specs=[
-        AssetCheckSpec(KNOWN_CODES, asset="transaction_slices",
+        AssetCheckSpec(KNOWN_CODES, asset=TRANSACTION_SLICES,
                        description="Categories and merchants are in BankSim's catalogue (a warning: catalogues grow)"),
-        AssetCheckSpec(DUPLICATES, asset="transaction_slices",
+        AssetCheckSpec(DUPLICATES, asset=TRANSACTION_SLICES,
                        description="Exact repeated rows, counted (a warning: real payments can repeat)"),
     ],
 )

@@ -14,8 +14,9 @@ _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 class ModelBundle:
     """A registered model version: its MLflow sklearn directory and the SHA-256 of its model.pkl.
 
-    `model_dir` is a local path for the local target; for Kubernetes it may also be the artifact
-    URI that Seldon's storage initializer downloads (s3://, gs://, ...).
+    `model_dir` is where this machine holds the directory (what the local target serves);
+    `artifact_uri` is where the artifact store keeps it (what a Kubernetes pod downloads). A
+    bundle without `artifact_uri` may give that URI (s3://, gs://, models:/...) as `model_dir`.
     """
 
     model_dir: str
@@ -24,6 +25,7 @@ class ModelBundle:
     version: str
     threshold: float
     feature_names: tuple[str, ...]
+    artifact_uri: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_dir", str(self.model_dir))

@@ -91,6 +91,8 @@ def render_seldon_deployment(bundle: ModelBundle, config: KubernetesSettings = K
 
 def _artifact_uri(bundle: ModelBundle) -> str:
     """Where the pod fetches the model: a path of this machine means nothing inside a cluster."""
+    if bundle.artifact_uri:
+        return bundle.artifact_uri
     if "://" in bundle.model_dir or bundle.model_dir.startswith(("models:/", "runs:/")):
         return bundle.model_dir
     raise ValueError(f"kubernetes: model {bundle.name} version {bundle.version} has the local path "

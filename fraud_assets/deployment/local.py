@@ -25,7 +25,6 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
-import os
 import re
 import socket
 import sys

@@ -15,7 +15,8 @@ from fraud_assets import settings
 from fraud_assets.data.validation import step_from_name
 from fraud_assets.deployment.state_store import StateStore, open_store
 from fraud_assets.features.online import OnlineFeatures, Position
-from fraud_assets.features.state import STORED_STATE_DIR, FeatureState
+from fraud_assets.features.state import FeatureState
+from fraud_assets.layout import StorageLayout
 
 logger = logging.getLogger(__name__)
 RECHECK_SECONDS = 2.0
@@ -23,7 +24,7 @@ RECHECK_SECONDS = 2.0
 
 def newest_stored_state() -> tuple[int, object] | None:
     """(step, path) of the newest stored feature state, None when there is none."""
-    folder = settings.storage() / STORED_STATE_DIR
+    folder = StorageLayout(settings.storage()).feature_states_dir()
     if not folder.exists():
         return None
     found = [(step, path) for path in folder.iterdir() if path.name.endswith(".state")

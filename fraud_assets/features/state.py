@@ -20,9 +20,6 @@ from fraud_assets.features.label_history import LabelHistory
 from fraud_assets.features.step_means import StepTotals
 
 FORMAT = "fraud-assets-feature-state"
-# Under the storage location: the features asset stores each partition's state here as
-# `<partition key>.state`, and the online scorer rests its state on the newest one.
-STORED_STATE_DIR = "feature_state"
 FORMAT_VERSION = 1
 
 

@@ -7,7 +7,7 @@ import socket
 from fraud_assets import settings
 from fraud_assets.deployment.bundle import ModelBundle
 from fraud_assets.features import FeatureConfig
-from fraud_assets.features.state import STORED_STATE_DIR
+from fraud_assets.layout import StorageLayout
 from fraud_assets_tests.deployment.toy_model import FEATURES
 from fraud_assets_tests.features.data import small_transactions
 from fraud_assets_tests.features.online_support import offline_state
@@ -35,7 +35,6 @@ def request_row(names=FEATURES) -> dict:
 
 def store_state(up_to_step: int) -> None:
     """What the features asset leaves behind when the partition of `up_to_step` is materialized."""
-    folder = settings.storage() / STORED_STATE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    state = offline_state(TRANSACTIONS, up_to_step, FeatureConfig())
-    (folder / f"step_{up_to_step:03d}.state").write_bytes(state.to_bytes())
+    path = StorageLayout(settings.storage()).feature_state_path(f"step_{up_to_step:03d}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(offline_state(TRANSACTIONS, up_to_step, FeatureConfig()).to_bytes())

@@ -61,6 +61,13 @@ def test_a_local_path_is_refused_for_a_cluster():
         render_seldon_deployment(local_model, KubernetesSettings())
 
 
+def test_the_artifact_uri_is_served_when_the_bundle_also_has_a_local_copy():
+    both = dataclasses.replace(MAIN, model_dir="/home/me/.fraud_assets/serving/models/fraud-v7",
+                               artifact_uri=MAIN.model_dir)
+    (predictor,) = render_seldon_deployment(both, KubernetesSettings())["spec"]["predictors"]
+    assert parameters(predictor)["model_dir"] == MAIN.model_dir
+
+
 def test_canary_gets_its_share_of_traffic():
     manifest = render_seldon_deployment(MAIN, KubernetesSettings(), canary=CANARY, canary_traffic=10)
 

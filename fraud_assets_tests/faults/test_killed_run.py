@@ -22,9 +22,10 @@ from mlflow.tracking import MlflowClient
 from fraud_assets import settings
 from fraud_assets.demo import land_and_refresh
 from fraud_assets.features.state import FeatureState
+from fraud_assets import registry
+from fraud_assets.asset_keys import TRANSACTION_FEATURES
 from fraud_assets.instance import prepare_dagster_home
-from fraud_assets.storage import read_parquet
-from fraud_assets.training import registry
+from fraud_assets.storage import StorageLayout, read_parquet
 from fraud_assets_tests.faults.conftest import free_port, stop_group
 
 GRAPH_IN_A_CHILD = """
@@ -84,7 +85,7 @@ def test_graph_completes_after_a_run_killed_during_training(home, deployer, tmp_
 
     # What a kill in the middle of atomic_write_bytes leaves: a hidden, truncated temporary file
     # next to the partition it was replacing. The next run reads that partition.
-    features = Path(settings.storage()) / "transaction_features"
+    features = Path(StorageLayout(settings.storage()).partitions_dir(TRANSACTION_FEATURES))
     whole = (features / "step_029.parquet").read_bytes()
     leftover = features / f".step_029.parquet.{uuid.uuid4().hex}.tmp"
     leftover.write_bytes(whole[: len(whole) // 2])

@@ -1,8 +1,9 @@
 """Files landing all at once, and the same file landing twice, through the landing sensor."""
 
-from dagster import AssetKey, DagsterInstance
+from dagster import DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from fraud_assets.asset_keys import TRANSACTION_SLICES
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets_tests.test_ingest import apply, materialize_range, run_request_keys, tick
 
@@ -10,7 +11,7 @@ KEYS = [f"step_{i:03d}" for i in range(10)]
 
 
 def materializations_per_slice(instance) -> dict[str, int]:
-    records = instance.fetch_materializations(AssetKey("transaction_slices"), limit=1000).records
+    records = instance.fetch_materializations(TRANSACTION_SLICES, limit=1000).records
     counts: dict[str, int] = {}
     for record in records:
         key = record.asset_materialization.partition

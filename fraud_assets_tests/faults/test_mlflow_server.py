@@ -9,19 +9,20 @@ registers nothing, materializes nothing downstream, and v1 keeps serving.
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance
+from dagster import DagsterEventType, DagsterInstance
 from mlflow.tracking import MlflowClient
 
+from fraud_assets.asset_keys import FRAUD_MODEL, MODEL_DEPLOYMENT, MODEL_EVALUATION
 from fraud_assets.demo import land_and_refresh
-from fraud_assets.training import registry
+from fraud_assets import registry
 from fraud_assets_tests.faults.conftest import mlflow_server
 
-DOWNSTREAM_OF_MODEL = ("model_evaluation", "model_deployment")
+DOWNSTREAM_OF_MODEL = (MODEL_EVALUATION, MODEL_DEPLOYMENT)
 
 
 def materialization_counts(instance) -> dict[str, int]:
-    return {name: len(instance.fetch_materializations(AssetKey(name), limit=100).records)
-            for name in ("fraud_model", *DOWNSTREAM_OF_MODEL)}
+    return {key.to_user_string(): len(instance.fetch_materializations(key, limit=100).records)
+            for key in (FRAUD_MODEL, *DOWNSTREAM_OF_MODEL)}
 
 
 def training_failure(instance) -> str:
@@ -29,7 +30,8 @@ def training_failure(instance) -> str:
     step failing, or the run's resources (the MLflow one among them) failing to start before any step."""
     run = instance.get_runs(limit=1)[0]
     kinds = {DagsterEventType.RESOURCE_INIT_FAILURE, DagsterEventType.STEP_FAILURE}
-    failures = [e for e in instance.all_logs(run.run_id, of_type=kinds) if e.step_key in (None, "fraud_model")]
+    steps = (None, FRAUD_MODEL.to_python_identifier())
+    failures = [e for e in instance.all_logs(run.run_id, of_type=kinds) if e.step_key in steps]
     assert failures, f"run {run.run_id} records no failure of fraud_model or of its resources"
     error = failures[0].dagster_event.event_specific_data.error
     messages = []

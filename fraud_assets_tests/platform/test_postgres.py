@@ -31,13 +31,14 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_EN
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 from dagster_postgres import PostgresRunStorage
 
+from fraud_assets.asset_keys import TRANSACTION_FEATURES, TRANSACTION_SLICES
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.simulation.landing import land_steps
 from fraud_assets_tests.platform.project import ROOT, instance_config
 
 SCRIPT = ROOT / "scripts" / "postgres"
 UNAVAILABLE = 3  # scripts/postgres: no server here and none can be installed
-SLICES, FEATURES = AssetKey("transaction_slices"), AssetKey("transaction_features")
+SLICES, FEATURES = TRANSACTION_SLICES, TRANSACTION_FEATURES
 
 
 def postgres_script(*args: str) -> subprocess.CompletedProcess:

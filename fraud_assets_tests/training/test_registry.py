@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from fraud_assets.training import registry
+from fraud_assets import registry
 from fraud_assets.training.evaluation import evaluate
 
 

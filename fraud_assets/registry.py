@@ -1,5 +1,6 @@
 """MLflow tracking and model registry: log a trained model with its evaluation, register it as a
-new version with lineage tags and the artifact's SHA-256, and move the `champion` alias.
+new version with lineage tags and the artifact's SHA-256, load a version only after checking that
+hash, move the `champion` alias, and link to runs. Shared by training, release, monitoring and lineage.
 
 Embedded default: a SQLite store at `$FRAUD_ASSETS_HOME/mlflow/mlflow.db` with artifacts under
 `$FRAUD_ASSETS_HOME/mlflow/artifacts` (MLflow 3 deprecates the plain-folder store, and its SQL
@@ -61,6 +62,15 @@ def tracking_uri() -> str:
     root = settings.home() / "mlflow"
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def run_link(run_id: str) -> str:
+    """Where a person finds the run: its page on a tracking server, or how to browse a local store."""
+    uri = tracking_uri()
+    if uri.startswith("http"):
+        run = mlflow.get_run(run_id)
+        return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run_id}"
+    return f"{uri} (run {run_id}; browse with `mlflow ui --backend-store-uri {uri}`)"
 
 
 def artifact_root(uri: str | None = None) -> str | None:
