@@ -95,9 +95,6 @@ def test_the_server_process_reads_settings_without_dagster_or_mlflow():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
 
 
-# What reads the environment outside settings.py. microservice.py: its two reads (SELDON_DEBUG,
-# FRAUD_SERVING_HOST) move to settings when the debug-guard rewrite on another branch is merged.
-NOT_YET_THROUGH_SETTINGS: set[str] = set()
 ENVIRONMENT_READ = re.compile(r"os\.getenv|os\.environ(?!\.setdefault|\[[^\]]+\]\s*=[^=])")
 
 
@@ -105,7 +102,7 @@ def test_settings_is_the_only_reader_of_the_environment():
     """Writing defaults for libraries (os.environ.setdefault, os.environ[...] = ...) is not reading."""
     readers = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "fraud_assets").rglob("*.py")
                      if ENVIRONMENT_READ.search(path.read_text()))
-    assert set(readers) - NOT_YET_THROUGH_SETTINGS == {"fraud_assets/settings.py"}
+    assert set(readers) == {"fraud_assets/settings.py"}
 
 
 def readme_settings_table() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Scoring raw transactions: features from the online state, then the model (the serving half of issue 10).
+"""Scoring raw transactions: features from the online state, then the model, for the Seldon model class.
 
 The state lives in the store (`state_store`). It rests on the newest feature state the features
 asset stored (`<storage>/feature_state/<partition key>.state`); each worker looks for a newer one at
