@@ -212,7 +212,7 @@ class Settings:
                                            "kubernetes target: ingress base URL; adds the gateway URL", "unset: none")
     k8s_wait_timeout_s: float = _setting("FRAUD_K8S_WAIT_TIMEOUT_S", 600.0, _number(0, low_open=True),
                                          "kubernetes target: seconds to wait until Seldon reports it Available")
-    # the online feature state of raw-transaction scoring (deployment/state_store.py)
+    # the online feature state of raw-transaction scoring (deployment/state_backends.py)
     state_store_url: str | None = _setting(
         "FRAUD_STATE_STORE_URL", None, URI, "the online feature state: `sqlite:///PATH` or `redis://host:port/db`",
         "unset: SQLite in `<home>/serving/`")

@@ -50,3 +50,8 @@ def test_module_does_not_import(module, forbidden):
 @pytest.mark.parametrize("module", ["fraud_assets.hashing", "fraud_assets.deployment.seldon_model"])
 def test_the_model_servers_modules_do_not_load_dagster(module):
     assert not within(loaded_by_import(module), "dagster")
+
+
+def test_the_training_package_does_not_load_dagster():
+    """training/__init__.py says its plain functions are Dagster-free; the assets wire them."""
+    assert not within(loaded_by_import("fraud_assets.training"), "dagster")

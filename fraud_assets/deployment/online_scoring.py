@@ -13,7 +13,8 @@ import time
 
 from fraud_assets import settings
 from fraud_assets.data.validation import step_from_name
-from fraud_assets.deployment.state_store import StateStore, open_store
+from fraud_assets.deployment.state_backends import open_store
+from fraud_assets.deployment.state_store import StateStore
 from fraud_assets.features.online import OnlineFeatures, Position
 from fraud_assets.features.state import FeatureState
 from fraud_assets.layout import StorageLayout

@@ -6,11 +6,8 @@ transactions scored online after the landed step, which a rebase replays on the 
 A request's read-compute-write of the keys it touches is one atomic step, so concurrent requests
 for the same customer never lose an update, and a request that fails changes nothing.
 
-Backends, chosen by `settings.state_store_url()`:
-    (empty)              SQLite in `<serving dir>/online_state.sqlite`: no extra service; one writer at a
-                         time (`BEGIN IMMEDIATE`), for the workers of one machine
-    sqlite:///PATH       the same at PATH
-    redis://, rediss://  Redis (`redis_store.RedisStateStore`), for replicas on several machines
+Two backends share the interface and the helpers here: `SqliteStateStore` below and
+`redis_store.RedisStateStore`; `state_backends.open_store` picks one from the state store setting.
 """
 
 from __future__ import annotations
@@ -26,13 +23,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from fraud_assets import settings
 from fraud_assets.features.entities import Records, split_state, touched_keys
 from fraud_assets.features.online import OnlineFeatures, Position, rebase, score_features
 from fraud_assets.features.state import FeatureState
 
 LOG_COLUMNS = ("step", "customer", "age", "gender", "merchant", "category", "amount")
-SQLITE_FILE = "online_state.sqlite"
 
 
 class NoState(RuntimeError):
@@ -61,20 +56,6 @@ class StateStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
-
-
-def open_store(url: str | None = None) -> StateStore:
-    """The store at `url` (default: the state store setting)."""
-    url = settings.state_store_url() if url is None else url
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from fraud_assets.deployment.redis_store import RedisStateStore
-
-        return RedisStateStore(url, settings.state_store_password())
-    if not url:
-        return SqliteStateStore(settings.serving_dir() / SQLITE_FILE)
-    if url.startswith("sqlite:///"):
-        return SqliteStateStore(Path(url.removeprefix("sqlite://")))
-    raise ValueError(f"state store URL {url!r}: expected sqlite:///PATH, redis://HOST:PORT/DB or rediss://...")
 
 
 def compute(transactions: pd.DataFrame, records: Records, position: Position | None) -> OnlineFeatures:

@@ -9,7 +9,7 @@ import pytest
 from seldon_core.flask_utils import SeldonMicroserviceException
 
 from fraud_assets.deployment.seldon_model import FraudModel
-from fraud_assets.deployment.state_store import open_store
+from fraud_assets.deployment.state_backends import open_store
 from fraud_assets.features import FEATURE_COLUMNS, compute_features
 from fraud_assets_tests.deployment.support import RAW, TRANSACTIONS, store_state
 from fraud_assets_tests.features.online_support import assert_same_features, requests

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraud_assets.deployment.state_store import NoState, open_store
+from fraud_assets.deployment.state_backends import open_store
+from fraud_assets.deployment.state_store import NoState
 from fraud_assets.features import FeatureConfig, compute_features
 from fraud_assets.features.online import Position
 from fraud_assets_tests.features.data import small_transactions
