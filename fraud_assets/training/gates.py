@@ -38,27 +38,24 @@ class GateResult:
         return {k: v for k, v in (("value", self.value), ("bound", self.bound)) if v is not None}
 
 
-def minimum_gate(metric: str, value: float, minimum: float) -> GateResult:
-    passed = _is_number(value) and value >= minimum
-    relation = ">=" if passed else "<"
-    return GateResult(
-        gate=f"min_{metric}",
-        passed=passed,
-        message=f"{metric} = {value:.4f} {relation} minimum {minimum:.4f}: {'pass' if passed else 'FAIL'}",
-        value=value,
-        bound=minimum,
-    )
+# kind: (word in the message, comparison that passes, relation when it passes, relation when it fails)
+_BOUND_KINDS = {
+    "min": ("minimum", lambda value, bound: value >= bound, ">=", "<"),
+    "max": ("maximum", lambda value, bound: value <= bound, "<=", ">"),
+}
 
 
-def maximum_gate(metric: str, value: float, maximum: float) -> GateResult:
-    passed = _is_number(value) and value <= maximum
-    relation = "<=" if passed else ">"
+def bound_gate(kind: str, metric: str, value: float, bound: float) -> GateResult:
+    """`min_<metric>` (value at least `bound`) or `max_<metric>` (value at most `bound`)."""
+    word, passes, holds, breaks = _BOUND_KINDS[kind]
+    passed = _is_number(value) and passes(value, bound)
+    relation, verdict = (holds, "pass") if passed else (breaks, "FAIL")
     return GateResult(
-        gate=f"max_{metric}",
+        gate=f"{kind}_{metric}",
         passed=passed,
-        message=f"{metric} = {value:.4f} {relation} maximum {maximum:.4f}: {'pass' if passed else 'FAIL'}",
+        message=f"{metric} = {value:.4f} {relation} {word} {bound:.4f}: {verdict}",
         value=value,
-        bound=maximum,
+        bound=bound,
     )
 
 
@@ -68,10 +65,10 @@ def metric_gates(metrics: Mapping[str, float], bounds: MetricBounds = MetricBoun
     if missing:
         raise KeyError(f"metric gates: metrics {missing} were not computed (have {sorted(metrics)})")
     return [
-        minimum_gate("roc_auc", metrics["roc_auc"], bounds.min_roc_auc),
-        minimum_gate("pr_auc", metrics["pr_auc"], bounds.min_pr_auc),
-        minimum_gate("f1", metrics["f1"], bounds.min_f1),
-        maximum_gate("brier", metrics["brier"], bounds.max_brier),
+        bound_gate("min", "roc_auc", metrics["roc_auc"], bounds.min_roc_auc),
+        bound_gate("min", "pr_auc", metrics["pr_auc"], bounds.min_pr_auc),
+        bound_gate("min", "f1", metrics["f1"], bounds.min_f1),
+        bound_gate("max", "brier", metrics["brier"], bounds.max_brier),
     ]
 
 

@@ -21,6 +21,7 @@ strategy measured (refit or not, 10 or 20 % calibration, fixed 0.5) landed withi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,8 @@ from sklearn.utils.validation import check_is_fitted
 from fraud_assets.training.thresholds import f1_optimal_threshold
 
 
+# A dataclass writes the keyword-only __init__ that sklearn's get_params and clone read, field by field.
+@dataclass(kw_only=True, eq=False, repr=False)
 class FraudClassifier(ClassifierMixin, BaseEstimator):
     """Fraud probability and a fraud/legit decision at `threshold`.
 
@@ -40,36 +43,19 @@ class FraudClassifier(ClassifierMixin, BaseEstimator):
     Without a mask the threshold is `default_threshold`.
     """
 
-    def __init__(
-        self,
-        *,
-        categorical_features: Sequence[str] = (),
-        learning_rate: float = 0.07,
-        max_iter: int = 500,
-        max_leaf_nodes: int | None = 31,
-        max_depth: int | None = None,
-        min_samples_leaf: int = 200,
-        l2_regularization: float = 0.0,
-        early_stopping: bool = True,
-        validation_fraction: float = 0.1,
-        n_iter_no_change: int = 5,
-        refit_after_calibration: bool = True,
-        default_threshold: float = 0.5,
-        random_state: int = 0,
-    ):
-        self.categorical_features = categorical_features
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.max_leaf_nodes = max_leaf_nodes
-        self.max_depth = max_depth
-        self.min_samples_leaf = min_samples_leaf
-        self.l2_regularization = l2_regularization
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.refit_after_calibration = refit_after_calibration
-        self.default_threshold = default_threshold
-        self.random_state = random_state
+    categorical_features: Sequence[str] = ()
+    learning_rate: float = 0.07
+    max_iter: int = 500
+    max_leaf_nodes: int | None = 31
+    max_depth: int | None = None
+    min_samples_leaf: int = 200
+    l2_regularization: float = 0.0
+    early_stopping: bool = True
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 5
+    refit_after_calibration: bool = True
+    default_threshold: float = 0.5
+    random_state: int = 0
 
     @property
     def threshold(self) -> float:
