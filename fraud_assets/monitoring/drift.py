@@ -202,58 +202,60 @@ def _largest_remainder(shares: list[float]) -> list[int]:
     return floors
 
 
-def compute_drift(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    feature_columns: Sequence[str],
-    label: str = "fraud",
-    sample_size: int = DEFAULT_SAMPLE_SIZE,
-    seed: int = 0,
-    max_drift_share: float = DEFAULT_MAX_DRIFT_SHARE,
-    target_method: str = TARGET_METHOD,
-    target_threshold: float = TARGET_THRESHOLD,
-    categorical_columns: Sequence[str] = CATEGORICAL_FEATURES,
-    html: bool = True,
-) -> DriftResult:
-    """Compare `current` with `reference` over the named feature columns and the label.
+@dataclass(frozen=True)
+class DriftTest:
+    """How a window is compared with the reference, the same for the report and the per-slice view.
 
     `categorical_columns` names numeric-coded columns to test as categories (the features' float
     codes for category, age and gender by default); non-numeric columns are categories anyway.
+    """
+
+    label: str = "fraud"
+    sample_size: int = DEFAULT_SAMPLE_SIZE
+    seed: int = 0
+    max_drift_share: float = DEFAULT_MAX_DRIFT_SHARE
+    target_method: str = TARGET_METHOD
+    target_threshold: float = TARGET_THRESHOLD
+    categorical_columns: Sequence[str] = CATEGORICAL_FEATURES
+
+    def sample(self, frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+        """The columns and the label of `frame`, sampled by content and seed, stratified on the label."""
+        chosen = frame.loc[:, [*columns, self.label]]
+        return deterministic_sample(chosen, self.sample_size, self.seed, stratify=self.label)
+
+
+def compute_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, feature_columns: Sequence[str], html: bool = True, **options
+) -> DriftResult:
+    """Compare `current` with `reference` over the named feature columns and the label; `options`
+    are `DriftTest`'s fields (sample size, seed, drift share limit, ...).
+
     Raises ValueError naming the side and the rule when a frame is unusable.
     """
-    columns = _checked_arguments(feature_columns, label, sample_size, max_drift_share)
+    test = DriftTest(**options)
+    columns = _checked_arguments(feature_columns, test.label, test.sample_size, test.max_drift_share)
     for side, frame in (("reference", reference), ("current", current)):
-        _check_frame(side, frame, columns, label)
-    reference_sample = deterministic_sample(reference.loc[:, [*columns, label]], sample_size, seed, stratify=label)
-    current_sample = deterministic_sample(current.loc[:, [*columns, label]], sample_size, seed, stratify=label)
+        _check_frame(side, frame, columns, test.label)
+    reference_sample, current_sample = test.sample(reference, columns), test.sample(current, columns)
 
     verdicts = _empty_column_verdicts(reference_sample, current_sample, columns)
     tested = [c for c in columns if c not in verdicts]
-    definition = _data_definition(reference_sample, tested, label, categorical_columns)
+    definition = _data_definition(reference_sample, tested, test.label, test.categorical_columns)
     metrics = [ValueDrift(column=c) for c in tested]
-    metrics.append(ValueDrift(column=label, method=target_method, threshold=target_threshold))
+    metrics.append(ValueDrift(column=test.label, method=test.target_method, threshold=test.target_threshold))
     snapshot = Report(metrics, include_tests=True).run(
         Dataset.from_pandas(current_sample, data_definition=definition),
         Dataset.from_pandas(reference_sample, data_definition=definition),
     )
     verdicts |= _value_drift_verdicts(snapshot.dict())
     return _result(
-        reference, current, reference_sample, current_sample, columns, label, verdicts, max_drift_share,
-        target_method, html=snapshot.get_html_str(as_iframe=False) if html else "",
+        reference, current, reference_sample, current_sample, columns, test.label, verdicts,
+        test.max_drift_share, test.target_method, html=snapshot.get_html_str(as_iframe=False) if html else "",
     )
 
 
 def per_slice_summary(
-    reference: pd.DataFrame,
-    slices: Mapping[str, pd.DataFrame],
-    feature_columns: Sequence[str],
-    label: str = "fraud",
-    sample_size: int = DEFAULT_SAMPLE_SIZE,
-    seed: int = 0,
-    max_drift_share: float = DEFAULT_MAX_DRIFT_SHARE,
-    target_method: str = TARGET_METHOD,
-    target_threshold: float = TARGET_THRESHOLD,
-    categorical_columns: Sequence[str] = CATEGORICAL_FEATURES,
+    reference: pd.DataFrame, slices: Mapping[str, pd.DataFrame], feature_columns: Sequence[str], **options
 ) -> pd.DataFrame:
     """One row per slice (rows, fraud rate, share drifted, target drift) for a per-day view.
 
@@ -263,32 +265,35 @@ def per_slice_summary(
     The label flag here is a view, not a gate: frauds come in bursts, and 4-5 of 60 clean simulated
     days had a daily fraud rate below 1/1.5 of the reference's.
     """
-    columns = _checked_arguments(feature_columns, label, sample_size, max_drift_share)
-    _check_frame("reference", reference, columns, label)
-    reference_sample = deterministic_sample(reference.loc[:, [*columns, label]], sample_size, seed, stratify=label)
-    definition = _data_definition(reference_sample, columns, label, categorical_columns)
+    test = DriftTest(**options)
+    columns = _checked_arguments(feature_columns, test.label, test.sample_size, test.max_drift_share)
+    _check_frame("reference", reference, columns, test.label)
+    reference_sample = test.sample(reference, columns)
+    definition = _data_definition(reference_sample, columns, test.label, test.categorical_columns)
     kinds = {c: ColumnType.Numerical for c in definition.numerical_columns} | {
         c: ColumnType.Categorical for c in definition.categorical_columns
     }
     rows = []
     for name, frame in slices.items():
-        _check_frame(f"slice {name!r}", frame, columns, label, min_rows=0)
-        row = {"slice": name, "rows": len(frame), "fraud_rate": rate_ratio.rate(frame[label]) if len(frame) else np.nan}
+        _check_frame(f"slice {name!r}", frame, columns, test.label, min_rows=0)
+        fraud_rate = rate_ratio.rate(frame[test.label]) if len(frame) else np.nan
+        row = {"slice": name, "rows": len(frame), "fraud_rate": fraud_rate}
         if len(frame) < MIN_ROWS_PER_SIDE:
             too_small = f"{len(frame)} rows: at or below {EVIDENTLY_SMALL_REFERENCE_ROWS}, no verdict"
             rows.append(row | _no_verdict(too_small))
             continue
-        current_sample = deterministic_sample(frame.loc[:, [*columns, label]], sample_size, seed, stratify=label)
+        current_sample = test.sample(frame, columns)
         verdicts = _empty_column_verdicts(reference_sample, current_sample, columns)
         for column in columns:
             if column not in verdicts:
                 verdicts[column] = _stat_test(reference_sample[column], current_sample[column], kinds[column])
-        verdicts[label] = _stat_test(
-            reference_sample[label], current_sample[label], ColumnType.Categorical, target_method, target_threshold
+        verdicts[test.label] = _stat_test(
+            reference_sample[test.label], current_sample[test.label], ColumnType.Categorical,
+            test.target_method, test.target_threshold,
         )
         result = _result(
-            reference, frame, reference_sample, current_sample, columns, label, verdicts, max_drift_share,
-            target_method, html="",
+            reference, frame, reference_sample, current_sample, columns, test.label, verdicts,
+            test.max_drift_share, test.target_method, html="",
         )
         rows.append(
             row
@@ -296,7 +301,7 @@ def per_slice_summary(
                 "share_drifted": result.share_drifted,
                 "data_drift": not result.passed_data_drift(),
                 "target_drift": result.target.drifted,
-                "rate_ratio": result.target.score if target_method == rate_ratio.RATE_RATIO else np.nan,
+                "rate_ratio": result.target.score if test.target_method == rate_ratio.RATE_RATIO else np.nan,
                 "drifted_columns": ", ".join(c.column for c in result.drifted_columns),
                 "note": "",
             }
