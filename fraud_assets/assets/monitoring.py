@@ -1,28 +1,20 @@
 """Group `monitoring`: Evidently drift between what the champion learned from and what came since."""
 
 import pandas as pd
-from dagster import (
-    AllPartitionMapping,
-    AssetCheckResult,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetIn,
-    MetadataValue,
-    Output,
-    asset,
-)
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output, asset
 
 from fraud_assets import settings
-from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REPORT, TARGET_DRIFT, TRANSACTION_FEATURES
+from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REPORT, TARGET_DRIFT
 from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.execution import k8s_op_tags
 from fraud_assets.monitoring.limits import DriftLimits
 from fraud_assets.monitoring.reference import drift_since_reference
+from fraud_assets.partitions import every_features_partition
 from fraud_assets.storage import atomic_write_bytes
 
 
 @asset(
-    ins={"transaction_features": AssetIn(key=TRANSACTION_FEATURES, partition_mapping=AllPartitionMapping())},
+    ins=every_features_partition(),
     group_name="monitoring",
     op_tags=k8s_op_tags("monitoring"),
     kinds={"evidently"},

@@ -1,22 +1,14 @@
 """Group `training`: the model, its evaluation, and the metric gates as blocking asset checks."""
 
 import pandas as pd
-from dagster import (
-    AllPartitionMapping,
-    AssetCheckResult,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetIn,
-    MetadataValue,
-    Output,
-    asset,
-)
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output, asset
 
 from fraud_assets import registry, settings
-from fraud_assets.resources import MetricBoundsResource
-from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MODEL_EVALUATION, TRANSACTION_FEATURES
+from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MODEL_EVALUATION
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
 from fraud_assets.execution import k8s_op_tags
+from fraud_assets.partitions import every_features_partition
+from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.storage import atomic_write_bytes
 from fraud_assets.training.candidate import ModelCandidate, train_and_register
 from fraud_assets.training.judging import judge
@@ -24,7 +16,7 @@ from fraud_assets.training.report import curves_markdown, gates_markdown
 
 
 @asset(
-    ins={"transaction_features": AssetIn(key=TRANSACTION_FEATURES, partition_mapping=AllPartitionMapping())},
+    ins=every_features_partition(),
     required_resource_keys={"mlflow"},
     group_name="training",
     op_tags=k8s_op_tags("training"),
