@@ -1,4 +1,4 @@
-"""SHA-256 of a file, for the registry and the Seldon model server alike (no Dagster import: the server stays light)."""
+"""SHA-256 of a file as the registry records and checks it (no Dagster import: the model server's tests use it too)."""
 
 from __future__ import annotations
 
