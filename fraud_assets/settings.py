@@ -163,7 +163,7 @@ class Settings:
     mlflow_artifacts_url: str | None = _setting(
         "FRAUD_MLFLOW_ARTIFACTS_URL", None, URI, "artifact location for new experiments",
         "local store: `<home>/mlflow/artifacts`; server: the server's")
-    # gates (the seed pipeline's bounds)
+    # gates (the original pipeline's bounds)
     min_roc_auc: float = _setting("FRAUD_MIN_ROC_AUC", 0.8, SHARE, "metric gate: lowest ROC AUC deployed")
     min_pr_auc: float = _setting("FRAUD_MIN_PR_AUC", 0.8, SHARE, "metric gate: lowest PR AUC deployed")
     min_f1: float = _setting("FRAUD_MIN_F1", 0.8, SHARE, "metric gate: lowest F1 deployed")

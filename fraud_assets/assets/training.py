@@ -75,7 +75,7 @@ def fraud_model(
     automation_condition=refresh_when_upstream_passes(),
 )
 def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsResource):
-    """The candidate's seven seed metrics, threshold, confusion matrix, curves and importances,
+    """The candidate's seven metrics (the original pipeline's), threshold, confusion matrix, curves and importances,
     with each deployment gate as a blocking check."""
     judgement = judge(fraud_model, metric_bounds.bounds())
     evaluation, registered = fraud_model.evaluation, fraud_model.registered

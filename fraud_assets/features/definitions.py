@@ -1,14 +1,14 @@
 """The feature catalogue: which history statistics exist, what they are called, and in which order.
 
 Names and order are fixed here, never derived from the data, so the model, the drift report and the
-Seldon server address the same columns whatever slice they see (the seed's one-hot columns came and
-went with the data). Per customer, merchant and category (the windows as the seed used them):
+Seldon server address the same columns whatever slice they see (the original pipeline's one-hot columns came and
+went with the data). Per customer, merchant and category (the windows as the original pipeline used them):
 
 - `{key}_amount_mean_last_{N}`, `{key}_amount_std_last_{N}`: over the key's last N transactions;
 - `{key}_amount_mean_all`, `..._std_all`, `..._max_all`: over all of the key's transactions so far;
 - `{key}_transaction_number` (customer, merchant): 1 for the key's first transaction;
-- `{key}_fraud_rate`: share of fraud among the key's labelled earlier transactions. (The seed's
-  "fraud committed mean" features were means of `amount`; those are the `amount_mean` ones.)
+- `{key}_fraud_rate`: share of fraud among the key's labelled earlier transactions. (The original
+  pipeline's "fraud committed mean" features were means of `amount`; those are the `amount_mean` ones.)
 - `category_amount_mean_previous_step`: the category's mean amount on step - 1;
 - `amount`, and `category`, `age`, `gender` as catalogue codes.
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from fraud_assets.data.schema import AGES, CATEGORIES, GENDERS
 
 FAMILIES: tuple[str, ...] = ("customer", "merchant", "category")
-# The seed's window lengths, in transactions of the same key.
+# The original pipeline's window lengths, in transactions of the same key.
 AMOUNT_WINDOWS: dict[str, tuple[int, ...]] = {
     "customer": (5, 10),
     "merchant": (3, 5, 10, 50),

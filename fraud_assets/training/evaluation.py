@@ -1,4 +1,4 @@
-"""Validation-window evaluation: the seed's seven metrics at the model's threshold, plus the
+"""Validation-window evaluation: the original pipeline's seven metrics at the model's threshold, plus the
 confusion matrix, ROC and PR curves and permutation feature importances.
 
 Threshold-free metrics (ROC AUC, PR AUC, Brier) judge the scores; precision, recall, F1 and

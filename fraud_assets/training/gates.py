@@ -1,7 +1,7 @@
 """Metric gates a candidate model must pass before it may be deployed.
 
 Pure functions over numbers, so the blocking asset checks, the CLI and the tests judge alike.
-The default bounds are the seed pipeline's; operators tighten or relax them per environment
+The default bounds are the original pipeline's; operators tighten or relax them per environment
 (FRAUD_MIN_ROC_AUC, FRAUD_MIN_PR_AUC, FRAUD_MIN_F1, FRAUD_MAX_BRIER, FRAUD_CHAMPION_PR_AUC_MARGIN in
 `fraud_assets.settings`), and `resources.MetricBoundsResource` shows them in the Dagster UI.
 """

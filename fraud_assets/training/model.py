@@ -5,11 +5,11 @@ call `predict_proba` on a float array. Its input is all-numeric: categoricals ar
 codes (NaN = missing), which HistGradientBoosting splits on natively instead of treating them as
 ordered numbers.
 
-The hyper-parameter defaults were chosen by `benchmarks/bench_training.py` against the seed's
-unbounded trees (`max_leaf_nodes=None, max_depth=None`, numeric features only): on four
+The hyper-parameter defaults were chosen by `benchmarks/bench_training.py` against the original
+pipeline's unbounded trees (`max_leaf_nodes=None, max_depth=None`, numeric features only): on four
 simulated data sets (seeds 1, 2, 3, 7) they scored 0.006-0.013 higher validation PR AUC in
-0.67-0.86 of the seed's CPU time. Bounded trees (31 leaves, 200 rows a leaf) also keep the fit
-short when labels carry no signal, where the seed's trees grow to thousands of leaves. Early
+0.67-0.86 of the original pipeline's CPU time. Bounded trees (31 leaves, 200 rows a leaf) also keep the fit
+short when labels carry no signal, where the original pipeline's trees grow to thousands of leaves. Early
 stopping uses a seeded hold-out, so runs are reproducible.
 
 Refitting on all training steps after the threshold is picked keeps the latest days in the served

@@ -1,6 +1,6 @@
 """Decision threshold: the score cut that maximises F1 on a calibration window.
 
-Fraud is about 1 % of payments, so the default 0.5 cut is arbitrary; F1 is the seed's headline
+Fraud is about 1 % of payments, so the default 0.5 cut is arbitrary; F1 is the original pipeline's headline
 metric and the gate, so the threshold is chosen to maximise it. The exact optimum over every
 distinct score comes from `precision_recall_curve`, so no grid resolution is involved
 (sklearn's TunedThresholdClassifierCV searches a grid and, with a single split and no refit,

@@ -10,7 +10,7 @@ from fraud_assets.training.gates import MetricBounds, champion_gate, metric_gate
 GOOD = {"roc_auc": 0.99, "pr_auc": 0.9, "f1": 0.85, "brier": 0.004}
 
 
-def test_seed_bounds_are_the_defaults():
+def test_the_original_pipelines_bounds_are_the_defaults():
     assert MetricBounds() == MetricBounds(
         min_roc_auc=0.8, min_pr_auc=0.8, min_f1=0.8, max_brier=0.05, champion_pr_auc_margin=0.01
     )
