@@ -87,7 +87,7 @@ def cmd_land(args) -> int:
 
 def cmd_import_csv(args) -> int:
     paths = _warehouse().import_csv(args.file)
-    print(f"split {args.file} into {len(paths)} daily files in {_warehouse().landing()}")
+    print(f"split {args.file} into {len(paths)} landed files in {_warehouse().landing()}")
     return 0
 
 
@@ -105,7 +105,7 @@ def _load_for_profile(path: str):
         raise SystemExit(f"{path}: no .csv files to profile")
     frames = []
     for f in files:
-        try:  # a folder holds daily slices; a single file may be the whole Kaggle CSV
+        try:  # a folder holds one file per day; a single file may be the whole Kaggle CSV
             frames.append(load_slice(f.read_bytes(), str(f), one_day=root.is_dir()).frame)
         except InvalidSliceError as exc:
             raise SystemExit(str(exc)) from exc
@@ -158,7 +158,7 @@ def cmd_dev(args) -> int:
     registry.ensure_experiment()
     landed = land_baseline_if_empty(_warehouse())
     if landed:
-        print(f"landed the baseline: {len(landed)} daily files in {_warehouse().landing()}")
+        print(f"landed the baseline: {len(landed)} landed files in {_warehouse().landing()}")
     print(f"DAGSTER_HOME={dagster_home}; UI on http://{args.host}:{args.port}")
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     cmd = [dagster, "dev", "-h", args.host, "-p", str(args.port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fraud-assets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("simulate", help="write simulated BankSim days, one Kaggle-format file per step")
+    p = sub.add_parser("simulate", help="write simulated BankSim days, one Kaggle-format file per day")
     p.add_argument("--out", required=True, type=_destination,
                    help="folder or fsspec URL to write step_NNN.csv files into")
     p.add_argument("--steps", type=_parse_steps, default=range(0, TOTAL_STEPS),
@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_drift_options(p)
     p.set_defaults(func=cmd_land)
 
-    p = sub.add_parser("import-csv", help="split a real BankSim CSV into daily files in the landing location")
+    p = sub.add_parser("import-csv", help="split a real BankSim CSV into landed files (one per day) in the landing location")
     p.add_argument("file")
     p.set_defaults(func=cmd_import_csv)
 

@@ -22,7 +22,7 @@ from fraud_assets.execution import executor_for  # noqa: E402
 from fraud_assets.resources import graph_resources  # noqa: E402
 from fraud_assets.sensors import landing_sensor  # noqa: E402
 
-# Declarative automation carries a landed day downstream; Dagster ships its default automation
+# Declarative automation carries a new slice downstream; Dagster ships its default automation
 # sensor stopped, so this project defines it running (FRAUD_AUTOMATION=off for manual mode).
 automation_sensor = AutomationConditionSensorDefinition(
     "automation_sensor",

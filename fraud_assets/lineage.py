@@ -1,6 +1,6 @@
 """From the model that serves now back to the files it learned from, across Dagster and MLflow.
 
-The walk: serving record → MLflow model version (run, Dagster run id, slice ids) → the Dagster run
+The walk: serving record → MLflow model version (run, Dagster run id, partition keys) → the Dagster run
 that trained it (evaluation and drift results, their checks) → each training slice's
 materialization (the landed file's path and SHA-256).
 """

@@ -1,4 +1,4 @@
-"""`landing_sensor`: new or changed daily files become partitions and runs, exactly once.
+"""`landing_sensor`: new or changed landed files become partitions and runs, exactly once.
 
 The cursor remembers, per file name, the size, mtime and SHA-256 that were accepted. Dagster
 commits the cursor together with the run requests, and every run request carries a run key
@@ -73,7 +73,7 @@ def _batch_key(items: list[tuple[LandedFile, str]]) -> str:
     asset_selection=[TRANSACTION_SLICES],
     minimum_interval_seconds=5,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Adds a partition per new daily file in the landing folder and materializes it; quarantines bad files.",
+    description="Adds a partition per new landed file in the landing folder and materializes it; quarantines bad files.",
 )
 def landing_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
     cursor = json.loads(context.cursor) if context.cursor else {}

@@ -1,4 +1,4 @@
-"""Group `ingest`: landed daily files become validated, typed, columnar transaction slices."""
+"""Group `ingest`: landed files become slices: validated, typed, stored as Parquet (`transaction_slices`)."""
 
 
 import pandas as pd
@@ -77,7 +77,7 @@ def _slice_metadata(name: str, data: bytes, result: SliceValidation) -> dict:
     ],
 )
 def transaction_slices(context: AssetExecutionContext, warehouse: Warehouse):
-    """One landed day, validated, unquoted, typed and stored as Parquet.
+    """One slice: a landed file's rows, validated, unquoted, typed and stored as Parquet.
 
     A run may cover many new days at once (the landing sensor batches them), so start-up is paid
     once for the 108 baseline days rather than 108 times.

@@ -1,4 +1,4 @@
-"""Validation rules for one landed daily file, shared by the sensor, the asset, its checks and the CLI.
+"""Validation rules for one landed file, shared by the sensor, the asset, its checks and the CLI.
 
 A file is judged as a whole: if any blocking rule fails, nothing of it is stored and it goes to
 quarantine with a reason file. Warnings (an unknown category or merchant, repeated rows) are
@@ -171,7 +171,7 @@ def validate_bytes(
     steps = sorted(set(step.dropna().astype("int64")))
     if one_day and len(steps) > 1:
         result.errors.append(
-            Finding("one_step_per_file", f"a daily file holds exactly one step; found {steps[:10]}")
+            Finding("one_step_per_file", f"a landed file holds exactly one day (step); found {steps[:10]}")
         )
     elif steps and expected_step is not None and steps[0] != expected_step:
         mask = (step != expected_step).to_numpy()

@@ -57,7 +57,7 @@ def _sort_key(name: str) -> tuple[int, str]:
 class Warehouse(ConfigurableResource):
     """Landing and quarantine locations (local folders by default, any fsspec URL by configuration)."""
 
-    landing_url: str = Field(default="", description="Where daily files land; default <home>/warehouse/landing")
+    landing_url: str = Field(default="", description="The landing location of landed files; default <home>/warehouse/landing")
     quarantine_url: str = Field(default="", description="Where bad files go; default <home>/warehouse/quarantine")
 
     def landing(self) -> UPath:
@@ -102,7 +102,7 @@ class Warehouse(ConfigurableResource):
         return {s for s in map(step_from_name, names) if s is not None}
 
     def import_csv(self, source: str) -> list[UPath]:
-        """Split a real BankSim CSV into daily files, copying each line's bytes unchanged."""
+        """Split a real BankSim CSV into landed files, one per day, copying each line's bytes unchanged."""
         data = UPath(source).read_bytes()
         lines = data.splitlines(keepends=True)
         if not lines:

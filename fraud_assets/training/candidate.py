@@ -31,7 +31,7 @@ class ModelCandidate:
 
 
 def ordered_history(features: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[str]]:
-    """All feature partitions in step order, and their slice ids."""
+    """All feature partitions in step order, and their partition keys."""
     keys = sorted(features, key=lambda k: int(features[k]["step"].min()) if len(features[k]) else -1)
     return pd.concat([features[k] for k in keys], ignore_index=True), keys
 
