@@ -20,7 +20,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 from fraud_assets.assets import checks, deployment, features, ingest, monitoring, training  # noqa: E402
 from fraud_assets.execution import executor_for  # noqa: E402
 from fraud_assets.resources import graph_resources  # noqa: E402
-from fraud_assets.sensors import landing_sensor  # noqa: E402
+from fraud_assets.sensors import features_recompute_sensor, landing_sensor  # noqa: E402
 
 # Declarative automation carries a new slice downstream; Dagster ships its default automation
 # sensor stopped, so this project defines it running (FRAUD_AUTOMATION=off for manual mode).
@@ -41,7 +41,7 @@ defs = Definitions(
         deployment.model_deployment,
     ],
     asset_checks=[checks.slices_usable],
-    sensors=[landing_sensor, automation_sensor],
+    sensors=[landing_sensor, features_recompute_sensor, automation_sensor],
     # In process on one machine; one pod per asset step with FRAUD_EXECUTOR=kubernetes.
     executor=executor_for(SETTINGS),
     resources=graph_resources(current=SETTINGS),

@@ -1,4 +1,5 @@
 """`landing_sensor`: new or changed landed files become partitions and runs, exactly once.
+`features_recompute_sensor`: features partitions computed on other days than those stored now are computed again.
 
 The cursor remembers, per file name, the size, mtime and SHA-256 that were accepted. Dagster
 commits the cursor together with the run requests, and every run request carries a run key
@@ -13,21 +14,30 @@ from dataclasses import dataclass, field
 
 from dagster import (
     AssetObservation,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DagsterInstance,
     DefaultSensorStatus,
     MetadataValue,
+    ResourceParam,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from fraud_assets.asset_keys import TRANSACTION_SLICES
-from fraud_assets.data.validation import validate_bytes
+from fraud_assets import settings
+from fraud_assets.asset_keys import TRANSACTION_FEATURES, TRANSACTION_SLICES
+from fraud_assets.assets.features import INPUTS_DIGEST, RECOMPUTE_REASON_TAG, SLICE_DIGEST
+from fraud_assets.data.validation import step_from_name, validate_bytes
 from fraud_assets.data.warehouse import LandedFile, Warehouse
+from fraud_assets.features.inputs import Recorded, chains, slice_digest, stale_features
 from fraud_assets.partitions import slices_partitions
-from fraud_assets.storage import sha256_bytes
+from fraud_assets.storage import PartitionedParquetIOManager, StoredSlices, sha256_bytes
 
 
 @dataclass
@@ -131,4 +141,81 @@ def landing_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
         if plan.new
         else [],
         asset_events=observations,
+    )
+
+
+def _busy_run(instance: DagsterInstance) -> str | None:
+    """A queued or running run that may write slices or features (None: none), so stored states are settled."""
+    for run in instance.get_runs(RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES)):
+        if run.asset_selection is None or run.asset_selection & {TRANSACTION_SLICES, TRANSACTION_FEATURES}:
+            return run.run_id
+    return None
+
+
+def _latest_storage_ids(instance: DagsterInstance) -> dict[str, int | None]:
+    records = {r.asset_entry.asset_key: r.asset_entry for r in instance.get_asset_records(
+        [TRANSACTION_SLICES, TRANSACTION_FEATURES])}
+    return {key.to_user_string(): (entry.last_materialization_record.storage_id
+                                   if key in records and (entry := records[key]).last_materialization_record
+                                   else None)
+            for key in (TRANSACTION_SLICES, TRANSACTION_FEATURES)}
+
+
+def _recorded_features(instance: DagsterInstance) -> dict[str, Recorded]:
+    """What the latest materialization of each features partition recorded about its inputs."""
+    latest = instance.get_latest_storage_id_by_partition(TRANSACTION_FEATURES, DagsterEventType.ASSET_MATERIALIZATION)
+    if not latest:
+        return {}
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=TRANSACTION_FEATURES, storage_ids=list(latest.values())), limit=len(latest)
+    ).records
+    recorded = {}
+    for record in records:
+        inputs, digest = (record.asset_materialization.metadata.get(name) for name in (INPUTS_DIGEST, SLICE_DIGEST))
+        recorded[record.partition_key] = Recorded(inputs and inputs.value, digest and digest.value)
+    return recorded
+
+
+@sensor(
+    asset_selection=[TRANSACTION_FEATURES],
+    minimum_interval_seconds=10,
+    default_status=DefaultSensorStatus.RUNNING if settings.load().automation else DefaultSensorStatus.STOPPED,
+    description="When a day landed late or was corrected, computes every later features partition again in one run, "
+                "saying why; stays off with automation off.",
+)
+def features_recompute_sensor(context: SensorEvaluationContext, io_manager: ResourceParam[PartitionedParquetIOManager]):
+    """Compares the inputs each features partition recorded with the slices stored now (`features.inputs`).
+
+    Waits while a run that may write slices or features is queued or running, so a slice being stored and the
+    automation's own features runs settle first; looks again only when a slice or features partition was
+    materialized since. The run key comes from the expected inputs, so one change is requested once.
+    """
+    if busy := _busy_run(context.instance):
+        return SkipReason(f"waiting for run {busy}, which may write slices or features")
+    latest = json.dumps(_latest_storage_ids(context.instance), sort_keys=True)
+    if latest == context.cursor:
+        return SkipReason("no slice or features partition materialized since the last look")
+    store = StoredSlices(io_manager.layout())
+    known = [k for k in context.instance.get_dynamic_partitions(slices_partitions.name) if step_from_name(k) is not None]
+    digests = {key: slice_digest(store.read_slice(key)) for key in known if store.slice_exists(key)}
+    plan = stale_features(digests, _recorded_features(context.instance))
+    if plan is None:
+        return SensorResult(cursor=latest, skip_reason=SkipReason("every features partition is up to date"))
+    context.log.info(plan.reason)
+    # A range runs over partitions in the order they were added: from the first to the last of these.
+    positions = sorted(known.index(key) for key in plan.partitions)
+    expected = chains(digests)
+    return SensorResult(
+        cursor=latest,
+        run_requests=[
+            RunRequest(
+                run_key="recompute:" + sha256_bytes("\n".join(f"{k}:{expected[k]}" for k in plan.partitions).encode())[:16],
+                asset_selection=[TRANSACTION_FEATURES],
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: known[positions[0]],
+                    ASSET_PARTITION_RANGE_END_TAG: known[positions[-1]],
+                    RECOMPUTE_REASON_TAG: plan.reason[:1000],
+                },
+            )
+        ],
     )

@@ -14,15 +14,23 @@ from dagster import (
     AutomationCondition,
     Config,
     DagsterInstance,
+    Definitions,
     Output,
     asset,
     evaluate_automation_conditions,
     materialize,
 )
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fraud_assets.asset_keys import DRIFT_REPORT, FRAUD_MODEL, MODEL_DEPLOYMENT, MODEL_EVALUATION, TRANSACTION_FEATURES
+from fraud_assets.assets.checks import slices_usable
+from fraud_assets.assets.features import transaction_features
+from fraud_assets.assets.ingest import transaction_slices
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
+from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.definitions import defs
+from fraud_assets.simulation.landing import land_steps
+from fraud_assets.storage import PartitionedParquetIOManager
 
 
 class GateConfig(Config):
@@ -110,3 +118,20 @@ def test_the_real_graph_uses_these_conditions():
     assert "retrain on new slices" in condition(FRAUD_MODEL).get_label()
     for key in (TRANSACTION_FEATURES, MODEL_EVALUATION, DRIFT_REPORT, MODEL_DEPLOYMENT):
         assert "all_deps_blocking_checks_passed" in repr(condition(key)), key
+
+
+def test_a_batch_of_slices_in_one_run_carries_on_to_their_features(home):
+    """The landing sensor stores many slices in one range run; the blocking `usable` check of that run must count
+    for every slice in it, or automation never requests their features."""
+    resources = {"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()}
+    graph = Definitions(assets=[transaction_slices, transaction_features], asset_checks=[slices_usable],
+                        resources=resources)
+    keys = ["step_000", "step_001", "step_002"]
+    land_steps(Warehouse(), range(3))
+    with DagsterInstance.ephemeral() as instance:
+        cursor = evaluate_automation_conditions(graph, instance).cursor
+        instance.add_dynamic_partitions("slices", keys)
+        assert materialize([transaction_slices, slices_usable], instance=instance, resources=resources,
+                           tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}).success
+        result = evaluate_automation_conditions(graph, instance, cursor=cursor)
+        assert result.get_requested_partitions(TRANSACTION_FEATURES) == set(keys)

@@ -22,6 +22,13 @@ from fraud_assets.features.replay import features_for_slices
 from fraud_assets.partitions import slices_partitions
 from fraud_assets.storage import PartitionedParquetIOManager, StoredSlices
 
+# Metadata keys of each features partition that the recompute sensor reads back (`fraud_assets.sensors`).
+INPUTS_DIGEST = "inputs_digest"
+SLICE_DIGEST = "slice_digest"
+RECOMPUTE_REASON = "recompute_reason"
+# The run tag that says why a run computes features partitions again; copied onto each partition.
+RECOMPUTE_REASON_TAG = "fraud_assets/recompute_reason"
+
 
 class FeaturesConfig(Config):
     label_delay_steps: int = Field(
@@ -56,7 +63,8 @@ def transaction_features(
         StoredSlices(io_manager.layout()),
     )
     if run.replayed:
-        context.log.info(f"no stored feature state just before this run: replayed {len(run.replayed)} earlier slices")
+        context.log.info(f"no usable stored feature state for {len(run.replayed)} earlier slices: replayed them")
+    reason = context.run.tags.get(RECOMPUTE_REASON_TAG)
     for key, computed in run.slices.items():
         context.add_asset_metadata(
             {
@@ -64,6 +72,9 @@ def transaction_features(
                 "feature_columns": len(FEATURE_COLUMNS),
                 "history_rows": computed.history_rows,
                 "replayed_slices": len(run.replayed),
+                INPUTS_DIGEST: computed.inputs,
+                SLICE_DIGEST: computed.slice_digest,
+                **({RECOMPUTE_REASON: reason} if reason else {}),
                 "preview": MetadataValue.md(computed.rows.loc[:, list(FEATURE_COLUMNS)].head(5).round(3).to_markdown()),
             },
             partition_key=key,

@@ -1,14 +1,15 @@
 """Features for a run of slices, continued from the feature state stored after the slice before them.
 
 Each computed slice stores the state after it (running sums, last-N amounts, label counts), so
-the next day costs what the day costs, not what the history costs. When no usable state is
-stored just before a run, the earlier stored slices are replayed from the newest usable state.
+the next day costs what the day costs, not what the history costs. A stored state is usable only when
+it folds in exactly the slices stored now before it (`features.inputs`); otherwise the earlier stored
+slices are replayed from the newest usable state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import pandas as pd
@@ -16,6 +17,7 @@ import pandas as pd
 from fraud_assets.data.validation import step_from_name
 from fraud_assets.features.compute import compute_features_incremental
 from fraud_assets.features.definitions import FeatureConfig
+from fraud_assets.features.inputs import NOTHING, chains, fold, slice_digest
 from fraud_assets.features.state import FeatureState
 
 # Kept beside the features so downstream assets can split by step, score and trace rows.
@@ -38,53 +40,81 @@ class SliceStore(Protocol):
 class SliceFeatures:
     rows: pd.DataFrame  # CARRIED_COLUMNS, then FEATURE_COLUMNS
     history_rows: int  # transactions the state has seen up to and including this slice
+    inputs: str  # the inputs digest of the state after this slice (`features.inputs`)
+    slice_digest: str  # this slice's own digest
 
 
 @dataclass(frozen=True)
 class FeatureRun:
     slices: dict[str, SliceFeatures]  # in step order
-    replayed: list[str]  # earlier slices replayed because no usable state was stored just before the run
+    replayed: list[str]  # stored slices replayed because no usable state was stored for them
+
+
+def _stored_before(known: Iterable[str], last_step: int, store: SliceStore) -> list[tuple[int, str]]:
+    """(step, key) of the stored slices among `known` before `last_step`, in step order."""
+    stored = []
+    for key in known:
+        step = step_from_name(key)
+        if step is not None and step < last_step and store.slice_exists(key):
+            stored.append((step, key))
+    return sorted(stored)
 
 
 def starting_state(
     earlier: Iterable[str], first_step: int, config: FeatureConfig, store: SliceStore
 ) -> tuple[FeatureState, list[str]]:
-    """The state just before `first_step`, rolled forward from the newest stored state that is usable.
+    """The state just before `first_step`: the newest stored state that folds in exactly the slices stored now
+    before it (`features.inputs`), rolled forward over the slices after it.
 
-    `earlier` are the partition keys known so far; those of stored slices before `first_step`
-    count. Returns the state and the keys of the slices it had to replay (empty in the steady state).
+    `earlier` are the partition keys known so far; those of stored slices before `first_step` count. A stored
+    state built before a day landed late or was corrected is not reused. Returns the state and the keys of the
+    slices it had to replay (empty in the steady state).
     """
-    stored = []
-    for key in earlier:
-        step = step_from_name(key)
-        if step is not None and step < first_step and store.slice_exists(key):
-            stored.append((step, key))
-    stored.sort()
+    stored = _stored_before(earlier, first_step, store)
+    frames = {key: store.read_slice(key) for _, key in stored}
+    expected = chains({key: slice_digest(frame) for key, frame in frames.items()})
     state, start = FeatureState.empty(config), 0
     for i in range(len(stored) - 1, -1, -1):
-        data = store.read_state(stored[i][1])
+        step, key = stored[i]
+        data = store.read_state(key)
         if data is not None:
             candidate = FeatureState.from_bytes(data)
-            if candidate.label_delay_steps == config.label_delay_steps and candidate.last_step == stored[i][0]:
+            if (candidate.label_delay_steps == config.label_delay_steps and candidate.last_step == step
+                    and candidate.inputs == expected[key]):
                 state, start = candidate, i + 1
                 break
     replayed = [key for _, key in stored[start:]]
     for key in replayed:
-        _, state = compute_features_incremental(store.read_slice(key), state, config)
-    return state, replayed
+        _, state = compute_features_incremental(frames[key], state, config)
+    return replace(state, inputs=expected[replayed[-1]] if replayed else state.inputs or NOTHING), replayed
 
 
 def features_for_slices(
     slices: Mapping[str, pd.DataFrame], known_partitions: Iterable[str], config: FeatureConfig, store: SliceStore
 ) -> FeatureRun:
-    """Each slice's features in step order, from the state before the first; the state after each
-    slice is stored as soon as it is computed."""
+    """Each slice's features in step order, each from exactly the stored days before it; the state after each
+    slice is stored as soon as it is computed.
+
+    Stored slices between the run's (a partition range need not be consecutive days) are replayed, never skipped.
+    """
+    known = list(known_partitions)
     by_step = sorted(slices.items(), key=lambda kv: int(kv[1]["step"].min()))
-    state, replayed = starting_state(known_partitions, int(by_step[0][1]["step"].min()), config, store)
+    first_step, last_step = int(by_step[0][1]["step"].min()), int(by_step[-1][1]["step"].min())
+    state, replayed = starting_state(known, first_step, config, store)
+    between = [(step, key) for step, key in _stored_before(known, last_step, store)
+               if step > first_step and key not in slices]
+    timeline = sorted([(int(frame["step"].min()), key) for key, frame in by_step] + between)
     out: dict[str, SliceFeatures] = {}
-    for key, frame in by_step:
+    for step, key in timeline:
+        frame = slices[key] if key in slices else store.read_slice(key)
+        digest, inputs = slice_digest(frame), state.inputs
         features, state = compute_features_incremental(frame, state, config)
+        state = replace(state, inputs=fold(inputs, step, digest))
+        if key not in slices:
+            replayed.append(key)
+            continue
         rows = pd.concat([frame.loc[:, list(CARRIED_COLUMNS)], features], axis=1)
         store.write_state(key, state.to_bytes())
-        out[key] = SliceFeatures(rows=rows, history_rows=state.transactions_seen)
+        out[key] = SliceFeatures(rows=rows, history_rows=state.transactions_seen, inputs=state.inputs,
+                                 slice_digest=digest)
     return FeatureRun(slices=out, replayed=replayed)

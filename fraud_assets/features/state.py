@@ -52,7 +52,8 @@ class FeatureState:
     `category_step_totals` belong to `last_step`, `previous_category_step_totals` to the step before.
     A closed state (`step_open` False, what the features asset stores) takes rows of later steps
     only; an open one (online scoring) also takes more rows of `last_step`, which must come after
-    the ones it holds in canonical order.
+    the ones it holds in canonical order. `inputs`: the days it folds in (`features.inputs`), set by the
+    features asset on the states it stores; None when not known.
     """
 
     label_delay_steps: int
@@ -61,6 +62,7 @@ class FeatureState:
     category_step_totals: StepTotals
     previous_category_step_totals: StepTotals = field(default_factory=StepTotals.empty)
     step_open: bool = False
+    inputs: str | None = None
 
     @classmethod
     def empty(cls, config: FeatureConfig | None = None) -> FeatureState:
@@ -73,7 +75,7 @@ class FeatureState:
 
     def to_bytes(self) -> bytes:
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "label_delay_steps": self.label_delay_steps,
-                "last_step": self.last_step, "step_open": self.step_open}
+                "last_step": self.last_step, "step_open": self.step_open, "inputs": self.inputs}
         arrays = {"meta": np.array(json.dumps(meta))}
         for family, history in self.families.items():
             arrays[f"{family}.keys"] = np.asarray(history.keys, dtype=str)
@@ -118,4 +120,4 @@ class FeatureState:
         previous = (group(StepTotals, "previous_category_step_totals")
                     if "previous_category_step_totals.counts" in arrays else StepTotals.empty())
         return cls(meta["label_delay_steps"], meta["last_step"], families, group(StepTotals, "category_step_totals"),
-                   previous, bool(meta.get("step_open", False)))
+                   previous, bool(meta.get("step_open", False)), meta.get("inputs"))

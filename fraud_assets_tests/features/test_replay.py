@@ -57,3 +57,23 @@ def test_missing_or_unfit_states_are_replayed_from_the_newest_usable_one():
     assert state.last_step == STEPS[-2] and state.label_delay_steps == 1
     nothing_stored = MemoryStore({})
     assert starting_state(keys, STEPS[-1], config, nothing_stored)[1] == []
+
+
+def test_a_stored_state_built_before_a_late_day_is_not_reused():
+    """The state stored after day 4, computed before day 3 landed, does not fold in day 3: day 5 must not start
+    from it, and a range that skips a stored day replays that day instead of leaving it out."""
+    config = FeatureConfig()
+    days = by_key(small_transactions(seed=7))
+    keys = list(days)
+    without_late = [k for k in keys if k != keys[3]]
+    store = MemoryStore({k: days[k] for k in without_late})
+    features_for_slices({k: days[k] for k in without_late[:5]}, without_late, config, store)
+    store.slices[keys[3]] = days[keys[3]]  # the late day is stored; its features are not computed yet
+
+    state, replayed = starting_state(keys, STEPS[5], config, store)
+    assert replayed == keys[3:5], "the states of days 3 and 4 were stored without the late day"
+    run = features_for_slices({k: days[k] for k in (keys[2], keys[5])}, keys, config, store)
+    assert run.replayed == keys[3:5]
+    full = compute_features(pd.concat([days[k] for k in keys[:6]], ignore_index=True), config)
+    rows = run.slices[keys[5]].rows[list(FEATURE_COLUMNS)]
+    pd.testing.assert_frame_equal(rows, full.iloc[-len(rows):].reset_index(drop=True), check_exact=True)
