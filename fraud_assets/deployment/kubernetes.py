@@ -7,6 +7,12 @@ with unknown fields rejected, and `apply` creates or patches it through the Kube
 waits until Seldon reports it Available. The pod downloads the MLflow artifact itself (FraudModel
 accepts an artifact URI) and refuses it unless its SHA-256 is the registered one; Seldon's storage
 initializer is not used because Seldon 1.x only injects it for its prepackaged servers.
+
+Raw-transaction scoring needs one online state for all replicas: each pod takes the settings of
+every fraud-assets pod from the `fraud-assets-env` ConfigMap (the state store's URL,
+FRAUD_STATE_STORE_URL, and the storage holding the stored feature states, FRAUD_STORAGE_URL) and
+the store's password from the `fraud-assets-secrets` Secret (both in deploy/k8s/, the names the
+Dagster pods use in deploy/dagster.yaml and deploy/helm/values.yaml).
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from fraud_assets.settings import DEFAULTS
 GROUP, VERSION, PLURAL, KIND = "machinelearning.seldon.io", "v1", "seldondeployments", "SeldonDeployment"
 CRD_PATH = Path(__file__).with_name("seldondeployments.machinelearning.seldon.io.yaml")
 CONTAINER = "classifier"  # the graph node and its container share this name, as Seldon requires
+ENV_CONFIG_MAP, SECRET = "fraud-assets-env", "fraud-assets-secrets"  # deploy/k8s/
+STATE_STORE_PASSWORD = "FRAUD_STATE_STORE_PASSWORD"  # its key in SECRET; optional: a store may need none
 
 
 class ManifestError(ValueError):
@@ -106,7 +114,9 @@ def _predictor(role: str, bundle: ModelBundle, config: KubernetesSettings, traff
                   "model_name": bundle.name, "model_version": bundle.version}
     env = [{"name": "OMP_NUM_THREADS", "value": "1"},  # one thread per worker: see local.py
            {"name": "GUNICORN_WORKERS", "value": str(config.workers)},
-           {"name": "GUNICORN_THREADS", "value": "1"}]
+           {"name": "GUNICORN_THREADS", "value": "1"},
+           {"name": STATE_STORE_PASSWORD,
+            "valueFrom": {"secretKeyRef": {"name": SECRET, "key": STATE_STORE_PASSWORD, "optional": True}}}]
     if config.mlflow_tracking_uri:
         env.append({"name": "MLFLOW_TRACKING_URI", "value": config.mlflow_tracking_uri})
     container: dict[str, Any] = {
@@ -115,12 +125,13 @@ def _predictor(role: str, bundle: ModelBundle, config: KubernetesSettings, traff
         "imagePullPolicy": config.image_pull_policy,
         "command": ["seldon-core-microservice"],
         "args": [MODEL_CLASS, "--service-type", "MODEL"],
-        "env": env,
+        "env": env,  # wins over envFrom for the same name
+        "envFrom": [{"configMapRef": {"name": ENV_CONFIG_MAP}}],
         "resources": {"requests": {"cpu": config.cpu_request, "memory": config.memory_request},
                       "limits": {"cpu": config.cpu_limit, "memory": config.memory_limit}},
     }
     if config.artifact_secret:
-        container["envFrom"] = [{"secretRef": {"name": config.artifact_secret}}]
+        container["envFrom"].append({"secretRef": {"name": config.artifact_secret}})
     return {
         "name": role,
         "replicas": config.replicas if replicas is None else replicas,

@@ -71,8 +71,8 @@ def request_keys(transactions: pd.DataFrame) -> dict[str, list[str]]:
 
 def log_rows(transactions: pd.DataFrame) -> list[str]:
     """Transactions as JSON lines for the log (only the columns the features read)."""
-    frame = transactions.loc[:, list(LOG_COLUMNS)]
-    return [json.dumps(row) for row in frame.astype(object).to_dict("records")]
+    columns = [transactions[name].tolist() for name in LOG_COLUMNS]  # Python ints, floats and strings
+    return [json.dumps(dict(zip(LOG_COLUMNS, row, strict=True))) for row in zip(*columns, strict=True)]
 
 
 def log_frame(lines: list[str | bytes]) -> pd.DataFrame:

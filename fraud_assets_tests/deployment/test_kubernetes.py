@@ -49,15 +49,30 @@ def test_single_predictor_carries_the_model_version_and_settings():
     assert predictor["replicas"] == 3 and predictor["traffic"] == 100 and predictor["labels"]["version"] == "7"
     assert served["image"] == "registry.local/fraud-assets:0.1" and served["name"] == predictor["graph"]["name"]
     assert {"name": "OMP_NUM_THREADS", "value": "1"} in served["env"]
-    assert served["resources"]["limits"]["cpu"] == "2" and served["envFrom"] == [{"secretRef": {"name": "mlflow-s3"}}]
+    assert served["resources"]["limits"]["cpu"] == "2"
+    assert served["envFrom"] == [{"configMapRef": {"name": "fraud-assets-env"}}, {"secretRef": {"name": "mlflow-s3"}}]
     assert served["args"][0] == "fraud_assets.deployment.seldon_model.FraudModel"
     assert parameters(predictor) == {"model_dir": MAIN.model_dir, "expected_sha256": "a" * 64,
                                      "model_name": "Fraud Model", "model_version": "7"}
 
 
+@pytest.mark.parametrize("canary", [None, CANARY])
+def test_every_pod_takes_the_state_store_url_from_the_config_map_and_its_password_from_the_secret(canary):
+    """One online state for all replicas: the pods read FRAUD_STATE_STORE_URL (and FRAUD_STORAGE_URL) from
+    the ConfigMap every fraud-assets pod reads, and the password by its key in the Secret."""
+    manifest = render_seldon_deployment(MAIN, KubernetesSettings(), canary=canary, canary_traffic=10 if canary else 0)
+    for predictor in manifest["spec"]["predictors"]:
+        served = container(predictor)
+        assert served["envFrom"] == [{"configMapRef": {"name": "fraud-assets-env"}}]
+        (password,) = [e for e in served["env"] if e["name"] == "FRAUD_STATE_STORE_PASSWORD"]
+        assert password == {"name": "FRAUD_STATE_STORE_PASSWORD", "valueFrom": {"secretKeyRef": {
+            "name": "fraud-assets-secrets", "key": "FRAUD_STATE_STORE_PASSWORD", "optional": True}}}
+        assert not any(e["name"] == "FRAUD_STATE_STORE_URL" for e in served["env"]), "the ConfigMap's must win"
+
+
 def test_a_local_path_is_refused_for_a_cluster():
     local_model = ModelBundle("/home/me/.fraud_assets/serving/models/fraud-v7", "a" * 64, "fraud", "7", 0.5, FEATURES)
-    with pytest.raises(ValueError, match="local path .*give the artifact URI"):
+    with pytest.raises(ValueError, match=r"local path .*give the artifact URI"):
         render_seldon_deployment(local_model, KubernetesSettings())
 
 
@@ -110,6 +125,17 @@ def test_example_manifests_in_deploy_are_valid():
     assert examples
     for path in examples:
         validate_manifest(yaml.safe_load(path.read_text()))
+
+
+def test_example_manifests_in_deploy_are_what_the_deployer_renders():
+    """So the examples show the current wiring (state store URL and password included), not an old one."""
+    config = KubernetesSettings(mlflow_tracking_uri="http://mlflow.mlflow.svc:5000", artifact_secret="mlflow-artifacts")
+    main = ModelBundle("models:/fraud-model/3", "0" * 64, "fraud-model", "3", 0.5, FEATURES)
+    canary = ModelBundle("models:/fraud-model/4", "1" * 64, "fraud-model", "4", 0.5, FEATURES)
+    examples = {"fraud-model.yaml": render_seldon_deployment(main, config),
+                "fraud-model-canary.yaml": render_seldon_deployment(main, config, canary, 10)}
+    for name, rendered in examples.items():
+        assert yaml.safe_load((ROOT / "deploy" / "seldon" / name).read_text()) == rendered, name
 
 
 @pytest.mark.skipif(not os.environ.get("KUBECONFIG"), reason="no cluster: set KUBECONFIG to test apply against one")

@@ -79,8 +79,10 @@ def test_the_environment_selects_kubernetes_everywhere():
     assert execution.executor_for(settings.load(data)).name == "k8s"
     assert data["FRAUD_DEPLOY_TARGET"] == "kubernetes"
     assert data["MLFLOW_TRACKING_URI"].startswith("http")
-    # Storage locations; FRAUD_K8S_INGRESS_URL is the model's gateway, not storage.
-    urls = {k: v for k, v in data.items() if k.startswith("FRAUD_") and k.endswith("_URL") and "_K8S_" not in k}
+    # Storage locations; FRAUD_K8S_INGRESS_URL is the model's gateway and FRAUD_STATE_STORE_URL the online
+    # state's store (Redis), not storage.
+    urls = {k: v for k, v in data.items() if k.startswith("FRAUD_") and k.endswith("_URL")
+            and "_K8S_" not in k and k != "FRAUD_STATE_STORE_URL"}
     assert {"FRAUD_LANDING_URL", "FRAUD_QUARANTINE_URL", "FRAUD_STORAGE_URL", "FRAUD_REPORTS_URL"} <= set(urls)
     assert all(url.startswith("s3://") for url in urls.values()), urls
 
@@ -99,6 +101,27 @@ def test_every_variable_set_is_read_somewhere():
     names = set(env_config_map()["data"]) | set(objects_of_kind("Secret")["fraud-assets-secrets"]["stringData"])
     unread = sorted(n for n in names - READ_BY_LIBRARIES if f'"{n}"' not in sources and f"env: {n}" not in sources)
     assert not unread, f"set in deploy/k8s but read nowhere in fraud_assets/ or deploy/dagster.yaml: {unread}"
+
+
+def test_the_model_pods_find_the_state_store_in_the_config_map_and_its_password_in_the_secret():
+    """Every ConfigMap and Secret a SeldonDeployment example refers to is in deploy/k8s with the keys it names,
+    and the ConfigMap gives the pods a shared store (not each pod its own SQLite file) and the stored states."""
+    config_maps, secrets = objects_of_kind("ConfigMap"), objects_of_kind("Secret")
+    for name, manifest in objects_of_kind("SeldonDeployment").items():
+        for predictor in manifest["spec"]["predictors"]:
+            for component in predictor["componentSpecs"]:
+                for container in component["spec"]["containers"]:
+                    sources = container.get("envFrom", [])
+                    read = [s["configMapRef"]["name"] for s in sources if "configMapRef" in s]
+                    assert read == ["fraud-assets-env"], f"{name}: the pods read ConfigMaps {read}"
+                    for variable in container["env"]:
+                        ref = variable.get("valueFrom", {}).get("secretKeyRef")
+                        if ref:
+                            assert ref["key"] in secrets[ref["name"]]["stringData"], f"{name}: {ref}"
+                    by_key = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in container["env"] if "valueFrom" in v}
+                    assert by_key["FRAUD_STATE_STORE_PASSWORD"]["name"] == "fraud-assets-secrets"
+    data = settings.load(config_maps["fraud-assets-env"]["data"])
+    assert data.state_store_url.startswith(("redis://", "rediss://")) and data.storage_url.startswith("s3://")
 
 
 def test_secret_examples_hold_placeholders_only():
