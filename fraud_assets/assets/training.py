@@ -12,11 +12,11 @@ from dagster import (
     asset,
 )
 
-from fraud_assets import registry, settings
-from fraud_assets.resources import MetricBoundsResource
+from fraud_assets import metadata_links, settings
 from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MODEL_EVALUATION, TRANSACTION_FEATURES
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
 from fraud_assets.execution import k8s_op_tags
+from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.storage import atomic_write_bytes
 from fraud_assets.training.candidate import ModelCandidate, train_and_register
 from fraud_assets.training.judging import judge
@@ -53,7 +53,7 @@ def fraud_model(
         metadata={
             "model": f"{registered.name} version {registered.version}",
             "model_uri": registered.model_uri,
-            "mlflow_run": registry.run_link(registered.run_id),
+            **metadata_links.mlflow_links(registered.run_id, registered.name, registered.version),
             "artifact_sha256": registered.artifact_sha256,
             "training_rows": candidate.training_rows,
             "validation_rows": len(candidate.X_validation),
@@ -101,6 +101,7 @@ def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsRes
         summary,
         metadata={
             "model": f"{registered.name} version {registered.version}",
+            **metadata_links.mlflow_links(registered.run_id, registered.name, registered.version),
             "gates": MetadataValue.md(gates_markdown(judgement.gates)),
             "metrics": MetadataValue.md(evaluation.metrics_markdown()),
             "confusion_matrix": MetadataValue.md(evaluation.confusion_markdown()),
