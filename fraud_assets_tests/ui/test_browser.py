@@ -128,11 +128,11 @@ def check_status(page, check: str):
     return page.locator(f"div[title='{check}'] + span")
 
 
-@pytest.mark.timeout(480)
+@pytest.mark.timeout(900)
 def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_dev, page, screenshots):
     land_steps(Warehouse(), LANDED_DAYS)
     dagster_dev.start()
-    dagster_dev.wait_for(dagster_dev.serving_ui, 120, "the webserver")
+    dagster_dev.wait_for(dagster_dev.serving_ui, 300, "the webserver, MLflow and the page")
     dagster_dev.wait_for(lambda: len(dagster_dev.materialized_partitions("transaction_slices")) == len(LANDED_DAYS),
                          150, f"the landing sensor to ingest {len(LANDED_DAYS)} slices")
 
