@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from fraud_assets.deployment import processes
 from fraud_assets.resources import model_deployer
@@ -32,6 +32,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1920, "height": 1200}  # wide enough for the six-asset graph with labels
+# Dagster, MLflow, the page and the model server share the machine with the browser: pages can take a while.
+expect.set_options(timeout=30_000)
 
 
 def free_ports(count: int) -> list[int]:
