@@ -128,7 +128,7 @@ def check_status(page, check: str):
     return page.locator(f"div[title='{check}'] + span")
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1200)
 def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_dev, page, screenshots):
     land_steps(Warehouse(), LANDED_DAYS)
     dagster_dev.start()
@@ -154,7 +154,7 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
 
     # The backfill runs the 30 feature partitions, then the four downstream assets in one run.
     deploying_run = dagster_dev.wait_for(lambda: finished(dagster_dev.backfill_run(backfill_id, "model_deployment")),
-                                         300, f"backfill {backfill_id} to deploy")
+                                         600, f"backfill {backfill_id} to deploy")
     assert deploying_run.asset_selection == {AssetKey(name) for name in DOWNSTREAM}
     page.goto(f"{dagster_dev.url}/runs/{deploying_run.run_id}")
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
