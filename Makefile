@@ -12,7 +12,7 @@ export DO_NOT_TRACK := true
 .PHONY: run test lint demo bench lock browser-deps postgres-deps redis-deps clean help
 
 help:
-	@echo "make run    start dagster dev on http://127.0.0.1:3000 (lands the baseline when the landing folder is empty)"
+	@echo "make run    start Dagster (:3000), MLflow's UI (:5000) and the scoring page (:8501); lands the baseline when the landing folder is empty"
 	@echo "make test   run the whole test suite"
 	@echo "make demo   headless end-to-end demo"
 	@echo "make bench  benchmarks (slow, prints figures)"

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-from pathlib import Path
 
 from fraud_assets.baseline import TOTAL_STEPS
 from fraud_assets.instance import PROJECT_ROOT, prepare_dagster_home
@@ -150,7 +148,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_dev(args) -> int:
-    from fraud_assets import registry
+    from fraud_assets import dev, registry, settings
     from fraud_assets.simulation.landing import land_baseline_if_empty
 
     dagster_home = prepare_dagster_home()
@@ -159,11 +157,28 @@ def cmd_dev(args) -> int:
     landed = land_baseline_if_empty(_warehouse())
     if landed:
         print(f"landed the baseline: {len(landed)} landed files in {_warehouse().landing()}")
-    print(f"DAGSTER_HOME={dagster_home}; UI on http://{args.host}:{args.port}")
-    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
-    cmd = [dagster, "dev", "-h", args.host, "-p", str(args.port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
-    os.execv(dagster, cmd)
-    return 0
+    print(f"DAGSTER_HOME={dagster_home}")
+    uri = registry.tracking_uri()
+    start_mlflow = not uri.startswith(("http://", "https://"))  # a tracking server is its own UI
+    ports = dev.Ports(dagster=args.port, mlflow=args.mlflow_port, page=args.page_port)
+    services = dev.services(args.host, ports, PROJECT_ROOT / "workspace.yaml", uri,
+                            registry.artifact_root(uri), start_mlflow)
+    urls = {s.name: s.url for s in services}
+    # What the runs and the page link to: the pages started here.
+    env = settings.child_environment({"FRAUD_DAGSTER_URL": urls["Dagster"],
+                                      "FRAUD_SCORING_PAGE_URL": urls["scoring page"],
+                                      **({"FRAUD_MLFLOW_UI_URL": urls["MLflow"]} if start_mlflow else {})})
+    return dev.run(services, env, _model_server_note)
+
+
+def _model_server_note() -> str:
+    from fraud_assets.resources import model_deployer
+
+    serving = model_deployer().status()
+    if not serving:
+        return "no model server is running."
+    return (f"the model server keeps serving {serving.get('model_name')} version {serving.get('model_version')} at "
+            f"{serving.get('url') or serving.get('endpoint')} (stop it with `fraud-assets serve stop`).")
 
 
 def cmd_serve(args) -> int:
@@ -313,9 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="wipe a non-empty FRAUD_ASSETS_HOME first")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("dev", help="land the baseline if needed and start dagster dev with the daemon")
+    p = sub.add_parser("dev", help="land the baseline if needed; start dagster dev, MLflow's UI and the scoring page")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--port", type=int, default=3000, help="the Dagster UI's port")
+    p.add_argument("--mlflow-port", type=int, default=5000, help="MLflow's UI (not started for a tracking server)")
+    p.add_argument("--page-port", type=int, default=8501, help="the scoring page")
     p.set_defaults(func=cmd_dev)
     return parser
 

@@ -7,7 +7,7 @@ materialization (the landed file's path and SHA-256).
 
 from dagster import AssetRecordsFilter, DagsterEventType, DagsterInstance
 
-from fraud_assets import registry
+from fraud_assets import links, registry
 from fraud_assets.asset_keys import TRANSACTION_SLICES
 from fraud_assets.assets.ingest import ROW_COUNT, SOURCE_FILE, SOURCE_PATH, SOURCE_SHA256
 
@@ -63,6 +63,9 @@ def serving_lineage(instance: DagsterInstance, serving: dict | None, name: str =
                   "aliases": list(model_version.aliases)},
         "mlflow_run_id": model_version.run_id,
         "dagster_run_id": dagster_run_id,
+        "links": {"mlflow_run": registry.run_url(model_version.run_id),
+                  "mlflow_model_version": registry.model_version_url(name, version),
+                  "dagster_run": links.dagster_run_url(dagster_run_id) if dagster_run_id else None},
         "run": _run_results(instance, dagster_run_id) if dagster_run_id else {},
         "training_slices": [{"slice": s, **slices.get(s, {"file": "(no materialization found)"})} for s in slice_ids],
     }
@@ -77,6 +80,7 @@ def render(lineage: dict) -> str:
         f"mlflow run  {lineage['mlflow_run_id']}",
         f"dagster run {lineage['dagster_run_id']}",
     ]
+    lines += [f"  {name}: {url}" for name, url in lineage.get("links", {}).items() if url]
     for check, verdict in sorted(lineage["run"].get("checks", {}).items()):
         lines.append(f"  check {check}: {'passed' if verdict['passed'] else 'FAILED'} - {verdict['description'] or ''}")
     lines.append(f"trained on {len(lineage['training_slices'])} slices:")

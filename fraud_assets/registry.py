@@ -28,18 +28,22 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 import fraud_assets.training
-from fraud_assets import settings
+from fraud_assets import links, settings
 from fraud_assets.hashing import sha256_file
 from fraud_assets.training.evaluation import ModelEvaluation
 
 DEFAULT_MODEL_NAME = "fraud-detector"
 DEFAULT_EXPERIMENT = "fraud-detector"
+DRIFT_EXPERIMENT = "fraud-detector-drift"
+DRIFT_REPORT_ARTIFACT = "drift_report.html"
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous-champion"
 MODEL_ARTIFACT = "model"
 MODEL_FILE = "model.pkl"
 SHA256_TAG = "artifact_sha256"
 DAGSTER_RUN_TAG = "dagster_run_id"
+DAGSTER_RUN_URL_TAG = "dagster_run_url"
+NOTE_TAG = "mlflow.note.content"  # the run's description, which MLflow's UI renders as Markdown
 ASSET_KEY_TAG = "dagster_asset_key"
 SLICES_TAG = "training_slices"
 SLICE_COUNT_TAG = "training_slice_count"
@@ -64,12 +68,18 @@ def tracking_uri() -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+def run_url(run_id: str) -> str | None:
+    """The run's page in the MLflow UI, None when no UI is known (see `links`)."""
+    if settings.mlflow_ui_url() is None:
+        return None
+    return links.mlflow_run_url(_client(tracking_uri()).get_run(run_id).info.experiment_id, run_id)
+
+
 def run_link(run_id: str) -> str:
-    """Where a person finds the run: its page on a tracking server, or how to browse a local store."""
+    """Where a person finds the run: its page in the MLflow UI, or how to browse a local store."""
+    if url := run_url(run_id):
+        return url
     uri = tracking_uri()
-    if uri.startswith("http"):
-        run = mlflow.get_run(run_id)
-        return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run_id}"
     return f"{uri} (run {run_id}; browse with `mlflow ui --backend-store-uri {uri}`)"
 
 
@@ -109,9 +119,39 @@ def lineage_tags(dagster_run_id: str | None, asset_key: str | None, slice_ids: S
     tags = {SLICES_TAG: json.dumps(sorted(slice_ids)), SLICE_COUNT_TAG: str(len(slice_ids))}
     if dagster_run_id:
         tags[DAGSTER_RUN_TAG] = dagster_run_id
+        tags[DAGSTER_RUN_URL_TAG] = links.dagster_run_url(dagster_run_id)
     if asset_key:
         tags[ASSET_KEY_TAG] = asset_key
     return tags
+
+
+def dagster_note(dagster_run_id: str) -> str:
+    """The run description: a link back to the Dagster run that made it."""
+    return f"Made by Dagster run [{dagster_run_id[:8]}]({links.dagster_run_url(dagster_run_id)})."
+
+
+def log_drift_report(html: str, metrics: Mapping[str, float], tags: Mapping[str, str],
+                     dagster_run_id: str | None = None) -> tuple[str, str]:
+    """A finished run in the drift experiment holding one Evidently report as an HTML artifact, so
+    the MLflow UI shows it rendered; (experiment id, run id). MlflowClient, not the fluent API: a
+    run the caller has open stays untouched."""
+    uri = tracking_uri()
+    client = _client(uri)
+    experiment_id = ensure_experiment(DRIFT_EXPERIMENT, uri)
+    run_tags = dict(tags)
+    if dagster_run_id:
+        run_tags |= {DAGSTER_RUN_TAG: dagster_run_id, DAGSTER_RUN_URL_TAG: links.dagster_run_url(dagster_run_id),
+                     NOTE_TAG: dagster_note(dagster_run_id)}
+    run = client.create_run(experiment_id, tags=run_tags, run_name="drift-report")
+    try:
+        client.log_text(run.info.run_id, html, DRIFT_REPORT_ARTIFACT)
+        for key, value in metrics.items():
+            client.log_metric(run.info.run_id, key, float(value))
+    except BaseException:
+        client.set_terminated(run.info.run_id, "FAILED")
+        raise
+    client.set_terminated(run.info.run_id)
+    return experiment_id, run.info.run_id
 
 
 def log_and_register(
@@ -220,6 +260,11 @@ def training_slices(name: str, version: int | str, uri: str | None = None) -> li
     return json.loads(version_tags(name, version, uri).get(SLICES_TAG, "[]"))
 
 
+def model_version_url(name: str, version: int | str) -> str | None:
+    """The version's page in the MLflow UI, None when no UI is known."""
+    return links.mlflow_model_version_url(name, version)
+
+
 def get_alias_version(name: str, alias: str, uri: str | None = None) -> int | None:
     """The version an alias points at, or None when the alias or the model does not exist."""
     try:
@@ -289,6 +334,8 @@ def _run_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """Run tags are capped at 8000 characters; a long slice list is summarised there (the model
     version tag keeps it whole)."""
     run_tags = dict(tags)
+    if DAGSTER_RUN_TAG in run_tags:
+        run_tags[NOTE_TAG] = dagster_note(run_tags[DAGSTER_RUN_TAG])
     slices = run_tags.get(SLICES_TAG, "")
     if len(slices) > RUN_TAG_LIMIT:
         listed = json.loads(slices)

@@ -230,6 +230,15 @@ class Settings:
                                       "unset: a Seldon parameter")
     model_version: str | None = _setting("FRAUD_MODEL_VERSION", None, TEXT, "model server: registered version",
                                          "unset: a Seldon parameter")
+    # the pages a person opens (`fraud-assets dev` sets the URLs of the ones it starts; fraud_assets/links.py)
+    dagster_url: str = _setting("FRAUD_DAGSTER_URL", "http://127.0.0.1:3000", HTTP_URL,
+                                "the Dagster UI as a person reaches it: MLflow runs link back to their Dagster run there")
+    mlflow_ui_url: str | None = _setting(
+        "FRAUD_MLFLOW_UI_URL", None, HTTP_URL, "the MLflow UI the Dagster metadata links to",
+        "unset: `MLFLOW_TRACKING_URI` when it is a server, else no links (`make run` sets its own UI's)")
+    scoring_page_url: str | None = _setting(
+        "FRAUD_SCORING_PAGE_URL", None, HTTP_URL, "the scoring page the deployment's metadata links to",
+        "unset: no link (`make run` sets its own page's)")
     # set by Kubernetes or by the user for the Kubernetes client
     kubernetes_service_host: str | None = _setting(
         "KUBERNETES_SERVICE_HOST", None, TEXT, "set by Kubernetes inside a pod: use the pod's service account",
@@ -330,3 +339,23 @@ def state_store_url() -> str:
 def state_store_password() -> str | None:
     """The shared store's password, kept out of the URL (on Kubernetes it comes from the Secret)."""
     return load().state_store_password
+
+
+def dagster_url() -> str:
+    return load().dagster_url.rstrip("/")
+
+
+def mlflow_ui_url() -> str | None:
+    """FRAUD_MLFLOW_UI_URL, else the tracking server's own UI when MLFLOW_TRACKING_URI is one."""
+    current = load()
+    url = current.mlflow_ui_url or (current.mlflow_tracking_uri if _is_http(current.mlflow_tracking_uri) else None)
+    return url.rstrip("/") if url else None
+
+
+def scoring_page_url() -> str | None:
+    url = load().scoring_page_url
+    return url.rstrip("/") if url else None
+
+
+def _is_http(uri: str | None) -> bool:
+    return bool(uri) and uri.startswith(("http://", "https://"))

@@ -2,7 +2,7 @@
 
 from dagster import MetadataValue, Output, asset
 
-from fraud_assets import registry, release
+from fraud_assets import metadata_links, release
 from fraud_assets.asset_keys import DRIFT_REPORT, MODEL_EVALUATION
 from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.deployment.deployer import ModelDeployer
@@ -49,7 +49,8 @@ def model_deployment(fraud_model: ModelCandidate, model_deployer: ModelDeployer)
             "endpoint": MetadataValue.url(result.endpoint),
             "model": f"{registered.name} version {registered.version}",
             "previous_champion": str(previous) if previous is not None else "none",
-            "mlflow_run": registry.run_link(registered.run_id),
+            **metadata_links.mlflow_links(registered.run_id, registered.name, registered.version),
+            **metadata_links.scoring_page(),
             "artifact_sha256": registered.artifact_sha256,
             "training_slices": f"{len(slices)} ({slices[0]} .. {slices[-1]})",
             "metrics": MetadataValue.md(fraud_model.evaluation.metrics_markdown()),

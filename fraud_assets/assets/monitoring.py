@@ -3,7 +3,7 @@
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output, asset
 
-from fraud_assets import settings
+from fraud_assets import metadata_links, registry, settings
 from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REPORT, TARGET_DRIFT
 from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.execution import k8s_op_tags
@@ -50,8 +50,10 @@ def drift_report(
         return
 
     html_path = settings.reports() / "drift" / f"drift-{context.run_id}.html"
-    html_url = html_path.as_uri() if hasattr(html_path, "as_uri") else str(html_path)
     atomic_write_bytes(html_path, result.html.encode())
+    experiment_id, mlflow_run_id = registry.log_drift_report(
+        result.html, {"share_drifted": result.share_drifted, "current_rows": outcome.current_rows},
+        {k: str(v) for k, v in base_meta.items()}, context.run_id)
     summary = {
         **base_meta,
         "share_drifted": result.share_drifted,
@@ -72,7 +74,7 @@ def drift_report(
             "columns": MetadataValue.md(result.to_markdown()),
             "per_slice": MetadataValue.md(outcome.per_slice.to_markdown(index=False, floatfmt=".4g")),
             "html_report": MetadataValue.path(str(html_path)),
-            "html_report_url": MetadataValue.url(html_url),
+            **metadata_links.drift_report(experiment_id, mlflow_run_id),
         },
     )
     yield AssetCheckResult(

@@ -3,7 +3,7 @@
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output, asset
 
-from fraud_assets import registry, settings
+from fraud_assets import metadata_links, settings
 from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MODEL_EVALUATION
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
 from fraud_assets.execution import k8s_op_tags
@@ -45,7 +45,7 @@ def fraud_model(
         metadata={
             "model": f"{registered.name} version {registered.version}",
             "model_uri": registered.model_uri,
-            "mlflow_run": registry.run_link(registered.run_id),
+            **metadata_links.mlflow_links(registered.run_id, registered.name, registered.version),
             "artifact_sha256": registered.artifact_sha256,
             "training_rows": candidate.training_rows,
             "validation_rows": len(candidate.X_validation),
@@ -93,6 +93,7 @@ def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsRes
         summary,
         metadata={
             "model": f"{registered.name} version {registered.version}",
+            **metadata_links.mlflow_links(registered.run_id, registered.name, registered.version),
             "gates": MetadataValue.md(gates_markdown(judgement.gates)),
             "metrics": MetadataValue.md(evaluation.metrics_markdown()),
             "confusion_matrix": MetadataValue.md(evaluation.confusion_markdown()),

@@ -148,3 +148,37 @@ def test_tracking_uri_prefers_the_environment(home, monkeypatch):
     assert registry.tracking_uri() == f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert registry.tracking_uri() == "http://127.0.0.1:5000"
+
+
+def test_the_run_links_back_to_its_dagster_run(home, register, monkeypatch):
+    monkeypatch.setenv("FRAUD_DAGSTER_URL", "http://127.0.0.1:3999")
+    version = register(tags=registry.lineage_tags("dagster-run-1", "fraud_model", ["2024-01-01"]))
+    run = MlflowClient(registry.tracking_uri()).get_run(version.run_id)
+    assert run.data.tags[registry.DAGSTER_RUN_URL_TAG] == "http://127.0.0.1:3999/runs/dagster-run-1"
+    assert "(http://127.0.0.1:3999/runs/dagster-run-1)" in run.data.tags[registry.NOTE_TAG]  # Markdown link
+    assert registry.version_tags(version.name, version.version)[registry.DAGSTER_RUN_URL_TAG].endswith("/dagster-run-1")
+
+
+def test_run_link_is_the_ui_page_when_a_ui_is_known(home, register, monkeypatch):
+    version = register()
+    monkeypatch.delenv("FRAUD_MLFLOW_UI_URL", raising=False)
+    assert registry.run_url(version.run_id) is None and "mlflow ui --backend-store-uri" in registry.run_link(version.run_id)
+    monkeypatch.setenv("FRAUD_MLFLOW_UI_URL", "http://127.0.0.1:5999")
+    experiment = MlflowClient(registry.tracking_uri()).get_run(version.run_id).info.experiment_id
+    assert registry.run_link(version.run_id) == f"http://127.0.0.1:5999/#/experiments/{experiment}/runs/{version.run_id}"
+
+
+def test_a_drift_report_is_a_finished_run_with_its_html(home):
+    html = "<html><body>Evidently drift report</body></html>"
+    experiment, run_id = registry.log_drift_report(html, {"share_drifted": 0.25}, {"reference": "champion v1"},
+                                                   dagster_run_id="dagster-run-2")
+    client = MlflowClient(registry.tracking_uri())
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.info.experiment_id == experiment
+    assert client.get_experiment(experiment).name == registry.DRIFT_EXPERIMENT
+    assert run.data.metrics["share_drifted"] == 0.25 and run.data.tags["reference"] == "champion v1"
+    assert run.data.tags[registry.DAGSTER_RUN_TAG] == "dagster-run-2"
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=registry.DRIFT_REPORT_ARTIFACT,
+                                                dst_path=str(home / "download"), tracking_uri=registry.tracking_uri())
+    assert open(local).read() == html
+    assert mlflow.active_run() is None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from fraud_assets.deployment import processes
 from fraud_assets.resources import model_deployer
@@ -32,6 +32,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1920, "height": 1200}  # wide enough for the six-asset graph with labels
+# Dagster, MLflow, the page and the model server share the machine with the browser: pages can take a while.
+expect.set_options(timeout=30_000)
 
 
 def free_ports(count: int) -> list[int]:
@@ -43,16 +45,31 @@ def free_ports(count: int) -> list[int]:
         return [s.getsockname()[1] for s in sockets]
 
 
-class DagsterDev:
-    """`fraud-assets dev` (what `make run` starts: webserver + daemon) in its own process group.
+def session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes of a session."""
+    members = []
+    for pid_dir in Path("/proc").iterdir():
+        try:
+            fields = (pid_dir / "stat").read_text().rpartition(")")[2].split() if pid_dir.name.isdigit() else None
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if fields and fields[0] != "Z" and int(fields[3]) == sid:
+            members.append(int(pid_dir.name))
+    return members
 
-    The group is SIGKILLed whole on stop: `dagster dev` in the background ignores SIGTERM, and its
-    code servers and run workers share its group. The model server the deployment asset starts is
-    a session leader of its own, so it is stopped through the deployer.
+
+class DagsterDev:
+    """`fraud-assets dev` (what `make run` starts: Dagster's webserver and daemon, MLflow's UI, the
+    scoring page) as the leader of its own session, each service in a process group of its own.
+
+    Ctrl-C is SIGINT to the leader's process group, as a terminal sends it. Whatever of the session
+    is left after that is SIGKILLed on stop. The model server the deployment asset starts is a
+    session leader of its own, so it is stopped through the deployer.
     """
 
-    def __init__(self, home: Path, port: int, deploy_port: int, log: Path):
-        self.home, self.port, self.deploy_port, self.log = home, port, deploy_port, log
+    def __init__(self, home: Path, ports: list[int], deploy_port: int, log: Path):
+        self.home, self.deploy_port, self.log = home, deploy_port, log
+        self.port, self.mlflow_port, self.page_port = ports
         self.process: subprocess.Popen | None = None
         self.serving_record: dict | None = None
 
@@ -60,8 +77,17 @@ class DagsterDev:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    @property
+    def page_url(self) -> str:
+        return f"http://127.0.0.1:{self.page_port}"
+
     def start(self) -> None:
-        command = [str(Path(sys.executable).parent / "fraud-assets"), "dev", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [str(Path(sys.executable).parent / "fraud-assets"), "dev", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--mlflow-port", str(self.mlflow_port), "--page-port", str(self.page_port)]
         self.log.parent.mkdir(parents=True, exist_ok=True)
         # cwd is the home so nothing a library writes to the working directory lands in the repo.
         self.process = subprocess.Popen(command, cwd=self.home, env=dict(os.environ), stdout=self.log.open("wb"),
@@ -79,11 +105,23 @@ class DagsterDev:
         pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; `fraud-assets dev` log:\n{self.log_tail()}")
 
     def serving_ui(self) -> bool:
+        return all(self._answers(url) for url in (f"{self.url}/server_info", f"{self.mlflow_url}/health",
+                                                  f"{self.page_url}/_stcore/health"))
+
+    @staticmethod
+    def _answers(url: str) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/server_info", timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=5) as response:
                 return response.status == 200
         except OSError:
             return False
+
+    def interrupt(self, timeout: float = 120) -> str:
+        """Ctrl-C as a terminal sends it (SIGINT to the process group); what `fraud-assets dev` printed."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGINT)
+        self.process.wait(timeout=timeout)
+        return self.log_tail(2000)
 
     @contextlib.contextmanager
     def instance(self) -> Iterator[DagsterInstance]:
@@ -118,20 +156,28 @@ class DagsterDev:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else "(no log)"
 
     def stop(self) -> None:
-        """Kill the dev group and stop the model server; safe to call twice."""
+        """Kill what is left of the dev session and stop the model server; safe to call twice."""
         if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+            for pid in [self.process.pid, *session_members(self.process.pid)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.process.wait(timeout=30)
         deployer = model_deployer()
         self.serving_record = deployer.status() or self.serving_record
         deployer.stop()
 
-    def leftovers(self) -> list[str]:
-        """What still runs of everything this server started, described for an assertion."""
+    def leftovers(self, model_server: bool = True) -> list[str]:
+        """What still runs of everything this server started (with the model server, or without),
+        described for an assertion."""
         left = []
-        if self.process is not None and (members := processes.group_members(self.process.pid)):
-            left.append(f"dagster dev group {self.process.pid}: pids {members}")
+        if self.process is not None and (members := session_members(self.process.pid)):
+            left.append(f"fraud-assets dev session {self.process.pid}: pids {members}")
+        for name, port in (("Dagster", self.port), ("MLflow", self.mlflow_port), ("page", self.page_port)):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    left.append(f"something still listens on the {name} port {port}")
+        if not model_server:
+            return left
         for role in ("front", "server"):
             info = (self.serving_record or {}).get(role)
             if info and processes.is_running(processes.ProcessRef(info["pid"], info["start_time"])):
@@ -150,12 +196,12 @@ def dagster_dev(home, monkeypatch) -> Iterator[DagsterDev]:
     nothing downstream runs until someone asks (FRAUD_AUTOMATION=off)."""
     for variable in [v for v in os.environ if v.startswith("FRAUD_") and v != "FRAUD_ASSETS_HOME"]:
         monkeypatch.delenv(variable)  # default gates, local target, this machine's executor
-    port, deploy_port = free_ports(2)
+    *ports, deploy_port = free_ports(4)
     monkeypatch.setenv("FRAUD_AUTOMATION", "off")
     monkeypatch.setenv("FRAUD_DEPLOY_PORT", str(deploy_port))
     monkeypatch.setenv("FRAUD_DEPLOY_WORKERS", "1")
     monkeypatch.setenv("DO_NOT_TRACK", "1")
-    dev = DagsterDev(home, port, deploy_port, ARTIFACTS / "dagster-dev.log")
+    dev = DagsterDev(home, ports, deploy_port, ARTIFACTS / "dagster-dev.log")
     try:
         yield dev
     finally:

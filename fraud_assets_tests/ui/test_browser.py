@@ -1,11 +1,15 @@
-"""What a person sees in the Dagster UI, in a real headless Chromium against `fraud-assets dev`.
+"""What a person sees in the Dagster UI, MLflow's UI and the scoring page, in a real headless Chromium
+against `fraud-assets dev`.
 
 The story, in manual mode (FRAUD_AUTOMATION=off): 30 days land, the landing sensor ingests them;
 the person opens the asset lineage, sees the six assets, and asks for what is behind with
 "Materialize unsynced" (features for the missing partitions, then model, drift, evaluation and
 deployment) rather than "Materialize all", which would re-read and re-validate 30 files the sensor
 has just ingested. Then they read the gates on model_evaluation's Checks tab and the endpoint on
-model_deployment. Screenshots of every step go to test-artifacts/ui/.
+model_deployment. From there they follow the links: the MLflow run (its metrics, and its link back
+to the Dagster run), the drift report rendered by MLflow, and the scoring page, where they score a
+historical fraud and a historical legitimate transaction. Ctrl-C then stops everything `make run`
+started but the model server. Screenshots of every step go to test-artifacts/ui/.
 """
 
 import re
@@ -15,6 +19,7 @@ from dagster import AssetKey
 from playwright.sync_api import expect
 
 from fraud_assets.data.warehouse import Warehouse
+from fraud_assets.pages import transactions
 from fraud_assets.resources import model_deployer
 from fraud_assets.simulation.landing import land_steps
 
@@ -79,6 +84,40 @@ def launch_unsynced_backfill(page, screenshots) -> str:
     return toast.inner_text().split()[-1]
 
 
+def open_link(page, link):
+    """Follow a metadata link (Dagster opens them in a new tab); the new tab."""
+    with page.context.expect_page() as opened:
+        link.click()
+    new = opened.value
+    new.set_default_timeout(60_000)
+    new.wait_for_load_state()
+    return new
+
+
+def scored_examples(url: str) -> dict[int, int]:
+    """A landed fraud the model flags and a landed legitimate one it passes: {label: transaction number}.
+    Frauds with the largest amounts first (BankSim's frauds are the expensive ones)."""
+    landed = transactions.landed_transactions(transactions.slice_files())
+    frauds = landed[landed["fraud"] == 1].sort_values("amount", ascending=False).index[:50]
+    legitimate = landed[landed["fraud"] == 0].index[:50]
+    found = {}
+    for label, numbers in ((1, frauds), (0, legitimate)):
+        for number in numbers:
+            result = transactions.score(url, transactions.raw_transaction(landed.loc[number]))
+            if result.decision == label:
+                found[label] = int(number)
+                break
+    assert set(found) == {0, 1}, f"no landed transaction the model gets right for some label: {found}"
+    return found
+
+
+def score_on_the_page(page, number: int) -> None:
+    field = page.get_by_label(re.compile(r"^transaction number"))
+    field.fill(str(number))
+    field.press("Enter")
+    page.get_by_role("button", name="Score").click()
+
+
 def finished(run):
     """The run once it has finished, else None (a wait_for predicate)."""
     return run if run is not None and run.is_finished else None
@@ -89,11 +128,11 @@ def check_status(page, check: str):
     return page.locator(f"div[title='{check}'] + span")
 
 
-@pytest.mark.timeout(480)
+@pytest.mark.timeout(1200)
 def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_dev, page, screenshots):
     land_steps(Warehouse(), LANDED_DAYS)
     dagster_dev.start()
-    dagster_dev.wait_for(dagster_dev.serving_ui, 120, "the webserver")
+    dagster_dev.wait_for(dagster_dev.serving_ui, 300, "the webserver, MLflow and the page")
     dagster_dev.wait_for(lambda: len(dagster_dev.materialized_partitions("transaction_slices")) == len(LANDED_DAYS),
                          150, f"the landing sensor to ingest {len(LANDED_DAYS)} slices")
 
@@ -115,7 +154,7 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
 
     # The backfill runs the 30 feature partitions, then the four downstream assets in one run.
     deploying_run = dagster_dev.wait_for(lambda: finished(dagster_dev.backfill_run(backfill_id, "model_deployment")),
-                                         300, f"backfill {backfill_id} to deploy")
+                                         600, f"backfill {backfill_id} to deploy")
     assert deploying_run.asset_selection == {AssetKey(name) for name in DOWNSTREAM}
     page.goto(f"{dagster_dev.url}/runs/{deploying_run.run_id}")
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
@@ -149,5 +188,46 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
     expect(page.locator("[style*='--minimal-bg: var(--color-background-green)']")).to_have_count(len(ASSETS))
     screenshots.take(page, "lineage-after")
 
+    # The deployment links to the MLflow run: its metrics, and a link back to the Dagster run.
+    page.goto(f"{dagster_dev.url}/assets/model_deployment")
+    run_link = page.locator(f"a[href^='{dagster_dev.mlflow_url}/#/experiments/'][href*='/runs/']").first
+    mlflow_page = open_link(page, run_link)
+    expect(mlflow_page.get_by_text("pr_auc", exact=True).first).to_be_visible()
+    expect(mlflow_page.get_by_text("roc_auc", exact=True).first).to_be_visible()
+    # fraud_model ran in the deploying run: the MLflow run's description links back to it
+    expect(mlflow_page.locator(f"a[href='{dagster_dev.url}/runs/{deploying_run.run_id}']").first).to_be_visible()
+    screenshots.take(mlflow_page, "mlflow-run")
+    mlflow_page.close()
+    expect(page.locator(f"a[href='{dagster_dev.mlflow_url}/#/models/{serving['model_name']}/versions/"
+                        f"{serving['model_version']}']").first).to_be_visible()
+
+    # The drift report opens from drift_report's metadata, rendered by MLflow.
+    page.goto(f"{dagster_dev.url}/assets/drift_report")
+    report_link = page.locator("a[href*='/artifacts/drift_report.html']").first
+    report_page = open_link(page, report_link)
+    report = report_page.frame_locator("iframe.mlflow-html-iframe")
+    expect(report.get_by_text(re.compile("drift", re.IGNORECASE)).first).to_be_visible()
+    screenshots.take(report_page, "drift-report")
+    report_page.close()
+
+    # The scoring page, from the deployment's metadata: a fraud and a legitimate transaction.
+    examples = scored_examples(serving["url"])
+    page.goto(f"{dagster_dev.url}/assets/model_deployment")
+    scoring = open_link(page, page.locator(f"a[href^='{dagster_dev.page_url}']").first)
+    expect(scoring.get_by_role("heading", name="Score a transaction")).to_be_visible()
+    serving_version = f"{serving['model_name']} version {serving['model_version']}"
+    for label, decision in ((1, "FRAUD"), (0, "legitimate")):
+        score_on_the_page(scoring, examples[label])
+        expect(scoring.get_by_text(f"Decision: {decision}").first).to_be_visible()
+        expect(scoring.get_by_text(re.compile(f"scored by {serving_version}$")).first).to_be_visible()
+        expect(scoring.get_by_text(re.compile(r"^The customer's history")).first).to_be_visible()
+        screenshots.take(scoring, f"scoring-page-{decision.lower()}")
+    scoring.close()
+
+    # Ctrl-C stops everything `make run` started; the model server keeps serving, as it says.
+    said = dagster_dev.interrupt()
+    assert "the model server keeps serving" in said, said
+    assert dagster_dev.leftovers(model_server=False) == []
+    assert model_deployer().status()["healthy"]
     dagster_dev.stop()
     assert dagster_dev.leftovers() == []
