@@ -1,6 +1,5 @@
 """Group `training`: the model, its evaluation, and the metric gates as blocking asset checks."""
 
-import base64
 from dataclasses import dataclass
 
 import mlflow
@@ -24,8 +23,6 @@ from fraud_assets.training.evaluation import ModelEvaluation, evaluate, pr_auc
 from fraud_assets.training.gates import GateResult, MetricBoundsResource, champion_gate, metric_gates
 from fraud_assets.training.registry import RegisteredModelVersion
 from fraud_assets.training.train import train_model
-from fraud_assets import settings
-from fraud_assets.storage import atomic_write_bytes
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
 
 METRIC_GATES = ("min_roc_auc", "min_pr_auc", "min_f1", "max_brier")  # gate names from training.gates
@@ -117,10 +114,6 @@ def fraud_model(context: AssetExecutionContext, transaction_features: dict[str, 
     )
 
 
-def curves_markdown(png: bytes) -> str:
-    return f"![ROC and precision-recall curves](data:image/png;base64,{base64.b64encode(png).decode()})"
-
-
 def gates_markdown(gates: list[GateResult]) -> str:
     rows = ["| gate | value | bound | verdict |", "| --- | ---: | ---: | --- |"]
     for g in gates:
@@ -146,8 +139,8 @@ def gates_markdown(gates: list[GateResult]) -> str:
     automation_condition=refresh_when_upstream_passes(),
 )
 def model_evaluation(context: AssetExecutionContext, fraud_model: ModelCandidate, metric_bounds: MetricBoundsResource):
-    """The candidate's seven seed metrics, threshold, confusion matrix, curves and importances,
-    with each deployment gate as a blocking check."""
+    """The candidate's seven seed metrics, threshold and confusion matrix, with each deployment
+    gate as a blocking check."""
     bounds = metric_bounds.bounds()
     evaluation = fraud_model.evaluation
     name = fraud_model.registered.name
@@ -158,9 +151,6 @@ def model_evaluation(context: AssetExecutionContext, fraud_model: ModelCandidate
         champion_pr_auc = pr_auc(champion, fraud_model.X_validation, fraud_model.y_validation)
     gates = [*metric_gates(evaluation.metrics, bounds),
              champion_gate(evaluation.metrics["pr_auc"], champion_pr_auc, bounds.champion_pr_auc_margin)]
-
-    curves_path = settings.reports() / "evaluation" / f"{name}-v{fraud_model.registered.version}-curves.png"
-    atomic_write_bytes(curves_path, evaluation.curves_png)
     summary = {
         "model_version": fraud_model.registered.version,
         "metrics": evaluation.metrics,
@@ -176,9 +166,6 @@ def model_evaluation(context: AssetExecutionContext, fraud_model: ModelCandidate
             "gates": MetadataValue.md(gates_markdown(gates)),
             "metrics": MetadataValue.md(evaluation.metrics_markdown()),
             "confusion_matrix": MetadataValue.md(evaluation.confusion_markdown()),
-            "curves": MetadataValue.md(curves_markdown(evaluation.curves_png)),
-            "curves_png": MetadataValue.path(str(curves_path)),
-            "feature_importance": MetadataValue.md(evaluation.importance_markdown(top=15)),
             "threshold": evaluation.threshold,
             **{m: float(v) for m, v in evaluation.metrics.items()},
         },
