@@ -4,11 +4,10 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import f1_score
 
+from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.training.model import FraudClassifier
 from fraud_assets.training.thresholds import f1_optimal_threshold
 from fraud_assets.training.train import train_model
-
-from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 
 
 def test_input_contract_for_serving(trained):

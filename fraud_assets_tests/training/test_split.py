@@ -2,10 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.training.split import split_by_step
 from fraud_assets.training.train import train_model
-
-from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 
 
 def test_windows_are_contiguous_and_in_time_order():
