@@ -1,4 +1,4 @@
-"""The six assets' keys and their checks' names, named once for the assets, sensors, lineage, demo and tests."""
+"""The assets' keys and their checks' names, named once for the assets, sensors, lineage, demo and tests."""
 
 from dagster import AssetKey
 
@@ -8,6 +8,7 @@ FRAUD_MODEL = AssetKey("fraud_model")
 MODEL_EVALUATION = AssetKey("model_evaluation")
 DRIFT_REPORT = AssetKey("drift_report")
 MODEL_DEPLOYMENT = AssetKey("model_deployment")
+MODEL_DIAGNOSTICS = AssetKey("model_diagnostics")
 
 # transaction_slices
 USABLE = "usable"

@@ -39,6 +39,7 @@ defs = Definitions(
         training.model_evaluation,
         monitoring.drift_report,
         deployment.model_deployment,
+        training.model_diagnostics,
     ],
     asset_checks=[checks.slices_usable],
     sensors=[landing_sensor, features_recompute_sensor, automation_sensor],

@@ -30,7 +30,7 @@ from mlflow.tracking import MlflowClient
 import fraud_assets.training
 from fraud_assets import links, settings
 from fraud_assets.hashing import sha256_file
-from fraud_assets.training.evaluation import ModelEvaluation
+from fraud_assets.training.evaluation import ModelDiagnostics, ModelEvaluation
 
 DEFAULT_MODEL_NAME = "fraud-detector"
 DEFAULT_EXPERIMENT = "fraud-detector"
@@ -164,7 +164,7 @@ def log_and_register(
     experiment: str = DEFAULT_EXPERIMENT,
     run_name: str | None = None,
 ) -> RegisteredModelVersion:
-    """Log params, metrics, evaluation artifacts and the model to the active MLflow run (or a new
+    """Log params, metrics, the evaluation table and the model to the active MLflow run (or a new
     one, ended here), then register the model as a new version of `name` tagged with `tags` and
     the SHA-256 of its model.pkl."""
     with _active_or_new_run(experiment, run_name) as run:
@@ -201,6 +201,18 @@ def log_and_register(
             model_uri=f"models:/{name}/{registered.version}",
             artifact_sha256=sha256,
         )
+
+
+def log_diagnostics(run_id: str, diagnostics: ModelDiagnostics, uri: str | None = None) -> None:
+    """Add importances and curves to a model's run after it was registered (the run may have
+    ended): they are computed off the path to deployment."""
+    client = _client(uri)
+    client.log_text(run_id, diagnostics.importance_markdown(), "evaluation/feature_importance.md")
+    client.log_text(run_id, diagnostics.feature_importance.to_csv(index=False), "evaluation/feature_importance.csv")
+    with tempfile.TemporaryDirectory(prefix="fraud-eval-") as tmp:
+        curves = Path(tmp) / "curves.png"
+        curves.write_bytes(diagnostics.curves_png)
+        client.log_artifact(run_id, str(curves), "evaluation")
 
 
 def model_requirements() -> list[str]:
@@ -350,8 +362,3 @@ def _confusion(evaluation: ModelEvaluation) -> dict[str, int]:
 
 def _log_evaluation(evaluation: ModelEvaluation) -> None:
     mlflow.log_text(evaluation.to_markdown(), "evaluation/evaluation.md")
-    mlflow.log_text(evaluation.feature_importance.to_csv(index=False), "evaluation/feature_importance.csv")
-    with tempfile.TemporaryDirectory(prefix="fraud-eval-") as tmp:
-        curves = Path(tmp) / "curves.png"
-        curves.write_bytes(evaluation.curves_png)
-        mlflow.log_artifact(str(curves), "evaluation")

@@ -1,16 +1,26 @@
-"""Group `training`: the model, its evaluation, and the metric gates as blocking asset checks."""
+"""Group `training`: the model, its evaluation with the metric gates as blocking asset checks, and its
+diagnostics (after deployment, off the gated path)."""
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AutomationCondition,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    asset,
+)
 
 from fraud_assets import metadata_links, settings
-from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MODEL_EVALUATION
+from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MODEL_DEPLOYMENT, MODEL_EVALUATION
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
 from fraud_assets.execution import k8s_op_tags
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.storage import atomic_write_bytes
-from fraud_assets.training.candidate import ModelCandidate, train_and_register
+from fraud_assets.training.candidate import ModelCandidate, diagnose_and_log, train_and_register
 from fraud_assets.training.judging import judge
 from fraud_assets.training.report import curves_markdown, gates_markdown
 
@@ -75,12 +85,10 @@ def fraud_model(
     automation_condition=refresh_when_upstream_passes(),
 )
 def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsResource):
-    """The candidate's seven metrics (the original pipeline's), threshold, confusion matrix, curves and importances,
-    with each deployment gate as a blocking check."""
+    """The candidate's seven metrics (the original pipeline's), threshold and confusion matrix, with each
+    deployment gate as a blocking check (importances and curves come later, from `model_diagnostics`)."""
     judgement = judge(fraud_model, metric_bounds.bounds())
     evaluation, registered = fraud_model.evaluation, fraud_model.registered
-    curves_path = settings.reports() / "evaluation" / f"{registered.name}-v{registered.version}-curves.png"
-    atomic_write_bytes(curves_path, evaluation.curves_png)
     summary = {
         "model_version": registered.version,
         "metrics": evaluation.metrics,
@@ -97,9 +105,6 @@ def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsRes
             "gates": MetadataValue.md(gates_markdown(judgement.gates)),
             "metrics": MetadataValue.md(evaluation.metrics_markdown()),
             "confusion_matrix": MetadataValue.md(evaluation.confusion_markdown()),
-            "curves": MetadataValue.md(curves_markdown(evaluation.curves_png)),
-            "curves_png": MetadataValue.path(str(curves_path)),
-            "feature_importance": MetadataValue.md(evaluation.importance_markdown(top=15)),
             "threshold": evaluation.threshold,
             **{m: float(v) for m, v in evaluation.metrics.items()},
         },
@@ -109,3 +114,30 @@ def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsRes
             check_name=gate.gate, passed=gate.passed, description=gate.message,
             metadata={"message": gate.message, **gate.metadata()},
         )
+
+
+@asset(
+    deps=[MODEL_DEPLOYMENT],
+    group_name="training",
+    op_tags=k8s_op_tags("training"),
+    kinds={"scikit-learn", "mlflow"},
+    owners=["team:fraud-ml"],
+    code_version="1",
+    automation_condition=AutomationCondition.eager(),
+)
+def model_diagnostics(fraud_model: ModelCandidate):
+    """Permutation importances (drop in PR AUC) and ROC/PR curves of the deployed candidate: for people,
+    not gates, so they run after the deployment instead of delaying it."""
+    diagnostics = diagnose_and_log(fraud_model)
+    registered = fraud_model.registered
+    curves_path = settings.reports() / "evaluation" / f"{registered.name}-v{registered.version}-curves.png"
+    atomic_write_bytes(curves_path, diagnostics.curves_png)
+    return MaterializeResult(
+        metadata={
+            "model": f"{registered.name} version {registered.version}",
+            **metadata_links.mlflow_links(registered.run_id, registered.name, registered.version),
+            "curves": MetadataValue.md(curves_markdown(diagnostics.curves_png)),
+            "curves_png": MetadataValue.path(str(curves_path)),
+            "feature_importance": MetadataValue.md(diagnostics.importance_markdown(top=15)),
+        },
+    )

@@ -1,5 +1,7 @@
-"""Validation-window evaluation: the original pipeline's seven metrics at the model's threshold, plus the
-confusion matrix, ROC and PR curves and permutation feature importances.
+"""Validation-window evaluation in two parts. `evaluate`: the original pipeline's seven metrics at the model's
+threshold and the confusion matrix, what the deployment gates read (milliseconds). `diagnose`:
+permutation feature importances and the ROC and PR curves, for people rather than gates (seconds
+at full size), so they can run after deployment instead of before it.
 
 Threshold-free metrics (ROC AUC, PR AUC, Brier) judge the scores; precision, recall, F1 and
 accuracy judge the decisions the served model will actually make, so they use `model.threshold`.
@@ -44,15 +46,13 @@ IMPORTANCE_REPEATS = 3
 
 @dataclass(frozen=True)
 class ModelEvaluation:
-    """Everything the model_evaluation asset shows and the gates read."""
+    """What the gates read: metrics at the threshold and the confusion matrix."""
 
     metrics: dict[str, float]
     threshold: float
     confusion: tuple[tuple[int, int], tuple[int, int]]  # ((tn, fp), (fn, tp))
     rows: int
     fraud_rows: int
-    feature_importance: pd.DataFrame  # feature, importance_mean, importance_std (drop in PR AUC)
-    curves_png: bytes
 
     def metrics_markdown(self) -> str:
         lines = ["| metric | value |", "| --- | ---: |"]
@@ -71,6 +71,23 @@ class ModelEvaluation:
             ]
         )
 
+    def to_markdown(self) -> str:
+        return "\n\n".join(
+            [
+                f"Validation rows: {self.rows} ({self.fraud_rows} fraud)",
+                self.metrics_markdown(),
+                self.confusion_markdown(),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class ModelDiagnostics:
+    """Why the model scores as it does: nothing here decides a deployment."""
+
+    feature_importance: pd.DataFrame  # feature, importance_mean, importance_std (drop in PR AUC)
+    curves_png: bytes
+
     def importance_markdown(self, top: int | None = None) -> str:
         rows = self.feature_importance if top is None else self.feature_importance.head(top)
         lines = ["| feature | PR AUC drop (mean) | std |", "| --- | ---: | ---: |"]
@@ -79,24 +96,8 @@ class ModelEvaluation:
         ]
         return "\n".join(lines)
 
-    def to_markdown(self) -> str:
-        return "\n\n".join(
-            [
-                f"Validation rows: {self.rows} ({self.fraud_rows} fraud)",
-                self.metrics_markdown(),
-                self.confusion_markdown(),
-                self.importance_markdown(),
-            ]
-        )
 
-
-def evaluate(
-    model,
-    X: pd.DataFrame,
-    y,
-    importance_rows: int = IMPORTANCE_SAMPLE_ROWS,
-    random_state: int = 0,
-) -> ModelEvaluation:
+def evaluate(model, X: pd.DataFrame, y) -> ModelEvaluation:
     """Score `model` (a fitted FraudClassifier or anything with predict_proba and threshold)."""
     y = _check_window(y, len(X))
     scores = model.predict_proba(X)[:, 1]
@@ -118,8 +119,21 @@ def evaluate(
         confusion=((tn, fp), (fn, tp)),
         rows=len(y),
         fraud_rows=int(y.sum()),
+    )
+
+
+def diagnose(
+    model,
+    X: pd.DataFrame,
+    y,
+    importance_rows: int = IMPORTANCE_SAMPLE_ROWS,
+    random_state: int = 0,
+) -> ModelDiagnostics:
+    """Permutation importances and curves of `model` on the same window `evaluate` scored."""
+    y = _check_window(y, len(X))
+    return ModelDiagnostics(
         feature_importance=feature_importance(model, X, y, importance_rows, random_state),
-        curves_png=curves_png(y, scores, threshold),
+        curves_png=curves_png(y, model.predict_proba(X)[:, 1], float(model.threshold)),
     )
 
 

@@ -9,6 +9,10 @@ Calibration takes the latest 10 % of training steps (about 14 days of BankSim, ~
 `benchmarks/bench_training.py` measured 10 % against 20 %: equal on stable data, and when the
 data drifts shortly before validation the 20 % window left the threshold tuned for a model that
 had not seen the change (validation F1 0.83-0.85 against 0.86).
+
+A training window (`window_steps`) keeps only the latest N training steps: older steps fall in no
+window, so a retrain costs the same every day instead of more than the day before. The validation
+window does not move with it, so models trained on different windows are judged on the same days.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class StepSplit:
     fit_steps: tuple[int, ...]
     calibration_steps: tuple[int, ...]
     validation_steps: tuple[int, ...]
+    older_steps: tuple[int, ...] = ()  # before the training window: in no window
 
     @property
     def training_steps(self) -> tuple[int, ...]:
@@ -56,7 +61,7 @@ class StepSplit:
             calibration=np.isin(values, self.calibration_steps),
             validation=np.isin(values, self.validation_steps),
         )
-        unassigned = ~(masks.training | masks.validation)
+        unassigned = ~(masks.training | masks.validation | np.isin(values, self.older_steps))
         if unassigned.any():
             missing = sorted(set(values[unassigned].tolist()))
             raise ValueError(f"step split: steps {missing[:10]} are in no window; build the split from the same frame")
@@ -64,10 +69,11 @@ class StepSplit:
 
     def describe(self) -> dict[str, str]:
         """First-last step and step count per window, for run metadata and tags."""
-        return {name: _span(steps) for name, steps in self._windows().items()}
+        return {name: _span(steps) for name, steps in self._windows().items() if steps}
 
     def _windows(self) -> dict[str, tuple[int, ...]]:
         return {
+            "older": self.older_steps,
             "fit": self.fit_steps,
             "calibration": self.calibration_steps,
             "validation": self.validation_steps,
@@ -78,11 +84,15 @@ def split_by_step(
     steps: Iterable[int],
     validation_share: float = VALIDATION_SHARE,
     calibration_share: float = CALIBRATION_SHARE,
+    window_steps: int | None = None,
 ) -> StepSplit:
-    """Validation = the latest `validation_share` of distinct steps; calibration = the latest
-    `calibration_share` of the remaining training steps; fit = the rest. Each window gets at
-    least one step, and shares are of distinct steps so a busy day counts as much as a quiet one.
+    """Validation = the latest `validation_share` of distinct steps; training = the remaining
+    steps, or only the latest `window_steps` of them; calibration = the latest `calibration_share`
+    of the training steps; fit = the rest. Each window gets at least one step, and shares are of
+    distinct steps so a busy day counts as much as a quiet one.
     """
+    if window_steps is not None and window_steps < 2:
+        raise ValueError(f"step split: window_steps must be at least 2 (fit and calibration), got {window_steps}")
     for name, share in (("validation_share", validation_share), ("calibration_share", calibration_share)):
         if not 0 < share < 1:
             raise ValueError(f"step split: {name} must be between 0 and 1 (exclusive), got {share}")
@@ -93,12 +103,15 @@ def split_by_step(
             f"got {len(distinct)}: {distinct}"
         )
     n_validation = min(max(1, round(len(distinct) * validation_share)), len(distinct) - 2)
-    training = distinct[: len(distinct) - n_validation]
+    history = distinct[: len(distinct) - n_validation]
+    n_older = max(0, len(history) - window_steps) if window_steps is not None else 0
+    older, training = history[:n_older], history[n_older:]
     n_calibration = min(max(1, round(len(training) * calibration_share)), len(training) - 1)
     return StepSplit(
         fit_steps=tuple(training[: len(training) - n_calibration]),
         calibration_steps=tuple(training[len(training) - n_calibration :]),
         validation_steps=tuple(distinct[len(distinct) - n_validation :]),
+        older_steps=tuple(older),
     )
 
 

@@ -1,7 +1,8 @@
 """From a features frame (features + `step` + `fraud`) to a fitted classifier and its windows.
 
 The frame is cut once by step (see `split`); the model gets the training rows plus a mask of the
-calibration rows, and the validation rows are kept aside for evaluation and the gates.
+calibration rows, and the validation rows are kept aside for evaluation and the gates. Only the
+rows and columns a window needs are copied out of the frame, which may hold float32 features.
 """
 
 from __future__ import annotations
@@ -51,14 +52,14 @@ def step_windows(
         raise ValueError(f"training frame: missing columns {missing} (needs the features plus '{STEP}' and '{LABEL}')")
     split = split or split_by_step(frame[STEP])
     masks = split.masks(frame[STEP])
-    features = frame.loc[:, list(feature_columns)]
+    columns = list(feature_columns)
     labels = frame[LABEL].to_numpy()
     return TrainingWindows(
         split=split,
-        X_train=features[masks.training].reset_index(drop=True),
+        X_train=frame.loc[masks.training, columns].reset_index(drop=True),
         y_train=labels[masks.training],
         calibration_mask=masks.calibration[masks.training],
-        X_validation=features[masks.validation].reset_index(drop=True),
+        X_validation=frame.loc[masks.validation, columns].reset_index(drop=True),
         y_validation=labels[masks.validation],
     )
 
@@ -68,11 +69,15 @@ def train_model(
     feature_columns: Sequence[str],
     categorical_features: Sequence[str],
     split: StepSplit | None = None,
+    window_steps: int | None = None,
     **model_params,
 ) -> TrainedModel:
     """Fit a `FraudClassifier` on the training steps with its threshold picked on the calibration
-    steps; `model_params` override the classifier's chosen defaults."""
-    windows = step_windows(frame, feature_columns, split)
+    steps; `window_steps` trains on only the latest N steps before validation (None: all history);
+    `model_params` override the classifier's chosen defaults."""
+    if split is not None and window_steps is not None:
+        raise ValueError("train_model: pass either a split or window_steps (the split then has its window)")
+    windows = step_windows(frame, feature_columns, split or split_by_step(frame[STEP], window_steps=window_steps))
     model = FraudClassifier(categorical_features=tuple(categorical_features), **model_params)
     started = time.perf_counter()
     model.fit(windows.X_train, windows.y_train, calibration_mask=windows.calibration_mask)

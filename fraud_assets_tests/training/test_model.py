@@ -4,11 +4,10 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import f1_score
 
+from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.training.model import FraudClassifier
 from fraud_assets.training.thresholds import f1_optimal_threshold
 from fraud_assets.training.train import train_model
-
-from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 
 
 def test_input_contract_for_serving(trained):
@@ -103,3 +102,54 @@ def test_missing_values_are_allowed(trained):
     X.loc[::11, "gender"] = np.nan
     model = FraudClassifier(categorical_features=CATEGORICAL_FEATURES, max_iter=20).fit(X, trained.windows.y_train)
     assert np.isfinite(model.predict_proba(pd.DataFrame(X))).all()
+
+
+def test_one_fit_serves_the_booster_its_threshold_was_picked_for(trained):
+    # No refit by default: the served scores on the calibration rows are the ones the threshold
+    # maximises F1 on, so the threshold belongs to the model that serves.
+    model, windows = trained.model, trained.windows
+    assert model.refit_after_calibration is False
+    X_cal = windows.X_train[windows.calibration_mask]
+    y_cal = windows.y_train[windows.calibration_mask]
+    assert model.threshold == f1_optimal_threshold(y_cal, model.predict_proba(X_cal)[:, 1])
+
+
+def test_down_sampling_keeps_every_fraud_row_weighted_and_seeded():
+    y = np.array([0, 1] * 50 + [0] * 900)
+    rows = np.ones(len(y), dtype=bool)
+    rows[:10] = False  # e.g. calibration rows: never fitted on, never sampled in
+    model = FraudClassifier(legit_sample_rate=0.2, random_state=4)
+    kept, weights = model.sampled_rows(y, rows)
+    assert not kept[:10].any()
+    assert (kept | ~rows)[y == 1].all()  # every fraud row of `rows` kept
+    legit_kept = (kept & (y == 0)).sum()
+    assert 0.15 < legit_kept / (rows & (y == 0)).sum() < 0.25
+    np.testing.assert_array_equal(weights, np.where(y[kept] == 1, 1.0, 5.0))
+    again, _ = clone(model).sampled_rows(y, rows)
+    np.testing.assert_array_equal(again, kept)
+    other, _ = FraudClassifier(legit_sample_rate=0.2, random_state=5).sampled_rows(y, rows)
+    assert not np.array_equal(other, kept)
+    assert FraudClassifier().sampled_rows(y, rows) == (rows, None)
+
+
+def test_a_down_sampled_fit_keeps_the_threshold_on_all_calibration_rows(trained):
+    windows = trained.windows
+    model = FraudClassifier(categorical_features=CATEGORICAL_FEATURES, legit_sample_rate=0.25)
+    model.fit(windows.X_train, windows.y_train, calibration_mask=windows.calibration_mask)
+    X_cal = windows.X_train[windows.calibration_mask]
+    y_cal = windows.y_train[windows.calibration_mask]
+    assert model.threshold == f1_optimal_threshold(y_cal, model.predict_proba(X_cal)[:, 1])
+    scores = model.predict_proba(windows.X_validation)[:, 1]
+    # Weighted, the probabilities keep the base rate's scale instead of quadrupling it.
+    assert abs(scores.mean() - windows.y_train.mean()) < 0.5 * windows.y_train.mean()
+    with pytest.raises(ValueError, match=r"legit_sample_rate must be in \(0, 1\]"):
+        FraudClassifier(legit_sample_rate=0).fit(windows.X_train, windows.y_train)
+
+
+def test_float32_features_train_the_same_model_up_to_rounding(trained):
+    windows = trained.windows
+    narrow = windows.X_train.astype(np.float32)
+    model = clone(trained.model).fit(narrow, windows.y_train, calibration_mask=windows.calibration_mask)
+    X = windows.X_validation
+    assert model.feature_names_in_ == trained.model.feature_names_in_
+    np.testing.assert_allclose(model.predict_proba(X)[:, 1], trained.model.predict_proba(X)[:, 1], atol=0.05)

@@ -29,7 +29,7 @@ def own_store(home, empty_store):
 
 @pytest.fixture(scope="module")
 def evaluation(trained):
-    return evaluate(trained.model, trained.windows.X_validation, trained.windows.y_validation, importance_rows=1000)
+    return evaluate(trained.model, trained.windows.X_validation, trained.windows.y_validation)
 
 
 @pytest.fixture

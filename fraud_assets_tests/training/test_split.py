@@ -2,10 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.training.split import split_by_step
 from fraud_assets.training.train import train_model
-
-from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 
 
 def test_windows_are_contiguous_and_in_time_order():
@@ -64,3 +63,31 @@ def test_threshold_is_picked_on_the_calibration_steps(frame, trained):
     tampered.loc[in_calibration, "fraud"] = 1 - tampered.loc[in_calibration, "fraud"]
     retrained = train_model(tampered, FEATURE_COLUMNS, CATEGORICAL_FEATURES, split=trained.windows.split)
     assert retrained.model.threshold != trained.model.threshold
+
+
+def test_a_training_window_keeps_the_latest_steps_before_validation():
+    split = split_by_step(range(100), window_steps=30)
+    assert split.validation_steps == tuple(range(80, 100))  # unchanged by the window
+    assert split.training_steps == tuple(range(50, 80))
+    assert split.calibration_steps == (77, 78, 79)  # 10 % of the window
+    assert split.older_steps == tuple(range(50))
+    assert split.describe()["older"] == "0-49 (50 steps)"
+    masks = split.masks(np.arange(100))
+    assert not (masks.training | masks.validation)[:50].any()  # older rows are in no window
+
+
+def test_a_window_longer_than_the_history_is_all_history():
+    assert split_by_step(range(100), window_steps=500) == split_by_step(range(100))
+    assert "older" not in split_by_step(range(100)).describe()
+    with pytest.raises(ValueError, match="window_steps must be at least 2"):
+        split_by_step(range(100), window_steps=1)
+
+
+def test_train_model_fits_only_the_window(frame, trained):
+    windowed = train_model(frame, FEATURE_COLUMNS, CATEGORICAL_FEATURES, window_steps=6)
+    split = windowed.windows.split
+    assert split.validation_steps == trained.windows.split.validation_steps
+    assert len(split.training_steps) == 6
+    assert len(windowed.windows.y_train) == frame["step"].isin(split.training_steps).sum()
+    with pytest.raises(ValueError, match="either a split or window_steps"):
+        train_model(frame, FEATURE_COLUMNS, CATEGORICAL_FEATURES, split=split, window_steps=6)

@@ -2,7 +2,7 @@
 against `fraud-assets dev`.
 
 The story, in manual mode (FRAUD_AUTOMATION=off): 30 days land, the landing sensor ingests them;
-the person opens the asset lineage, sees the six assets, and asks for what is behind with
+the person opens the asset lineage, sees the seven assets, and asks for what is behind with
 "Materialize unsynced" (features for the missing partitions, then model, drift, evaluation and
 deployment) rather than "Materialize all", which would re-read and re-validate 30 files the sensor
 has just ingested. Then they read the gates on model_evaluation's Checks tab and the endpoint on
@@ -28,7 +28,8 @@ from .conftest import CHROMIUM
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/browser-deps (Debian's chromium)")
 
 LANDED_DAYS = range(0, 30)  # ~80k rows: enough for a model that passes the default gates
-ASSETS = {"transaction_slices", "transaction_features", "fraud_model", "drift_report", "model_evaluation", "model_deployment"}
+ASSETS = {"transaction_slices", "transaction_features", "fraud_model", "drift_report", "model_evaluation", "model_deployment",
+          "model_diagnostics"}
 BEHIND_THE_SENSOR = ASSETS - {"transaction_slices"}
 DOWNSTREAM = BEHIND_THE_SENSOR - {"transaction_features"}  # unpartitioned: one run after the features
 MODEL_GATES = ("min_roc_auc", "min_pr_auc", "min_f1", "max_brier", "not_worse_than_champion")
