@@ -6,6 +6,7 @@ Dagster-free, so the model server process can find the stored feature states wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,7 +19,7 @@ class KeyPath(Protocol):
     """What the layout needs of an asset key (dagster's AssetKey has it)."""
 
     @property
-    def path(self) -> list[str]: ...
+    def path(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)

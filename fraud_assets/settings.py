@@ -358,4 +358,4 @@ def scoring_page_url() -> str | None:
 
 
 def _is_http(uri: str | None) -> bool:
-    return bool(uri) and uri.startswith(("http://", "https://"))
+    return uri is not None and uri.startswith(("http://", "https://"))
