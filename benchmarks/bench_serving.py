@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from fraud_assets.deployment import local
 from fraud_assets.deployment.bundle import ModelBundle
 from fraud_assets.deployment.seldon_model import FraudModel
-from fraud_assets.hashing import sha256_file
+from fraud_assets.model_artifact import write_manifest
 from fraud_assets.training.model import FraudClassifier
 
 FEATURES = [f"f{i:02d}" for i in range(12)] + ["category_code", "age_code", "gender_code"]
@@ -52,8 +52,7 @@ def train(trees: int | None, seed: int = 0) -> FraudClassifier:
 def save(model: FraudClassifier, root: Path, version: str) -> ModelBundle:
     path = root / f"model-v{version}"
     mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle", pip_requirements=["scikit-learn"])
-    sha256 = sha256_file(path / "model.pkl")
-    return ModelBundle(str(path), sha256, "fraud-model", version, model.threshold, tuple(FEATURES))
+    return ModelBundle(str(path), write_manifest(path), "fraud-model", version, model.threshold, tuple(FEATURES))
 
 
 def percentiles(seconds: list[float]) -> str:

@@ -184,11 +184,12 @@ def cmd_serve(args) -> int:
 
 def cmd_rollback(args) -> int:
     from fraud_assets import release
+    from fraud_assets.model_artifact import ModelIntegrityError
     from fraud_assets.resources import model_deployer
 
     try:
         done = release.rollback(model_deployer(), args.model, args.version)
-    except LookupError as exc:
+    except (LookupError, release.GatesNotPassed, ModelIntegrityError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     print(f"{args.model} version {done.version} serves at {done.result.endpoint} (replaced version {done.replaced})")
@@ -231,7 +232,7 @@ def cmd_lineage(args) -> int:
             print(str(exc), file=sys.stderr)
             return 1
     print(json.dumps(lineage, indent=2, default=str) if args.json else render(lineage))
-    return 0
+    return 0 if lineage["artifact"]["verified"] else 1
 
 
 def cmd_score(args) -> int:

@@ -16,6 +16,7 @@ from fraud_assets import registry, settings
 from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MODEL_EVALUATION, TRANSACTION_FEATURES
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
+from fraud_assets.deployment_gates import MODEL_VERSION
 from fraud_assets.execution import k8s_op_tags
 from fraud_assets.storage import atomic_write_bytes
 from fraud_assets.training.candidate import ModelCandidate, train_and_register
@@ -54,7 +55,7 @@ def fraud_model(
             "model": f"{registered.name} version {registered.version}",
             "model_uri": registered.model_uri,
             "mlflow_run": registry.run_link(registered.run_id),
-            "artifact_sha256": registered.artifact_sha256,
+            "manifest_sha256": registered.manifest_sha256,
             "training_rows": candidate.training_rows,
             "validation_rows": len(candidate.X_validation),
             "training_slices": len(candidate.training_slices),
@@ -114,5 +115,5 @@ def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsRes
     for gate in judgement.gates:
         yield AssetCheckResult(
             check_name=gate.gate, passed=gate.passed, description=gate.message,
-            metadata={"message": gate.message, **gate.metadata()},
+            metadata={"message": gate.message, **gate.metadata(), MODEL_VERSION: registered.version},
         )
