@@ -300,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: standard output)")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("rollback", help="redeploy the previous champion (or --version N) and move the alias back")
+    p = sub.add_parser("rollback", help="redeploy the previous champion (or --version N), if it passed its gates "
+                                          "when deployed, and move the alias back")
     p.add_argument("--model", default="fraud-detector")
     p.add_argument("--version", type=int, help="deploy this registered version instead of the previous champion")
     p.set_defaults(func=cmd_rollback)
