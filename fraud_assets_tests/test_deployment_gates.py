@@ -58,6 +58,15 @@ def test_a_gate_never_evaluated_is_not_passed():
     assert unmet(verdicts, 3, DATA_AT) == [f"{DRIFT[-1]}: no completed evaluation"]
 
 
+def error_messages(error) -> str:
+    """A step failure's message with those of its causes (Dagster wraps what the asset raised)."""
+    messages = []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    return "\n".join(messages)
+
+
 def champion(alias=registry.CHAMPION):
     return registry.get_alias_version(registry.DEFAULT_MODEL_NAME, alias)
 
@@ -95,7 +104,7 @@ def test_model_deployment_alone_after_a_failed_gate_is_refused(deployer, capsys)
                             resources=graph_resources(deployer), raise_on_error=False, run_config=QUIET)
         assert not alone.success
         (failure,) = alone.get_step_failure_events()
-        message = failure.event_specific_data.error.message
+        message = error_messages(failure.event_specific_data.error)
         assert "fraud-detector version 2 is not deployed" in message, message
         assert "model_evaluation:min_f1 failed" in message and "model_evaluation:max_brier failed" in message
         assert "model_evaluation:min_roc_auc" not in message, message
