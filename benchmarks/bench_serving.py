@@ -45,9 +45,9 @@ from fraud_assets.deployment.redis_store import RedisStateStore
 from fraud_assets.deployment.seldon_model import FraudModel
 from fraud_assets.deployment.state_store import SqliteStateStore
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, FeatureState, compute_features_incremental
-from fraud_assets.hashing import sha256_file
 from fraud_assets.layout import StorageLayout
 from fraud_assets.simulation.simulator import simulate
+from fraud_assets.model_artifact import write_manifest
 from fraud_assets.training.model import FraudClassifier
 from fraud_assets_tests.redis_server import redis_server
 
@@ -86,8 +86,7 @@ def train(data: Data, trees: int | None) -> FraudClassifier:
 def save(model: FraudClassifier, root: Path, version: str) -> ModelBundle:
     path = root / f"model-v{version}"
     mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle", pip_requirements=["scikit-learn"])
-    sha256 = sha256_file(path / "model.pkl")
-    return ModelBundle(str(path), sha256, "fraud-model", version, model.threshold, tuple(FEATURES))
+    return ModelBundle(str(path), write_manifest(path), "fraud-model", version, model.threshold, tuple(FEATURES))
 
 
 def store_features_partition(state: FeatureState) -> None:

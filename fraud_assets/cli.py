@@ -199,11 +199,12 @@ def cmd_serve(args) -> int:
 
 def cmd_rollback(args) -> int:
     from fraud_assets import release
+    from fraud_assets.model_artifact import ModelIntegrityError
     from fraud_assets.resources import model_deployer
 
     try:
         done = release.rollback(model_deployer(), args.model, args.version)
-    except LookupError as exc:
+    except (LookupError, release.GatesNotPassed, ModelIntegrityError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     print(f"{args.model} version {done.version} serves at {done.result.endpoint} (replaced version {done.replaced})")
@@ -246,7 +247,7 @@ def cmd_lineage(args) -> int:
             print(str(exc), file=sys.stderr)
             return 1
     print(json.dumps(lineage, indent=2, default=str) if args.json else render(lineage))
-    return 0
+    return 0 if lineage["artifact"]["verified"] else 1
 
 
 def cmd_score(args) -> int:
@@ -314,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: standard output)")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("rollback", help="redeploy the previous champion (or --version N) and move the alias back")
+    p = sub.add_parser("rollback", help="redeploy the previous champion (or --version N), if it passed its gates "
+                                          "when deployed, and move the alias back")
     p.add_argument("--model", default="fraud-detector")
     p.add_argument("--version", type=int, help="deploy this registered version instead of the previous champion")
     p.set_defaults(func=cmd_rollback)

@@ -1,13 +1,13 @@
 """From the model that serves now back to the files it learned from, across Dagster and MLflow.
 
-The walk: serving record → MLflow model version (run, Dagster run id, partition keys) → the Dagster run
-that trained it (evaluation and drift results, their checks) → each training slice's
-materialization (the landed file's path and SHA-256).
+The walk: serving record → MLflow model version (run, Dagster run id, partition keys; its artifact
+checked against the registered manifest) → the Dagster run that trained it (evaluation and drift
+results, their checks) → each training slice's materialization (the landed file's path and SHA-256).
 """
 
 from dagster import AssetRecordsFilter, DagsterEventType, DagsterInstance
 
-from fraud_assets import links, registry
+from fraud_assets import links, model_artifact, registry
 from fraud_assets.asset_keys import TRANSACTION_SLICES
 from fraud_assets.assets.ingest import ROW_COUNT, SOURCE_FILE, SOURCE_PATH, SOURCE_SHA256
 
@@ -48,6 +48,15 @@ def _run_results(instance: DagsterInstance, run_id: str) -> dict:
     return results
 
 
+def _artifact_verdict(name: str, version: str) -> dict:
+    """Whether the version's folder in the artifact store still matches its registered manifest."""
+    try:
+        registry.verify_version(name, version)
+    except model_artifact.ModelIntegrityError as refused:
+        return {"verified": False, "problem": str(refused)}
+    return {"verified": True, "problem": None}
+
+
 def serving_lineage(instance: DagsterInstance, serving: dict | None, name: str = registry.DEFAULT_MODEL_NAME) -> dict:
     if not serving:
         raise LookupError("nothing is serving: deploy a model first (materialize model_deployment)")
@@ -59,8 +68,9 @@ def serving_lineage(instance: DagsterInstance, serving: dict | None, name: str =
     slices = _latest_slice_metadata(instance, slice_ids)
     return {
         "endpoint": serving.get("url") or serving.get("endpoint"),
-        "model": {"name": name, "version": str(version), "artifact_sha256": tags.get(registry.SHA256_TAG),
+        "model": {"name": name, "version": str(version), "manifest_sha256": tags.get(registry.MANIFEST_SHA256_TAG),
                   "aliases": list(model_version.aliases)},
+        "artifact": _artifact_verdict(name, version),
         "mlflow_run_id": model_version.run_id,
         "dagster_run_id": dagster_run_id,
         "links": {"mlflow_run": registry.run_url(model_version.run_id),
@@ -76,7 +86,8 @@ def render(lineage: dict) -> str:
     lines = [
         f"serving     {lineage['endpoint']}",
         f"model       {model['name']} version {model['version']} (aliases: {', '.join(model['aliases']) or 'none'})",
-        f"artifact    sha256 {model['artifact_sha256']}",
+        f"artifact    manifest sha256 {model['manifest_sha256']}: "
+        + ("every file matches" if lineage["artifact"]["verified"] else f"REFUSED - {lineage['artifact']['problem']}"),
         f"mlflow run  {lineage['mlflow_run_id']}",
         f"dagster run {lineage['dagster_run_id']}",
     ]

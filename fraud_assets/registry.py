@@ -1,6 +1,6 @@
 """MLflow tracking and model registry: log a trained model with its evaluation, register it as a
-new version with lineage tags and the artifact's SHA-256, load a version only after checking that
-hash, move the `champion` alias, and link to runs. Shared by training, release, monitoring and lineage.
+new version with lineage tags and the SHA-256 of its folder's manifest (`model_artifact`), load a
+version only after checking the whole folder against it, move the `champion` alias, and link to runs. Shared by training, release, monitoring and lineage.
 
 Embedded default: a SQLite store at `$FRAUD_ASSETS_HOME/mlflow/mlflow.db` with artifacts under
 `$FRAUD_ASSETS_HOME/mlflow/artifacts` (MLflow 3 deprecates the plain-folder store, and its SQL
@@ -11,6 +11,7 @@ MLFLOW_TRACKING_URI switches to a tracking server without code changes.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,8 +29,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 import fraud_assets.training
-from fraud_assets import links, settings
-from fraud_assets.hashing import sha256_file
+from fraud_assets import links, model_artifact, settings
 from fraud_assets.training.evaluation import ModelDiagnostics, ModelEvaluation
 
 DEFAULT_MODEL_NAME = "fraud-detector"
@@ -39,14 +39,15 @@ DRIFT_REPORT_ARTIFACT = "drift_report.html"
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous-champion"
 MODEL_ARTIFACT = "model"
-MODEL_FILE = "model.pkl"
-SHA256_TAG = "artifact_sha256"
+MODEL_FILE = model_artifact.MODEL_FILE
+MANIFEST_SHA256_TAG = "manifest_sha256"
 DAGSTER_RUN_TAG = "dagster_run_id"
 DAGSTER_RUN_URL_TAG = "dagster_run_url"
 NOTE_TAG = "mlflow.note.content"  # the run's description, which MLflow's UI renders as Markdown
 ASSET_KEY_TAG = "dagster_asset_key"
 SLICES_TAG = "training_slices"
 SLICE_COUNT_TAG = "training_slice_count"
+GATES_PASSED_TAG = "gates_passed_at_deploy"  # what cleared it (e.g. the Dagster run) when it was deployed
 RUN_TAG_LIMIT = 5000  # MLflow caps run tag values at 8000 characters
 
 
@@ -56,7 +57,7 @@ class RegisteredModelVersion:
     version: int
     run_id: str
     model_uri: str  # models:/<name>/<version>
-    artifact_sha256: str
+    manifest_sha256: str  # SHA-256 of the model folder's manifest.json (see model_artifact)
 
 
 def tracking_uri() -> str:
@@ -166,40 +167,47 @@ def log_and_register(
 ) -> RegisteredModelVersion:
     """Log params, metrics, the evaluation table and the model to the active MLflow run (or a new
     one, ended here), then register the model as a new version of `name` tagged with `tags` and
-    the SHA-256 of its model.pkl."""
+    the SHA-256 of its manifest.
+
+    The model folder is written here and its manifest computed from those bytes before the upload,
+    so nothing changed in the artifact store after that can match the registered hash."""
     with _active_or_new_run(experiment, run_name) as run:
         mlflow.log_params(dict(params))
         mlflow.log_metrics({**evaluation.metrics, "threshold": evaluation.threshold, **_confusion(evaluation)})
         mlflow.set_tags(_run_tags(tags))
         _log_evaluation(evaluation)
         input_example = input_example.loc[:, list(model.feature_names_in_)].astype(np.float64)
-        with _classes_pickled_by_value():
-            # cloudpickle, not MLflow's default skops: skops refuses to load types it was not
-            # told to trust (our classifier, HGB internals). And by value, not by reference as
-            # pickle stores importable classes: model.pkl then carries FraudClassifier's code and
-            # needs only `model_requirements()`, so a server (or a rollback to an old version)
-            # does not depend on which version of this project is installed where it runs.
-            info = mlflow.sklearn.log_model(
-                model,
-                name=MODEL_ARTIFACT,
-                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-                signature=infer_signature(input_example, model.predict(input_example)),
-                input_example=input_example,
-                # Inferring them loads the model in a subprocess and pins whatever it imported
-                # (seconds per run, and not what unpickling needs); these are exactly that.
-                pip_requirements=model_requirements(),
-            )
-        registered = mlflow.register_model(info.model_uri, name, tags=dict(tags))
-        sha256 = _sha256_of_registered(name, registered.version)
-        MlflowClient().set_model_version_tag(name, registered.version, SHA256_TAG, sha256)
-        mlflow.set_tag(SHA256_TAG, sha256)
+        with tempfile.TemporaryDirectory(prefix="fraud-model-") as tmp:
+            local = Path(tmp) / MODEL_ARTIFACT
+            with _classes_pickled_by_value():
+                # cloudpickle, not MLflow's default skops: skops refuses to load types it was not
+                # told to trust (our classifier, HGB internals). And by value, not by reference as
+                # pickle stores importable classes: model.pkl then carries FraudClassifier's code and
+                # needs only `model_requirements()`, so a server (or a rollback to an old version)
+                # does not depend on which version of this project is installed where it runs.
+                mlflow.sklearn.save_model(
+                    model,
+                    str(local),
+                    serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+                    signature=infer_signature(input_example, model.predict(input_example)),
+                    input_example=input_example,
+                    # Inferring them loads the model in a subprocess and pins whatever it imported
+                    # (seconds per run, and not what unpickling needs); these are exactly that.
+                    pip_requirements=model_requirements(),
+                )
+            manifest_hash = model_artifact.write_manifest(local)
+            mlflow.log_artifacts(str(local), MODEL_ARTIFACT)
+        registered = mlflow.register_model(
+            f"runs:/{run.info.run_id}/{MODEL_ARTIFACT}", name, tags={**tags, MANIFEST_SHA256_TAG: manifest_hash}
+        )
+        mlflow.set_tag(MANIFEST_SHA256_TAG, manifest_hash)
         mlflow.set_tag("registered_model_version", f"{name}/{registered.version}")
         return RegisteredModelVersion(
             name=name,
             version=int(registered.version),
             run_id=run.info.run_id,
             model_uri=f"models:/{name}/{registered.version}",
-            artifact_sha256=sha256,
+            manifest_sha256=manifest_hash,
         )
 
 
@@ -225,32 +233,50 @@ def model_requirements() -> list[str]:
     ]
 
 
-def download_version(name: str, version: int | str, dst: str | Path, uri: str | None = None) -> Path:
-    """Copy a version's model folder to `dst` and check model.pkl against the registered SHA-256,
-    so a tampered or truncated artifact is refused before anything unpickles it."""
-    client = _client(uri)
-    expected = client.get_model_version(name, str(version)).tags.get(SHA256_TAG)
+def manifest_sha256(name: str, version: int | str, uri: str | None = None) -> str:
+    """The registered SHA-256 of a version's manifest; a version without one is refused."""
+    expected = version_tags(name, version, uri).get(MANIFEST_SHA256_TAG)
     if not expected:
-        raise ValueError(f"model {name} version {version}: no '{SHA256_TAG}' tag; refusing an unverifiable artifact")
-    Path(dst).mkdir(parents=True, exist_ok=True)
-    local = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=client.get_model_version_download_uri(name, str(version)),
-            dst_path=str(dst),
+        raise model_artifact.ModelIntegrityError(
+            f"model {name} version {version}: no '{MANIFEST_SHA256_TAG}' tag (registered without a manifest); "
+            "refusing an unverifiable artifact")
+    return expected
+
+
+def download_version(name: str, version: int | str, dst: str | Path, uri: str | None = None) -> Path:
+    """A version's model folder, downloaded into a fresh folder and verified against the registered
+    manifest, then put at `dst` (replacing what was there); nothing is unpickled. A folder that
+    fails verification is removed and `dst` left as it was."""
+    expected = manifest_sha256(name, version, uri)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{dst.name}-", dir=dst.parent))
+    try:
+        local = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri(name, version, uri), dst_path=str(fresh))
         )
-    )
-    actual = sha256_file(local / MODEL_FILE)
-    if actual != expected:
-        raise ValueError(
-            f"model {name} version {version}: {local / MODEL_FILE} has SHA-256 {actual}, registered {expected}"
-        )
-    return local
+        model_artifact.verify(local, expected)
+        if dst.exists():
+            shutil.rmtree(dst)
+        fresh.rename(dst)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    return dst / local.relative_to(fresh)
+
+
+def verify_version(name: str, version: int | str, uri: str | None = None) -> None:
+    """Check a version's folder in the artifact store against its manifest, unpickling nothing."""
+    with tempfile.TemporaryDirectory(prefix="fraud-model-") as tmp:
+        download_version(name, version, Path(tmp) / MODEL_ARTIFACT, uri)
 
 
 def load_version(name: str, version: int | str, uri: str | None = None):
-    """The verified classifier of a registered version."""
+    """The classifier of a registered version, loaded only from a folder that matches its manifest."""
+    expected = manifest_sha256(name, version, uri)
     with tempfile.TemporaryDirectory(prefix="fraud-model-") as tmp:
-        return mlflow.sklearn.load_model(str(download_version(name, version, tmp, uri)))
+        local = mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri(name, version, uri), dst_path=tmp)
+        return model_artifact.load_verified(local, expected)
 
 
 def model_version(name: str, version: int | str, uri: str | None = None):
@@ -275,6 +301,15 @@ def training_slices(name: str, version: int | str, uri: str | None = None) -> li
 def model_version_url(name: str, version: int | str) -> str | None:
     """The version's page in the MLflow UI, None when no UI is known."""
     return links.mlflow_model_version_url(name, version)
+
+
+def record_gates_passed(name: str, version: int | str, cleared_by: str, uri: str | None = None) -> None:
+    """Mark a version as having passed every deployment gate when it was deployed (what a rollback checks)."""
+    _client(uri).set_model_version_tag(name, str(version), GATES_PASSED_TAG, cleared_by or "unknown")
+
+
+def gates_passed(name: str, version: int | str, uri: str | None = None) -> bool:
+    return bool(version_tags(name, version, uri).get(GATES_PASSED_TAG))
 
 
 def get_alias_version(name: str, alias: str, uri: str | None = None) -> int | None:
@@ -331,15 +366,6 @@ def _classes_pickled_by_value() -> Iterator[None]:
         yield
     finally:
         cloudpickle.unregister_pickle_by_value(fraud_assets.training)
-
-
-def _sha256_of_registered(name: str, version: str) -> str:
-    client = MlflowClient()
-    with tempfile.TemporaryDirectory(prefix="fraud-model-sha-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"{client.get_model_version_download_uri(name, version)}/{MODEL_FILE}", dst_path=tmp
-        )
-        return sha256_file(local)
 
 
 def _run_tags(tags: Mapping[str, str]) -> dict[str, str]:

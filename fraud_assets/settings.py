@@ -225,7 +225,8 @@ class Settings:
     model_dir: str | None = _setting("FRAUD_MODEL_DIR", None, TEXT,
                                      "model server: the model directory or artifact URI", "unset: a Seldon parameter")
     model_sha256: str | None = _setting("FRAUD_MODEL_SHA256", None, TEXT,
-                                        "model server: the registered SHA-256", "unset: a Seldon parameter")
+                                        "model server: the registered SHA-256 of the model folder's manifest",
+                                        "unset: a Seldon parameter")
     model_name: str | None = _setting("FRAUD_MODEL_NAME", None, TEXT, "model server: registered model name",
                                       "unset: a Seldon parameter")
     model_version: str | None = _setting("FRAUD_MODEL_VERSION", None, TEXT, "model server: registered version",

@@ -47,7 +47,7 @@ def test_module_does_not_import(module, forbidden):
     assert not within(loaded_by_import(module), forbidden)
 
 
-@pytest.mark.parametrize("module", ["fraud_assets.hashing", "fraud_assets.deployment.seldon_model"])
+@pytest.mark.parametrize("module", ["fraud_assets.model_artifact", "fraud_assets.deployment.seldon_model"])
 def test_the_model_servers_modules_do_not_load_dagster(module):
     assert not within(loaded_by_import(module), "dagster")
 

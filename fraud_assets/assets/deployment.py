@@ -1,8 +1,8 @@
 """Group `deployment`: the gated swap of the serving model, and the champion alias in MLflow."""
 
-from dagster import MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from fraud_assets import metadata_links, release
+from fraud_assets import deployment_gates, metadata_links, release
 from fraud_assets.asset_keys import DRIFT_REPORT, MODEL_EVALUATION
 from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.deployment.deployer import ModelDeployer
@@ -19,14 +19,17 @@ from fraud_assets.training.candidate import ModelCandidate
     code_version="1",
     automation_condition=refresh_when_upstream_passes(),
 )
-def model_deployment(fraud_model: ModelCandidate, model_deployer: ModelDeployer):
+def model_deployment(context: AssetExecutionContext, fraud_model: ModelCandidate, model_deployer: ModelDeployer):
     """The candidate behind the stable endpoint, only once every metric and drift gate passed.
 
-    The new server is started and smoke-tested before traffic moves; if it fails, the serving
-    model is untouched and this asset fails with the reason.
+    The gates are read from the instance here, not trusted to have stopped the run: materialized
+    on its own, this asset still refuses a version whose gates did not pass, naming them. The new
+    server is started and smoke-tested before traffic moves; if it fails, the serving model is
+    untouched and this asset fails with the reason.
     """
     registered = fraud_model.registered
-    done = release.deploy_version(model_deployer, registered.name, registered.version)
+    unmet = deployment_gates.unmet_in(context.instance, registered.version, fraud_model.training_slices)
+    done = release.deploy_candidate(model_deployer, registered.name, registered.version, unmet, context.run_id)
     result, previous = done.result, done.replaced
     record = {
         "endpoint": result.endpoint,
@@ -34,7 +37,7 @@ def model_deployment(fraud_model: ModelCandidate, model_deployer: ModelDeployer)
         "model_name": registered.name,
         "model_version": registered.version,
         "previous_champion": previous,
-        "artifact_sha256": registered.artifact_sha256,
+        "manifest_sha256": registered.manifest_sha256,
         "mlflow_run_id": registered.run_id,
         "training_slices": list(fraud_model.training_slices),
         "metrics": fraud_model.evaluation.metrics,
@@ -51,7 +54,7 @@ def model_deployment(fraud_model: ModelCandidate, model_deployer: ModelDeployer)
             "previous_champion": str(previous) if previous is not None else "none",
             **metadata_links.mlflow_links(registered.run_id, registered.name, registered.version),
             **metadata_links.scoring_page(),
-            "artifact_sha256": registered.artifact_sha256,
+            "manifest_sha256": registered.manifest_sha256,
             "training_slices": f"{len(slices)} ({slices[0]} .. {slices[-1]})",
             "metrics": MetadataValue.md(fraud_model.evaluation.metrics_markdown()),
             "serving": MetadataValue.json(

@@ -16,6 +16,7 @@ from dagster import (
 from fraud_assets import metadata_links, settings
 from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MODEL_DEPLOYMENT, MODEL_EVALUATION
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
+from fraud_assets.deployment_gates import MODEL_VERSION
 from fraud_assets.execution import k8s_op_tags
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.resources import MetricBoundsResource
@@ -56,7 +57,7 @@ def fraud_model(
             "model": f"{registered.name} version {registered.version}",
             "model_uri": registered.model_uri,
             **metadata_links.mlflow_links(registered.run_id, registered.name, registered.version),
-            "artifact_sha256": registered.artifact_sha256,
+            "manifest_sha256": registered.manifest_sha256,
             "training_rows": candidate.training_rows,
             "validation_rows": len(candidate.X_validation),
             "training_slices": len(candidate.training_slices),
@@ -112,7 +113,7 @@ def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsRes
     for gate in judgement.gates:
         yield AssetCheckResult(
             check_name=gate.gate, passed=gate.passed, description=gate.message,
-            metadata={"message": gate.message, **gate.metadata()},
+            metadata={"message": gate.message, **gate.metadata(), MODEL_VERSION: registered.version},
         )
 
 

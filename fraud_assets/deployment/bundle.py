@@ -12,7 +12,7 @@ _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 @dataclass(frozen=True)
 class ModelBundle:
-    """A registered model version: its MLflow sklearn directory and the SHA-256 of its model.pkl.
+    """A registered model version: its model directory and the SHA-256 of its manifest (`model_artifact`).
 
     `model_dir` is where this machine holds the directory (what the local target serves);
     `artifact_uri` is where the artifact store keeps it (what a Kubernetes pod downloads). A

@@ -5,7 +5,7 @@ own image with the same `FraudModel` class as the local target.
 traffic split), `validate_manifest` checks it offline against the CRD shipped beside this module
 with unknown fields rejected, and `apply` creates or patches it through the Kubernetes API and
 waits until Seldon reports it Available. The pod downloads the MLflow artifact itself (FraudModel
-accepts an artifact URI) and refuses it unless its SHA-256 is the registered one; Seldon's storage
+accepts an artifact URI) and refuses it unless every file matches the registered manifest; Seldon's storage
 initializer is not used because Seldon 1.x only injects it for its prepackaged servers.
 
 Raw-transaction scoring needs one online state for all replicas: each pod takes the settings of

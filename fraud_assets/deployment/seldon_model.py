@@ -25,19 +25,17 @@ both in `model_error_handler`, a blueprint the wrapper registers, which also giv
 their own handler.
 
 Configuration: Seldon parameters (`model_dir`, `expected_sha256`, `model_name`, `model_version`)
-or the environment variables in `ENV`. `model_dir` is an MLflow sklearn-flavor directory, or an
-MLflow artifact URI downloaded at start (how a pod gets it); its pickle is only deserialised when
-its SHA-256 equals the registered one.
+or the environment variables in `ENV`. `model_dir` is a registered model directory, or an MLflow
+artifact URI downloaded at start (how a pod gets it); `expected_sha256` is its manifest's registered
+SHA-256, and its pickle is only deserialised when every file of the directory matches that manifest.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import numbers
 import os
-import pickle
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +44,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from flask import Blueprint, jsonify, request
 from seldon_core.flask_utils import SeldonMicroserviceException, get_request
 from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
@@ -57,6 +54,7 @@ from fraud_assets.deployment import raw_requests
 from fraud_assets.deployment.online_scoring import OnlineScorer, online_tags
 from fraud_assets.deployment.state_store import NoState
 from fraud_assets.features.definitions import FEATURE_COLUMNS
+from fraud_assets.model_artifact import MODEL_FILE, load_verified
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +70,6 @@ ENV = {
 BAD_REQUEST = "MICROSERVICE_BAD_DATA"
 # the wrapper's views that decode the request body (seldon_core/wrapper.py, get_rest_microservice)
 DECODING_VIEWS = frozenset({"Predict", "SendFeedback", "TransformInput", "TransformOutput", "Route", "Aggregate"})
-
-
-class ModelIntegrityError(RuntimeError):
-    """The artifact on disk is not the one the registry recorded."""
 
 
 class BadRequest(ValueError):
@@ -122,35 +116,10 @@ def local_model_dir(model_dir: str) -> Path:
 
 
 def load_verified_model(model_dir: str | os.PathLike, expected_sha256: str) -> Any:
-    """Deserialise the sklearn flavor of an MLflow model directory, refusing any other bytes.
-
-    Hashes the very bytes it unpickles, so a file replaced after the check cannot slip through.
-    """
-    model_dir = Path(model_dir)
-    mlmodel_path = model_dir / "MLmodel"
-    if not mlmodel_path.is_file():
-        raise FileNotFoundError(f"{model_dir}: no MLmodel file; expected a directory written by mlflow.sklearn")
-    flavor = (yaml.safe_load(mlmodel_path.read_text()) or {}).get("flavors", {}).get("sklearn")
-    if not flavor:
-        raise ValueError(f"{mlmodel_path}: no sklearn flavor")
-    pickle_path = model_dir / flavor.get("pickled_model", "model.pkl")
-    payload = pickle_path.read_bytes()
-    actual = hashlib.sha256(payload).hexdigest()
-    if actual != expected_sha256.lower():
-        raise ModelIntegrityError(
-            f"{pickle_path}: SHA-256 {actual} differs from the registered {expected_sha256.lower()}; refusing to load"
-        )
-    serialization = flavor.get("serialization_format", "cloudpickle")
-    if serialization == "cloudpickle":
-        import cloudpickle
-
-        model = cloudpickle.loads(payload)
-    elif serialization == "pickle":
-        model = pickle.loads(payload)
-    else:
-        raise ValueError(f"{mlmodel_path}: serialization_format {serialization!r} is not supported "
-                         "(cloudpickle, pickle)")
-    check_model_contract(model, pickle_path)
+    """The classifier of a model directory whose every file matches the manifest with the registered
+    SHA-256 (`model_artifact.load_verified`), holding the attributes the server relies on."""
+    model = load_verified(model_dir, expected_sha256)
+    check_model_contract(model, Path(model_dir) / MODEL_FILE)
     return model
 
 

@@ -19,10 +19,10 @@ from fraud_assets.deployment.seldon_model import (
     OUTPUT_NAMES,
     BadRequest,
     FraudModel,
-    ModelIntegrityError,
     feature_frame,
     load_verified_model,
 )
+from fraud_assets.model_artifact import ModelIntegrityError
 from fraud_assets_tests.deployment.toy_model import FEATURES
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from fraud_assets.hashing import sha256_file
+from fraud_assets.model_artifact import write_manifest
 
 FEATURES = ["amount", "category_code", "age_code", "gender_code", "customer_tx_count", "merchant_fraud_rate"]
 
@@ -49,7 +49,7 @@ def training_frame(rows: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.nda
 
 def save_toy_model(path: Path, threshold: float = 0.5, fail_on_predict: bool = False,
                    seed: int = 0) -> tuple[Path, str]:
-    """(model dir, SHA-256 of its model.pkl) for a freshly trained toy model."""
+    """(model dir, SHA-256 of its manifest) for a freshly trained toy model."""
     X, y = training_frame(seed=seed)
     model = ToyFraudClassifier(threshold=threshold).fit(X, y)
     model.fail_on_predict = fail_on_predict
@@ -60,7 +60,7 @@ def save_toy_model(path: Path, threshold: float = 0.5, fail_on_predict: bool = F
                                   pip_requirements=["scikit-learn"])
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    return path, sha256_file(path / "model.pkl")
+    return path, write_manifest(path)
 
 
 def save_feature_model(path: Path, features: pd.DataFrame, labels, threshold: float = 0.5) -> tuple[Path, str]:
@@ -72,4 +72,4 @@ def save_feature_model(path: Path, features: pd.DataFrame, labels, threshold: fl
                                   pip_requirements=["scikit-learn"])
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    return path, sha256_file(path / "model.pkl")
+    return path, write_manifest(path)

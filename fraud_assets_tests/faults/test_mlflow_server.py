@@ -6,6 +6,7 @@ training (the MLflow resource cannot start) with a message naming the unreachabl
 registers nothing, materializes nothing downstream, and v1 keeps serving.
 """
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from fraud_assets.asset_keys import FRAUD_MODEL, MODEL_DEPLOYMENT, MODEL_EVALUATION
 from fraud_assets.demo import land_and_refresh
 from fraud_assets import registry
+from fraud_assets.model_artifact import MANIFEST_FILE
 from fraud_assets_tests.faults.conftest import mlflow_server
 
 DOWNSTREAM_OF_MODEL = (MODEL_EVALUATION, MODEL_DEPLOYMENT)
@@ -57,7 +59,7 @@ def test_tracking_server_then_server_gone(home, deployer, tmp_path, monkeypatch)
 
             client = MlflowClient(tracking_uri=url, registry_uri=url)
             version = client.get_model_version(registry.DEFAULT_MODEL_NAME, "1")
-            assert version.tags[registry.SHA256_TAG] == first.candidate.registered.artifact_sha256
+            assert version.tags[registry.MANIFEST_SHA256_TAG] == first.candidate.registered.manifest_sha256
             assert client.get_registered_model(registry.DEFAULT_MODEL_NAME).aliases == {registry.CHAMPION: "1"}
             run = client.get_run(version.run_id)
             assert run.info.status == "FINISHED" and run.data.tags[registry.DAGSTER_RUN_TAG]
@@ -65,8 +67,8 @@ def test_tracking_server_then_server_gone(home, deployer, tmp_path, monkeypatch)
         # The artifacts went through the server to its destination, not to the client's home.
         stored = files_under(server_root / "artifacts")
         assert any(p.name == registry.MODEL_FILE for p in stored), sorted(map(str, stored))[:20]
-        assert registry.sha256_file(next(p for p in stored if p.name == registry.MODEL_FILE)) == \
-            first.candidate.registered.artifact_sha256
+        manifest = next(p for p in stored if p.name == MANIFEST_FILE)
+        assert hashlib.sha256(manifest.read_bytes()).hexdigest() == first.candidate.registered.manifest_sha256
         assert not files_under(home / "mlflow"), sorted(map(str, files_under(home / "mlflow")))[:20]
 
         # The server is gone (its port is closed): the retrain fails and says where it tried.

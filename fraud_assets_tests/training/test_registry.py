@@ -1,3 +1,4 @@
+import hashlib
 import json
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from fraud_assets import registry
+from fraud_assets.model_artifact import MANIFEST_FILE, ModelIntegrityError
 from fraud_assets.training.evaluation import evaluate
 
 
@@ -67,15 +69,15 @@ def test_round_trip_gives_identical_predictions(home, register, trained, evaluat
     assert run.data.metrics["threshold"] == trained.model.threshold
     assert run.data.params["max_leaf_nodes"] == str(trained.model.max_leaf_nodes)
     assert run.data.tags[registry.DAGSTER_RUN_TAG] == "dagster-run-1"
-    assert run.data.tags[registry.SHA256_TAG] == version.artifact_sha256
+    assert run.data.tags[registry.MANIFEST_SHA256_TAG] == version.manifest_sha256
 
     tags = registry.version_tags(version.name, version.version)
     assert tags[registry.ASSET_KEY_TAG] == "fraud_model"
-    assert tags[registry.SHA256_TAG] == version.artifact_sha256
+    assert tags[registry.MANIFEST_SHA256_TAG] == version.manifest_sha256
     assert registry.training_slices(version.name, version.version) == ["2024-01-01", "2024-01-02"]
 
     local = registry.download_version(version.name, version.version, home / "download")
-    assert registry.sha256_file(local / registry.MODEL_FILE) == version.artifact_sha256
+    assert hashlib.sha256((local / MANIFEST_FILE).read_bytes()).hexdigest() == version.manifest_sha256
     requirements = (local / "requirements.txt").read_text().splitlines()
     assert set(requirements) - set(registry.model_requirements()) == {f"mlflow=={mlflow.__version__}"}
     # Artifacts live under FRAUD_ASSETS_HOME, not under the working directory (./mlruns).
@@ -106,7 +108,7 @@ def test_a_tampered_artifact_is_refused(home, register):
     version = register()
     stored = next((home / "mlflow" / "artifacts").rglob(registry.MODEL_FILE))
     stored.write_bytes(stored.read_bytes() + b"\0")
-    with pytest.raises(ValueError, match="has SHA-256 .* registered " + version.artifact_sha256):
+    with pytest.raises(ModelIntegrityError, match="differs from the registered manifest's .*refusing to load"):
         registry.load_version(version.name, version.version)
 
 
