@@ -3,7 +3,8 @@
 Half a year of simulated BankSim (seed 7 by default), features over the whole history, reference =
 steps 0-119, current = steps 120-179, in three versions: clean, amounts x1.5 from step 120, card
 thefts x2 from step 120. Also prints what the label tests see, the small-sample pitfall, the cost
-of `DataDriftPreset`, and the per-day view over the 60 current days.
+of `DataDriftPreset`, the per-day view over the 60 current days, and which features trend on clean
+days by construction (one day against all days before it, as the drift report sees a new day).
 
     .venv/bin/python benchmarks/bench_drift.py [--seed 7]      (about 4 minutes on 2 shared cores)
 """
@@ -125,6 +126,26 @@ def per_day_view(frames: dict[str, pd.DataFrame]) -> None:
               f"{summary.share_drifted.median():.2f}, rows/day {summary.rows.min()}-{summary.rows.max()}")
 
 
+def trending_features(frame: pd.DataFrame, days: range = range(30, 120, 6)) -> None:
+    print(f"\n## Trending features: {len(days)} clean days ({days.start}..{days[-1]}), each vs all days before it "
+          "(50k reference sample; Evidently's default test per column)")
+    scores: dict[str, list[tuple[float, bool]]] = {c: [] for c in FEATURES}
+    for day in days:
+        reference = deterministic_sample(frame.loc[frame.step < day, FEATURES], 50_000)
+        current = frame.loc[frame.step == day, FEATURES]
+        for column in FEATURES:
+            kind = ColumnType.Categorical if column in CATEGORICAL_FEATURES else ColumnType.Numerical
+            r = reference[column].replace([np.inf, -np.inf], np.nan).dropna()
+            c = current[column].replace([np.inf, -np.inf], np.nan).dropna()
+            outcome = get_stattest(r, c, kind, None)(r, c, kind, None)
+            scores[column].append((outcome.drift_score, outcome.drifted))
+    for column, found in scores.items():
+        values = np.array([score for score, _ in found])
+        first, last = values[: len(values) // 3].mean(), values[-(len(values) // 3):].mean()
+        print(f"{column:36} drifted {sum(d for _, d in found):>2}/{len(days)}  score {values.min():.3f}-"
+              f"{values.max():.3f}, first third {first:.3f}, last third {last:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
@@ -139,6 +160,7 @@ def main() -> None:
     small_reference_pitfall(frames["clean"])
     preset_cost(frames["amounts x1.5"])
     per_day_view(frames)
+    trending_features(frames["clean"])
 
 
 if __name__ == "__main__":

@@ -250,6 +250,26 @@ def cmd_lineage(args) -> int:
     return 0 if lineage["artifact"]["verified"] else 1
 
 
+def cmd_drift(args) -> int:
+    from dagster import DagsterInstance
+
+    from fraud_assets.assets.monitoring import accept_drift, record_drift_acceptance
+
+    prepare_dagster_home()
+    config = {"reason": args.reason, **({"accepted_by": args.by} if args.by else {})}
+    with DagsterInstance.get() as instance:
+        # The same job the UI's Launchpad runs, recorded in the same instance.
+        run = accept_drift.execute_in_process(
+            instance=instance, run_config={"ops": {record_drift_acceptance.name: {"config": config}}}, raise_on_error=False)
+    if not run.success:
+        failure = next((e.event_specific_data.error for e in run.all_events if e.is_step_failure), None)
+        print(f"drift not accepted: {failure.message.strip() if failure else 'the run failed'}", file=sys.stderr)
+        return 1
+    print(run.output_for_node(record_drift_acceptance.name))
+    print("the next drift report compares newer slices with this reference")
+    return 0
+
+
 def cmd_score(args) -> int:
     from fraud_assets.deployment import local
     from fraud_assets.deployment.score_client import ScoreError, score_file
@@ -314,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write step, customer, merchant, amount, probability and decision here "
                    "(default: standard output)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("drift", help="accept the current drift: the drift reference moves to include the drifted days")
+    p.add_argument("action", choices=["accept"])
+    p.add_argument("--reason", required=True, help="why the drift is the new normal (recorded, shown in the UI and lineage)")
+    p.add_argument("--by", help="who accepts it (default: the OS user)")
+    p.set_defaults(func=cmd_drift)
 
     p = sub.add_parser("rollback", help="redeploy the previous champion (or --version N), if it passed its gates "
                                           "when deployed, and move the alias back")

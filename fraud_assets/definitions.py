@@ -37,11 +37,13 @@ defs = Definitions(
         features.transaction_features,
         training.fraud_model,
         training.model_evaluation,
+        monitoring.drift_reference,
         monitoring.drift_report,
         deployment.model_deployment,
         training.model_diagnostics,
     ],
     asset_checks=[checks.slices_usable],
+    jobs=[monitoring.accept_drift],
     sensors=[landing_sensor, features_recompute_sensor, automation_sensor],
     # In process on one machine; one pod per asset step with FRAUD_EXECUTOR=kubernetes.
     executor=executor_for(SETTINGS),

@@ -10,7 +10,7 @@ import json
 import urllib.request
 from dataclasses import dataclass, field
 
-from dagster import DagsterInstance, materialize
+from dagster import AssetsDefinition, DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fraud_assets import registry, settings
@@ -25,9 +25,10 @@ from fraud_assets.resources import MetricBoundsResource, graph_resources, model_
 from fraud_assets.simulation.landing import land_steps
 from fraud_assets.simulation.simulator import Drift
 
-# A landing runs twice: the per-slice assets for the new partition keys, then the assets over all slices.
-INGEST = [a for a in defs.assets if a.partitions_def == slices_partitions]
-DOWNSTREAM = [a for a in defs.assets if a.partitions_def is None]
+# A landing runs twice: the per-slice assets for the new partition keys, then the assets over all slices
+# (drift_reference is only a spec: a person's decision records it).
+INGEST = [a for a in defs.assets if isinstance(a, AssetsDefinition) and a.partitions_def == slices_partitions]
+DOWNSTREAM = [a for a in defs.assets if isinstance(a, AssetsDefinition) and a.partitions_def is None]
 DEMO_DRIFT = dict(amount_scale=1.5, fraud_rate_multiplier=2.0)
 # The runs' event logs go to the instance (the UI shows them); the console gets warnings only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -2,14 +2,17 @@
 
 The walk: serving record → MLflow model version (run, Dagster run id, partition keys; its artifact
 checked against the registered manifest) → the Dagster run that trained it (evaluation and drift
-results, their checks) → each training slice's materialization (the landed file's path and SHA-256).
+results, their checks, the drift reference) → each training slice's materialization (the landed
+file's path and SHA-256); and the newest drift acceptance, the recorded decision that moved the
+drift reference.
 """
 
 from dagster import AssetRecordsFilter, DagsterEventType, DagsterInstance
 
 from fraud_assets import links, model_artifact, registry
-from fraud_assets.asset_keys import TRANSACTION_SLICES
+from fraud_assets.asset_keys import DRIFT_REPORT, TRANSACTION_SLICES
 from fraud_assets.assets.ingest import ROW_COUNT, SOURCE_FILE, SOURCE_PATH, SOURCE_SHA256
+from fraud_assets.assets.monitoring import latest_acceptance
 
 
 def _latest_slice_metadata(instance: DagsterInstance, slice_ids: list[str]) -> dict[str, dict]:
@@ -40,7 +43,10 @@ def _run_results(instance: DagsterInstance, run_id: str) -> dict:
     """Materializations and check verdicts of one Dagster run, by asset."""
     results: dict = {"materialized": [], "checks": {}}
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
-        results["materialized"].append(entry.dagster_event.asset_key.to_user_string())
+        materialization = entry.dagster_event.event_specific_data.materialization
+        results["materialized"].append(materialization.asset_key.to_user_string())
+        if materialization.asset_key == DRIFT_REPORT and "reference" in materialization.metadata:
+            results["drift_reference"] = materialization.metadata["reference"].value
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = entry.dagster_event.event_specific_data
         key = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
@@ -66,6 +72,7 @@ def serving_lineage(instance: DagsterInstance, serving: dict | None, name: str =
     dagster_run_id = tags.get(registry.DAGSTER_RUN_TAG)
     slice_ids = registry.training_slices(name, version)
     slices = _latest_slice_metadata(instance, slice_ids)
+    accepted = latest_acceptance(instance)
     return {
         "endpoint": serving.get("url") or serving.get("endpoint"),
         "model": {"name": name, "version": str(version), "manifest_sha256": tags.get(registry.MANIFEST_SHA256_TAG),
@@ -78,6 +85,7 @@ def serving_lineage(instance: DagsterInstance, serving: dict | None, name: str =
                   "dagster_run": links.dagster_run_url(dagster_run_id) if dagster_run_id else None},
         "run": _run_results(instance, dagster_run_id) if dagster_run_id else {},
         "training_slices": [{"slice": s, **slices.get(s, {"file": "(no materialization found)"})} for s in slice_ids],
+        "drift_acceptance": accepted.to_metadata() if accepted else None,
     }
 
 
@@ -94,6 +102,15 @@ def render(lineage: dict) -> str:
     lines += [f"  {name}: {url}" for name, url in lineage.get("links", {}).items() if url]
     for check, verdict in sorted(lineage["run"].get("checks", {}).items()):
         lines.append(f"  check {check}: {'passed' if verdict['passed'] else 'FAILED'} - {verdict['description'] or ''}")
+    if "drift_reference" in lineage["run"]:
+        lines.append(f"  drift reference: {lineage['run']['drift_reference']}")
+    accepted = lineage.get("drift_acceptance")
+    if accepted:
+        slices = accepted["slices"]
+        lines.append(f"drift accepted by {accepted['accepted_by']} at {accepted['accepted_at']}: {accepted['reason']} "
+                     f"(reference {len(slices)} slices, {slices[0]} .. {slices[-1]})")
+    else:
+        lines.append("drift accepted: never")
     lines.append(f"trained on {len(lineage['training_slices'])} slices:")
     for s in lineage["training_slices"]:
         lines.append(f"  {s['slice']}  {s.get('file')}  sha256 {s.get('sha256', '?')}")

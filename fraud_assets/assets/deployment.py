@@ -1,6 +1,6 @@
 """Group `deployment`: the gated swap of the serving model, and the champion alias in MLflow."""
 
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
 
 from fraud_assets import deployment_gates, metadata_links, release
 from fraud_assets.asset_keys import DRIFT_REPORT, MODEL_EVALUATION
@@ -11,22 +11,30 @@ from fraud_assets.training.candidate import ModelCandidate
 
 
 @asset(
-    deps=[MODEL_EVALUATION, DRIFT_REPORT],
+    ins={"drift_report": AssetIn(key=DRIFT_REPORT)},
+    deps=[MODEL_EVALUATION],
     group_name="deployment",
     op_tags=k8s_op_tags("deployment"),
     kinds={"seldon", "kubernetes", "mlflow"},
     owners=["team:fraud-ml"],
     code_version="1",
     automation_condition=refresh_when_upstream_passes(),
+    output_required=False,
 )
-def model_deployment(context: AssetExecutionContext, fraud_model: ModelCandidate, model_deployer: ModelDeployer):
+def model_deployment(
+    context: AssetExecutionContext, fraud_model: ModelCandidate, drift_report: dict, model_deployer: ModelDeployer
+):
     """The candidate behind the stable endpoint, only once every metric and drift gate passed.
 
-    The gates are read from the instance here, not trusted to have stopped the run: materialized
-    on its own, this asset still refuses a version whose gates did not pass, naming them. The new
-    server is started and smoke-tested before traffic moves; if it fails, the serving model is
-    untouched and this asset fails with the reason.
+    While the drift report waits for more rows, nothing deploys and nothing fails: this asset is
+    not materialized and says why. The gates are read from the instance here, not trusted to have
+    stopped the run: materialized on its own, this asset still refuses a version whose gates did not
+    pass, naming them. The new server is started and smoke-tested before traffic moves;
+    if it fails, the serving model is untouched and this asset fails with the reason.
     """
+    if drift_report.get("waiting"):
+        context.log.info(f"Not deployed: the drift report is {drift_report['verdict']}")
+        return
     registered = fraud_model.registered
     unmet = deployment_gates.unmet_in(context.instance, registered.version, fraud_model.training_slices)
     done = release.deploy_candidate(model_deployer, registered.name, registered.version, unmet, context.run_id)
@@ -46,7 +54,7 @@ def model_deployment(context: AssetExecutionContext, fraud_model: ModelCandidate
         "k8s_object": result.k8s_object,
     }
     slices = fraud_model.training_slices
-    return Output(
+    yield Output(
         record,
         metadata={
             "endpoint": MetadataValue.url(result.endpoint),

@@ -1,20 +1,91 @@
-"""Group `monitoring`: Evidently drift between what the champion learned from and what came since."""
+"""Group `monitoring`: Evidently drift between what the champion learned from (or a person accepted)
+and what came since."""
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetMaterialization,
+    AssetSpec,
+    Config,
+    DagsterInstance,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    asset,
+    job,
+    op,
+)
+from pydantic import Field
 
 from fraud_assets import metadata_links, registry, settings
-from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REPORT, TARGET_DRIFT
+from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REFERENCE, DRIFT_REPORT, TARGET_DRIFT, TRANSACTION_FEATURES
 from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.execution import k8s_op_tags
+from fraud_assets.monitoring import acceptance
 from fraud_assets.monitoring.limits import DriftLimits
 from fraud_assets.monitoring.reference import drift_since_reference
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.storage import atomic_write_bytes
 
+ACCEPTANCE = "acceptance"  # the drift_reference metadata entry drift_report and lineage read back
+
+
+class DriftAcceptanceConfig(Config):
+    reason: str = Field(description="Why the drift is the new normal (recorded with who and when)")
+    accepted_by: str = Field(default=acceptance.os_user(), description="Who accepts it (default: the OS user)")
+
+
+# Recorded by the `accept_drift` job only, never by automation or "Materialize unsynced": a spec, not a
+# materializable asset, so the graph shows it (and what it depends on) without ever asking for a reason.
+drift_reference = AssetSpec(
+    DRIFT_REFERENCE,
+    deps=[TRANSACTION_FEATURES],
+    group_name="monitoring",
+    owners=["team:fraud-ml"],
+    description="A person's decision that the drift is the new normal: drift_report then compares newer slices "
+                "with every slice that had features when it was accepted. Record one with the accept_drift job "
+                "(Launchpad: a reason) or `fraud-assets drift accept --reason TEXT`.",
+)
+
+
+@op(tags=k8s_op_tags("monitoring"))
+def record_drift_acceptance(context: OpExecutionContext, config: DriftAcceptanceConfig) -> str:
+    """Records which slices the reference holds from now on, who accepted the drift, why and when."""
+    slices = context.instance.get_materialized_partitions(TRANSACTION_FEATURES)
+    decision = acceptance.accept(slices, config.reason, config.accepted_by)
+    context.log_event(
+        AssetMaterialization(
+            asset_key=DRIFT_REFERENCE,
+            description=decision.describe(),
+            metadata={
+                "accepted_by": decision.accepted_by,
+                "reason": decision.reason,
+                "accepted_at": decision.accepted_at,
+                "reference_slices": f"{len(decision.slices)} ({decision.slices[0]} .. {decision.slices[-1]})",
+                ACCEPTANCE: MetadataValue.json(decision.to_metadata()),
+            },
+        )
+    )
+    return decision.describe()
+
+
+@job(description="Accept the current drift: the drift reference moves to every slice with features (needs a reason)")
+def accept_drift():
+    record_drift_acceptance()
+
+
+def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance | None:
+    """The newest recorded drift acceptance, or None when nobody accepted a drift yet."""
+    event = instance.get_latest_materialization_event(DRIFT_REFERENCE)
+    entry = event.asset_materialization.metadata.get(ACCEPTANCE) if event and event.asset_materialization else None
+    return acceptance.DriftAcceptance.from_metadata(entry.value) if entry is not None else None
+
 
 @asset(
     ins=every_features_partition(),
+    deps=[DRIFT_REFERENCE],
     group_name="monitoring",
     op_tags=k8s_op_tags("monitoring"),
     kinds={"evidently"},
@@ -33,20 +104,24 @@ from fraud_assets.storage import atomic_write_bytes
 def drift_report(
     context: AssetExecutionContext, transaction_features: dict[str, pd.DataFrame], drift_limits: DriftLimits
 ):
-    """Evidently report: the champion's training data against the slices that arrived since,
-    over the model's feature columns (never `step`, never the label), plus target drift on `fraud`,
-    and a per-slice view so each new day shows its own drift."""
-    outcome = drift_since_reference(transaction_features, drift_limits.max_drift_share, drift_limits.sample_size)
+    """Evidently report: the champion's training data (or the accepted reference, whichever is newer)
+    against the slices that arrived since, over the model's drift-tested feature columns, plus target
+    drift on `fraud`, and a per-slice view so each new day shows its own drift. Too few new rows is
+    no failure: the checks pass saying what they wait for, and model_deployment waits too."""
+    outcome = drift_since_reference(transaction_features, drift_limits.max_drift_share, drift_limits.sample_size,
+                                    latest_acceptance(context.instance))
     base_meta = {"reference": outcome.basis, "reference_slices": len(outcome.reference_slices),
                  "current_slices": len(outcome.current_slices), "current_rows": outcome.current_rows}
 
     result = outcome.result
     if result is None:
         why = outcome.verdict
-        yield Output({"verdict": why, **base_meta}, metadata={**base_meta, "verdict": why})
+        yield Output({"verdict": why, "waiting": outcome.waiting, **base_meta},
+                     metadata={**base_meta, "verdict": why, "waiting": outcome.waiting})
+        nothing_to_block = outcome.waiting or not outcome.current_slices
         for check in (DATA_DRIFT, TARGET_DRIFT):
-            yield AssetCheckResult(check_name=check, passed=not outcome.current_slices, description=why,
-                                   metadata={"reason": why})
+            yield AssetCheckResult(check_name=check, passed=nothing_to_block, description=why,
+                                   metadata={"reason": why, "waiting": outcome.waiting})
         return
 
     html_path = settings.reports() / "drift" / f"drift-{context.run_id}.html"
@@ -63,6 +138,7 @@ def drift_report(
         "data_drift": result.data_drift_message(),
         "target_drift": result.target.message(),
         "report": str(html_path),
+        "waiting": False,
     }
     yield Output(
         summary,
@@ -78,13 +154,19 @@ def drift_report(
         },
     )
     yield AssetCheckResult(
-        check_name=DATA_DRIFT, passed=result.passed_data_drift(), description=result.data_drift_message(),
+        check_name=DATA_DRIFT, passed=result.passed_data_drift(),
+        description=_with_how_to_accept(result.data_drift_message(), result.passed_data_drift()),
         metadata={"share_drifted": float(result.share_drifted), "limit": drift_limits.max_drift_share,
                   "drifted": ", ".join(c.describe() for c in result.drifted_columns) or "none"},
     )
     yield AssetCheckResult(
-        check_name=TARGET_DRIFT, passed=result.passed_target_drift(), description=result.target.message(),
+        check_name=TARGET_DRIFT, passed=result.passed_target_drift(),
+        description=_with_how_to_accept(result.target.message(), result.passed_target_drift()),
         metadata={"reference_fraud_rate": result.target.reference_rate,
                   "current_fraud_rate": result.target.current_rate,
                   "score": float(result.target.score), "threshold": float(result.target.threshold)},
     )
+
+
+def _with_how_to_accept(message: str, passed: bool) -> str:
+    return message if passed else f"{message} {acceptance.HOW_TO_ACCEPT}"

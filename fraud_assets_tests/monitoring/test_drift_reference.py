@@ -1,0 +1,105 @@
+"""Which slices the drift report compares, a recorded acceptance moving the reference, and waiting for rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import build_asset_context
+
+from fraud_assets.assets.deployment import model_deployment
+from fraud_assets.monitoring import acceptance, reference
+from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE
+from fraud_assets.training.candidate import ModelCandidate
+
+
+@pytest.fixture
+def champion(monkeypatch):
+    """Set the champion's training slices (None: no champion) without an MLflow store."""
+    trained_on: dict = {"slices": None}
+    monkeypatch.setattr(reference.registry, "get_alias_version",
+                        lambda name, alias: None if trained_on["slices"] is None else 3)
+    monkeypatch.setattr(reference.registry, "training_slices", lambda name, version: trained_on["slices"])
+    return trained_on
+
+
+def keys(steps) -> list[str]:
+    return [f"step_{s:03d}" for s in steps]
+
+
+def features_day(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({c: rng.normal(size=rows) for c in reference.DRIFT_COLUMNS})
+    return frame.assign(fraud=(rng.random(rows) < 0.05).astype("int64"))
+
+
+def test_an_acceptance_needs_a_reason_and_a_name_and_records_when():
+    with pytest.raises(ValueError, match="reason"):
+        acceptance.accept(keys([0]), "  ", "ana")
+    with pytest.raises(ValueError, match="who accepts"):
+        acceptance.accept(keys([0]), "new normal", "")
+    with pytest.raises(ValueError, match="no slices"):
+        acceptance.accept([], "new normal", "ana")
+    decided = acceptance.accept(["step_010", "step_002", "step_002"], " new normal ", "ana",
+                                now=datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2))))
+    assert decided.slices == ("step_002", "step_010") and decided.reason == "new normal"
+    assert decided.accepted_at == "2024-05-01T10:00:00+00:00"
+    assert acceptance.DriftAcceptance.from_metadata(decided.to_metadata()) == decided
+    assert datetime.fromisoformat(acceptance.accept(keys([0]), "r", "ana").accepted_at).tzinfo == UTC
+
+
+def test_an_acceptance_moves_the_reference_until_a_champion_trained_on_it_takes_over(champion):
+    slices = keys(range(0, 40))
+    accepted = acceptance.accept(keys(range(0, 36)), "new normal", "ana")
+
+    champion["slices"] = keys(range(0, 30))  # trained before the acceptance
+    ref, current, basis = reference.reference_and_current(slices, accepted)
+    assert ref == keys(range(0, 36)) and current == keys(range(36, 40)) and "accepted" in basis and "ana" in basis
+
+    champion["slices"] = keys(range(0, 38))  # trained after it: saw every accepted slice
+    ref, current, basis = reference.reference_and_current(slices, accepted)
+    assert ref == keys(range(0, 38)) and current == keys(range(38, 40)) and basis.startswith("training slices")
+
+    champion["slices"] = None  # no champion: the acceptance, not the baseline days
+    assert reference.reference_and_current(slices, accepted)[0] == keys(range(0, 36))
+    assert reference.reference_and_current(slices, None)[0] == slices  # all 40 are baseline days
+
+
+def test_too_few_new_rows_wait_and_say_how_many_more(champion):
+    features = {"step_000": features_day(MIN_ROWS_PER_SIDE + 500, 0), "step_120": features_day(400, 1)}
+
+    outcome = reference.drift_since_reference(features, max_drift_share=0.5, sample_size=50_000)
+
+    assert outcome.result is None and outcome.waiting and outcome.rows_missing == MIN_ROWS_PER_SIDE - 400
+    assert outcome.verdict.startswith(f"waiting for {MIN_ROWS_PER_SIDE - 400:,} more new rows")
+
+
+def test_nothing_new_is_not_waiting(champion):
+    outcome = reference.drift_since_reference({"step_000": features_day(2000, 0)}, 0.5, 50_000)
+    assert outcome.result is None and not outcome.waiting and "nothing new" in outcome.verdict
+
+
+def test_features_that_grow_with_history_are_not_drift_tested():
+    assert {"customer_transaction_number", "merchant_transaction_number", "customer_amount_max_all"}.isdisjoint(
+        reference.DRIFT_COLUMNS)
+    assert "customer_amount_mean_all" in reference.DRIFT_COLUMNS
+
+
+def test_a_waiting_drift_report_deploys_nothing_and_fails_nothing():
+    class NoDeployer:
+        def deploy(self, bundle):
+            raise AssertionError("deployed while the drift report waits")
+
+    waiting = {"waiting": True, "verdict": "waiting for 600 more new rows: ..."}
+    never_read = object.__new__(ModelCandidate)
+    produced = model_deployment(build_asset_context(), fraud_model=never_read, drift_report=waiting,
+                                model_deployer=NoDeployer())
+    assert list(produced or []) == []
+
+
+def test_a_reference_too_small_to_judge_is_no_wait(champion):
+    features = {"step_000": features_day(500, 0), "step_120": features_day(MIN_ROWS_PER_SIDE + 500, 1)}
+    outcome = reference.drift_since_reference(features, 0.5, 50_000)
+    assert outcome.result is None and not outcome.waiting and "accepting the drift" in outcome.verdict
