@@ -69,16 +69,18 @@ def score_features(transactions: pd.DataFrame, records: Records, position: Posit
     """
     config = FeatureConfig(position.label_delay_steps)
     state = assemble_state(records, position.label_delay_steps, position.last_step, position.open_step is not None)
-    rows = transactions.reset_index(drop=True)
-    late = position.is_late(rows["step"].to_numpy(dtype=np.int64))
-    parts, new_state = [], state
-    if (~late).any():
-        on_time, new_state = compute_features_incremental(rows[~late], state, config, step_open=True)
-        parts.append(on_time)
-    if late.any():
+    late = position.is_late(transactions["step"].to_numpy(dtype=np.int64))
+    if not late.any():  # the usual request: no row to set apart
+        features, new_state = compute_features_incremental(transactions, state, config, step_open=True)
+    else:
+        rows = transactions.reset_index(drop=True)
+        parts, new_state = [], state
+        if (~late).any():
+            on_time, new_state = compute_features_incremental(rows[~late], state, config, step_open=True)
+            parts.append(on_time)
         moved = rows[late].assign(step=position.scoring_step_for_late)
         parts.append(compute_features_incremental(moved, state, config, step_open=True)[0])
-    features = pd.concat(parts).sort_index().set_axis(transactions.index)
+        features = pd.concat(parts).sort_index().set_axis(transactions.index)
     if new_state is state:
         return OnlineFeatures(features, records, position, late)
     return OnlineFeatures(features, split_state(new_state), replace(position, open_step=new_state.last_step), late)
