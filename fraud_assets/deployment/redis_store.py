@@ -21,12 +21,12 @@ import redis
 from fraud_assets.deployment.state_store import (
     StateStore,
     compute,
-    is_newer,
     log_frame,
     log_rows,
     position_json,
     position_of,
     request_keys,
+    should_rebase,
     taken,
 )
 from fraud_assets.features.entities import record_bytes, record_from_bytes, split_state
@@ -95,7 +95,7 @@ class RedisStateStore(StateStore):
                 try:
                     pipe.watch(self.position_key)
                     current, old = self._current(pipe)
-                    if not is_newer(stored, current):
+                    if not should_rebase(stored, current):
                         pipe.unwatch()
                         return current
                     pipe.watch(self._log_key(old))

@@ -47,8 +47,7 @@ class StateStore(ABC):
 
     @abstractmethod
     def rebase(self, stored: FeatureState) -> Position:
-        """Rest the state on `stored` if it is newer than the landed step (or the store is empty);
-        returns the position after."""
+        """Rest the state on `stored` if `should_rebase` says so; returns the position after."""
 
     @abstractmethod
     def records(self, family: str, keys: list[str]) -> dict:
@@ -87,20 +86,26 @@ def log_frame(lines: list[str | bytes]) -> pd.DataFrame:
 
 def position_json(position: Position, **extra) -> str:
     return json.dumps({"label_delay_steps": position.label_delay_steps, "landed_step": position.landed_step,
-                       "open_step": position.open_step, **extra})
+                       "open_step": position.open_step, "landed_inputs": position.landed_inputs, **extra})
 
 
 def position_of(text: str | bytes | None) -> Position | None:
     if text is None:
         return None
     value = json.loads(text)
-    return Position(value["label_delay_steps"], value["landed_step"], value["open_step"])
+    return Position(value["label_delay_steps"], value["landed_step"], value["open_step"], value.get("landed_inputs"))
 
 
-def is_newer(stored: FeatureState, current: Position | None) -> bool:
+def should_rebase(stored: FeatureState, current: Position | None) -> bool:
+    """True when the store is empty, `stored` is of a later step than the landed one, or it is of the landed step
+    but folds in other days than the state the store rests on (a late or corrected day recomputed it)."""
     if current is None:
         return True
-    return stored.last_step is not None and (current.landed_step is None or stored.last_step > current.landed_step)
+    if stored.last_step is None:
+        return False
+    if current.landed_step is None or stored.last_step > current.landed_step:
+        return True
+    return stored.last_step == current.landed_step and stored.inputs not in (None, current.landed_inputs)
 
 
 class SqliteStateStore(StateStore):
@@ -167,7 +172,7 @@ class SqliteStateStore(StateStore):
         with self._transaction() as db:
             row = db.execute("SELECT value FROM meta WHERE name = 'position'").fetchone()
             current = position_of(row[0] if row else None)
-            if not is_newer(stored, current):
+            if not should_rebase(stored, current):
                 return current
             log = log_frame([line for (line,) in db.execute("SELECT row FROM log ORDER BY id")])
             state, position = rebase(stored, log)

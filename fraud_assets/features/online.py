@@ -31,11 +31,14 @@ from fraud_assets.features.state import FeatureState
 @dataclass(frozen=True)
 class Position:
     """`landed_step`: the last step of the stored state the online state rests on (None: none yet);
-    `open_step`: the newest step scored online after it (None: nothing scored since)."""
+    `open_step`: the newest step scored online after it (None: nothing scored since); `landed_inputs`:
+    that stored state's inputs digest (`features.inputs`), so a stored state of the same step recomputed
+    on other days (a late or corrected day) is told apart."""
 
     label_delay_steps: int
     landed_step: int | None
     open_step: int | None = None
+    landed_inputs: str | None = None
 
     @property
     def last_step(self) -> int | None:
@@ -90,7 +93,7 @@ def rebase(stored: FeatureState, log: pd.DataFrame) -> tuple[FeatureState, Posit
     """The online state on a newly stored state: its rows, plus the logged online transactions of later
     steps replayed in canonical order (the slice's own rows are not counted twice)."""
     later = log if stored.last_step is None else log[log["step"] > stored.last_step]
-    position = Position(stored.label_delay_steps, stored.last_step)
+    position = Position(stored.label_delay_steps, stored.last_step, landed_inputs=stored.inputs)
     if later.empty:
         return stored, position
     config = FeatureConfig(stored.label_delay_steps)

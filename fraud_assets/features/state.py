@@ -10,6 +10,7 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,15 @@ class FeatureState:
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         return buffer.getvalue()
+
+    @staticmethod
+    def stored_inputs(path: Path) -> str | None:
+        """The inputs digest of the state stored at `path`, reading its metadata only (not its arrays)."""
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return json.loads(str(archive["meta"])).get("inputs")
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+            raise ValueError(f"feature state: {path} is not a stored feature state ({error})") from error
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FeatureState:
