@@ -3,7 +3,9 @@
 The state lives in the store (`state_store`). It rests on the newest feature state the features
 asset stored (`<storage>/feature_state/<partition key>.state`); each worker looks for a newer one at
 most every `RECHECK_SECONDS` and rebases onto it (one worker does, the others then find the store
-already there). A new model version served from the same store carries the state over.
+already there). It also rebases when the stored state of the landed step itself was computed again
+on other days (a late or corrected day: its inputs digest changed). A new model version served from the
+same store carries the state over.
 """
 
 from __future__ import annotations
@@ -42,21 +44,27 @@ class OnlineScorer:
         return self.store.position()
 
     def catch_up(self, force: bool = False) -> Position | None:
-        """Rebase onto a newer stored state, if one appeared (checked at most every RECHECK_SECONDS)."""
+        """Rebase onto a newer stored state, or onto the landed step's state computed again on other days
+        (checked at most every RECHECK_SECONDS)."""
         now = time.monotonic()
         if not force and now - self._checked_at < RECHECK_SECONDS:
             return None
         self._checked_at = now
         newest, current = newest_stored_state(), self.store.position()
-        if newest is None or (current is not None and current.landed_step is not None
-                              and newest[0] <= current.landed_step):
+        if newest is None:
             return current
-        state = FeatureState.from_bytes(newest[1].read_bytes())
-        if state.last_step != newest[0]:
-            logger.warning("%s holds steps up to %s, not %s: ignored", newest[1], state.last_step, newest[0])
+        step, path = newest
+        if current is not None and current.landed_step is not None:
+            inputs = FeatureState.stored_inputs(path) if step == current.landed_step else None
+            recomputed = inputs not in (None, current.landed_inputs)  # a late or corrected day changed it
+            if step <= current.landed_step and not recomputed:
+                return current
+        state = FeatureState.from_bytes(path.read_bytes())
+        if state.last_step != step:
+            logger.warning("%s holds steps up to %s, not %s: ignored", path, state.last_step, step)
             return current
         position = self.store.rebase(state)
-        logger.info("online state rebased onto %s: %s", newest[1].name, position)
+        logger.info("online state rebased onto %s: %s", path.name, position)
         return position
 
     def features(self, transactions) -> OnlineFeatures:

@@ -21,14 +21,15 @@ import redis
 from fraud_assets.deployment.state_store import (
     StateStore,
     compute,
-    is_newer,
     log_frame,
     log_rows,
     position_json,
     position_of,
     request_keys,
+    should_rebase,
+    taken,
 )
-from fraud_assets.features.entities import split_state
+from fraud_assets.features.entities import record_bytes, record_from_bytes, split_state
 from fraud_assets.features.online import OnlineFeatures, Position, rebase
 from fraud_assets.features.state import FeatureState
 
@@ -58,6 +59,7 @@ class RedisStateStore(StateStore):
 
     def score(self, transactions: pd.DataFrame) -> OnlineFeatures:
         keys = request_keys(transactions)
+        lines = log_rows(transactions)
         with self.client.pipeline() as pipe:
             for _ in range(MAX_ATTEMPTS):
                 try:
@@ -69,15 +71,15 @@ class RedisStateStore(StateStore):
                     records = {family: {} for family in keys}
                     for (family, key), value in zip(names, pipe.mget(redis_keys), strict=True):
                         if value is not None:
-                            records[family][key] = json.loads(value)
+                            records[family][key] = record_from_bytes(value)
                     result = compute(transactions, records, position)
                     if result.late.all():
                         pipe.unwatch()
                         return result
                     pipe.multi()
-                    pipe.mset({self._key(generation, family, key): json.dumps(record)
+                    pipe.mset({self._key(generation, family, key): record_bytes(record)
                                for family, by_key in result.records.items() for key, record in by_key.items()})
-                    pipe.rpush(self._log_key(generation), *log_rows(transactions[~result.late]))
+                    pipe.rpush(self._log_key(generation), *taken(lines, result))
                     if result.position != position:
                         pipe.set(self.position_key, position_json(result.position, generation=generation))
                     pipe.execute()
@@ -93,7 +95,7 @@ class RedisStateStore(StateStore):
                 try:
                     pipe.watch(self.position_key)
                     current, old = self._current(pipe)
-                    if not is_newer(stored, current):
+                    if not should_rebase(stored, current):
                         pipe.unwatch()
                         return current
                     pipe.watch(self._log_key(old))
@@ -118,7 +120,7 @@ class RedisStateStore(StateStore):
         with self.client.pipeline(transaction=False) as writes:
             for family, by_key in split_state(state).items():
                 for key, record in by_key.items():
-                    writes.set(self._key(generation, family, key), json.dumps(record))
+                    writes.set(self._key(generation, family, key), record_bytes(record))
             kept = log if position.landed_step is None else log[log["step"] > position.landed_step]
             if len(kept):
                 writes.rpush(self._log_key(generation), *log_rows(kept))
@@ -137,7 +139,7 @@ class RedisStateStore(StateStore):
     def records(self, family: str, keys: list[str]) -> dict:
         _, generation = self._current(self.client)
         values = self.client.mget([self._key(generation, family, key) for key in keys])
-        return {key: json.loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
+        return {key: record_from_bytes(value) for key, value in zip(keys, values, strict=True) if value is not None}
 
     def memory_bytes(self) -> int:
         """Bytes Redis uses for the live generation's keys (MEMORY USAGE), for the benchmark."""

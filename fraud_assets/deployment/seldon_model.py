@@ -265,6 +265,9 @@ class FraudModel:
                                             model_name=model_name, model_version=model_version)
         self.model = load_verified_model(local_model_dir(self.config.model_dir), self.config.expected_sha256)
         self.feature_names = [str(n) for n in self.model.feature_names_in_]
+        # where the model's features sit among the computed ones (None: it takes some not computed from raw rows)
+        self.computed_positions = ([FEATURE_COLUMNS.index(n) for n in self.feature_names]
+                                   if set(self.feature_names) <= set(FEATURE_COLUMNS) else None)
         self.threshold = float(self.model.threshold)
         self.ready = False
         self.online: OnlineScorer | None = None
@@ -326,8 +329,8 @@ class FraudModel:
         """Raw transactions (see `raw_requests`): features from the online state, then the model."""
         try:
             parsed = raw_requests.parse(request, self.config.max_rows)
-            missing = [name for name in self.feature_names if name not in FEATURE_COLUMNS]
-            if missing:
+            if self.computed_positions is None:
+                missing = [name for name in self.feature_names if name not in FEATURE_COLUMNS]
                 raise raw_requests.BadRawRequest(f"this model takes features {missing} that are not computed "
                                                  "from raw transactions; send its feature vector instead")
         except raw_requests.BadRawRequest as e:
@@ -338,7 +341,9 @@ class FraudModel:
             online = self.online.features(parsed.transactions)
         except NoState as e:
             raise SeldonMicroserviceException(str(e), status_code=503, reason="NO_FEATURE_STATE") from None
-        probability = self._probabilities(online.features.loc[:, self.feature_names])
+        # the model's columns picked from the array: a frame built once, not a pandas selection by names
+        values = online.features.to_numpy()[:, self.computed_positions]
+        probability = self._probabilities(pd.DataFrame(values, columns=self.feature_names))
         decision = (probability >= self.threshold).astype(np.int64)
         tags = {**self.tags(), **online_tags(parsed, online)}
         return {

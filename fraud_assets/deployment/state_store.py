@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fraud_assets.features.entities import Records, split_state, touched_keys
+from fraud_assets.features.entities import Records, record_bytes, record_from_bytes, split_state, touched_keys
 from fraud_assets.features.online import OnlineFeatures, Position, rebase, score_features
 from fraud_assets.features.state import FeatureState
 
@@ -47,8 +47,7 @@ class StateStore(ABC):
 
     @abstractmethod
     def rebase(self, stored: FeatureState) -> Position:
-        """Rest the state on `stored` if it is newer than the landed step (or the store is empty);
-        returns the position after."""
+        """Rest the state on `stored` if `should_rebase` says so; returns the position after."""
 
     @abstractmethod
     def records(self, family: str, keys: list[str]) -> dict:
@@ -75,6 +74,11 @@ def log_rows(transactions: pd.DataFrame) -> list[str]:
     return [json.dumps(dict(zip(LOG_COLUMNS, row, strict=True))) for row in zip(*columns, strict=True)]
 
 
+def taken(values: list, result: OnlineFeatures) -> list:
+    """Per-transaction values of the transactions the state took (all but the late ones), for the log."""
+    return [value for value, late in zip(values, result.late.tolist(), strict=True) if not late]
+
+
 def log_frame(lines: list[str | bytes]) -> pd.DataFrame:
     frame = pd.DataFrame([json.loads(line) for line in lines], columns=list(LOG_COLUMNS))
     return frame.astype({"step": "int64", "amount": "float64"})
@@ -82,20 +86,26 @@ def log_frame(lines: list[str | bytes]) -> pd.DataFrame:
 
 def position_json(position: Position, **extra) -> str:
     return json.dumps({"label_delay_steps": position.label_delay_steps, "landed_step": position.landed_step,
-                       "open_step": position.open_step, **extra})
+                       "open_step": position.open_step, "landed_inputs": position.landed_inputs, **extra})
 
 
 def position_of(text: str | bytes | None) -> Position | None:
     if text is None:
         return None
     value = json.loads(text)
-    return Position(value["label_delay_steps"], value["landed_step"], value["open_step"])
+    return Position(value["label_delay_steps"], value["landed_step"], value["open_step"], value.get("landed_inputs"))
 
 
-def is_newer(stored: FeatureState, current: Position | None) -> bool:
+def should_rebase(stored: FeatureState, current: Position | None) -> bool:
+    """True when the store is empty, `stored` is of a later step than the landed one, or it is of the landed step
+    but folds in other days than the state the store rests on (a late or corrected day recomputed it)."""
     if current is None:
         return True
-    return stored.last_step is not None and (current.landed_step is None or stored.last_step > current.landed_step)
+    if stored.last_step is None:
+        return False
+    if current.landed_step is None or stored.last_step > current.landed_step:
+        return True
+    return stored.last_step == current.landed_step and stored.inputs not in (None, current.landed_inputs)
 
 
 class SqliteStateStore(StateStore):
@@ -109,7 +119,7 @@ class SqliteStateStore(StateStore):
         with self._transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
             db.execute("CREATE TABLE IF NOT EXISTS records (family TEXT NOT NULL, key TEXT NOT NULL, "
-                       "record TEXT NOT NULL, PRIMARY KEY (family, key)) WITHOUT ROWID")
+                       "record BLOB NOT NULL, PRIMARY KEY (family, key)) WITHOUT ROWID")
             db.execute("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY AUTOINCREMENT, "
                        "step INTEGER NOT NULL, row TEXT NOT NULL)")
 
@@ -141,6 +151,7 @@ class SqliteStateStore(StateStore):
 
     def score(self, transactions: pd.DataFrame) -> OnlineFeatures:
         keys = request_keys(transactions)
+        steps, lines = transactions["step"].tolist(), log_rows(transactions)  # prepared before taking the lock
         with self._transaction() as db:
             row = db.execute("SELECT value FROM meta WHERE name = 'position'").fetchone()
             position = position_of(row[0] if row else None)
@@ -149,11 +160,10 @@ class SqliteStateStore(StateStore):
             if result.late.all():
                 return result
             db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
-                           [(family, key, json.dumps(record)) for family, by_key in result.records.items()
+                           [(family, key, record_bytes(record)) for family, by_key in result.records.items()
                             for key, record in by_key.items()])
-            logged = transactions[~result.late]
             db.executemany("INSERT INTO log (step, row) VALUES (?, ?)",
-                           zip(logged["step"].astype(int).tolist(), log_rows(logged), strict=True))
+                           zip(taken(steps, result), taken(lines, result), strict=True))
             if result.position != position:
                 db.execute("UPDATE meta SET value = ? WHERE name = 'position'", (position_json(result.position),))
         return result
@@ -162,13 +172,13 @@ class SqliteStateStore(StateStore):
         with self._transaction() as db:
             row = db.execute("SELECT value FROM meta WHERE name = 'position'").fetchone()
             current = position_of(row[0] if row else None)
-            if not is_newer(stored, current):
+            if not should_rebase(stored, current):
                 return current
             log = log_frame([line for (line,) in db.execute("SELECT row FROM log ORDER BY id")])
             state, position = rebase(stored, log)
             db.execute("DELETE FROM records")
             db.executemany("INSERT INTO records VALUES (?, ?, ?)",
-                           [(family, key, json.dumps(record)) for family, by_key in split_state(state).items()
+                           [(family, key, record_bytes(record)) for family, by_key in split_state(state).items()
                             for key, record in by_key.items()])
             if position.landed_step is not None:
                 db.execute("DELETE FROM log WHERE step <= ?", (position.landed_step,))
@@ -182,7 +192,7 @@ class SqliteStateStore(StateStore):
     def _read(db: sqlite3.Connection, family: str, keys: list[str]) -> dict:
         marks = ",".join("?" * len(keys))
         rows = db.execute(f"SELECT key, record FROM records WHERE family = ? AND key IN ({marks})", (family, *keys))
-        return {key: json.loads(record) for key, record in rows}
+        return {key: record_from_bytes(record) for key, record in rows}
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

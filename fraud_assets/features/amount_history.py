@@ -69,6 +69,12 @@ def amount_features(history: AmountHistory, family: str, order: KeyOrder,
 
     `history` must cover every key index in `order`. Each row's windows end with the row itself.
     """
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 gives the NaN of an empty window or one amount
+        return _amount_features(history, family, order, cents)
+
+
+def _amount_features(history: AmountHistory, family: str, order: KeyOrder,
+                     cents: np.ndarray) -> tuple[dict[str, np.ndarray], AmountHistory]:
     width = history.tail.shape[1]
     layout, valid, slots = _layout(history, order, cents)
     largest, sum_of_squares = float(np.abs(layout).max(initial=0.0)), float(np.dot(layout, layout))
@@ -115,22 +121,21 @@ def amount_features(history: AmountHistory, family: str, order: KeyOrder,
 
 
 def mean(n: np.ndarray, total: np.ndarray, largest_n: int) -> np.ndarray:
-    """Mean in currency units from counts and sums in cents (NaN where the count is 0)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / _lookup(n, largest_n, lambda k: k * 100.0)
+    """Mean in currency units from counts and sums in cents (NaN where the count is 0: callers silence
+    numpy's warning, as `amount_features` does once for all its windows)."""
+    return total / _lookup(n, largest_n, lambda k: k * 100.0)
 
 
 def exact_sample_std(n: np.ndarray, total: np.ndarray, squares: np.ndarray, largest_n: int) -> np.ndarray:
     """Sample standard deviation (ddof=1) in currency units from counts and integer sums in cents.
 
     The numerator n*squares - total**2 is exact (int64 sums within `_EXACT_LIMIT`, or Python
-    integers); NaN for fewer than two amounts (0/0).
+    integers); NaN for fewer than two amounts (0/0, warning silenced by the caller).
     """
     numerator = n * squares
     numerator -= total * total
     numerator = numerator.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        numerator /= _lookup(n, largest_n, lambda k: k * (k - 1) * 10_000.0)
+    numerator /= _lookup(n, largest_n, lambda k: k * (k - 1) * 10_000.0)
     return np.sqrt(numerator, out=numerator)
 
 
@@ -139,14 +144,14 @@ def float_sample_std(n: np.ndarray, total: np.ndarray, squares: np.ndarray, larg
     numerator = n * squares
     numerator -= np.square(total)
     np.maximum(numerator, 0.0, out=numerator)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        numerator /= _lookup(n, largest_n, lambda k: k * (k - 1) * 10_000.0)
+    numerator /= _lookup(n, largest_n, lambda k: k * (k - 1) * 10_000.0)
     return np.sqrt(numerator, out=numerator)
 
 
 def _lookup(n: np.ndarray, largest_n: int, function) -> np.ndarray:
-    """function(n) elementwise; via a small table when counts are small (one pass instead of several)."""
-    if largest_n <= 4096:
+    """function(n) elementwise; via a small table when counts are small and more than the table's entries
+    (one pass instead of several; a request's few rows compute it directly, with the same float operations)."""
+    if largest_n <= min(4096, len(n)):
         return function(np.arange(largest_n + 1, dtype=np.float64))[n]
     return function(n.astype(np.float64))
 

@@ -17,6 +17,11 @@ from fraud_assets.features.ordering import KeyOrder, canonical_order, sortable_c
 from fraud_assets.features.state import FeatureState, KeyHistory
 from fraud_assets.features.step_means import previous_step_means
 
+# Each catalogue's level -> its code, looked up per distinct value (one transaction: no pandas Index to build).
+_CATALOGUE_POSITIONS = {levels: {level: float(i) for i, level in enumerate(levels)}
+                        for levels in d.CATEGORICAL_LEVELS.values()}
+_FEATURE_INDEX = pd.Index(d.FEATURE_COLUMNS)  # built once: every output frame shares it
+
 
 def compute_features(transactions: pd.DataFrame, config: d.FeatureConfig | None = None) -> pd.DataFrame:
     """Features of every row from itself and the rows before it.
@@ -79,7 +84,8 @@ def compute_features_incremental(new_transactions: pd.DataFrame, state: FeatureS
 
     table[d.FEATURE_COLUMNS.index("amount")] = columns["amount"]
     for name, levels in d.CATEGORICAL_LEVELS.items():
-        table[d.FEATURE_COLUMNS.index(name)] = _catalogue_codes(coded.get(name) or pd.factorize(columns[name]), levels)
+        codes = coded.get(name) or sortable_codes(columns[name])
+        table[d.FEATURE_COLUMNS.index(name)] = _catalogue_codes(codes, levels)
     last_step = int(step.max()) if state.last_step is None else max(int(step.max()), state.last_step)
     new_state = FeatureState(config.label_delay_steps, last_step, families, category_totals,
                              previous_category_totals, step_open)
@@ -95,9 +101,10 @@ def _place(table: np.ndarray, features: dict[str, np.ndarray], source: np.ndarra
 def _catalogue_codes(factorized: tuple[np.ndarray, np.ndarray], levels: tuple[str, ...]) -> np.ndarray:
     """Each value's position in the catalogue as a float, NaN when missing or not in the catalogue."""
     codes, distinct = factorized
-    level_of_code = pd.Index(levels).get_indexer(distinct).astype(np.float64)
-    level_of_code[level_of_code < 0] = np.nan
-    return np.append(level_of_code, np.nan)[codes]  # code -1 (a missing value) takes the last entry
+    position = _CATALOGUE_POSITIONS[levels]
+    # one entry per distinct value, then NaN for code -1 (a missing value)
+    level_of_code = np.array([position.get(value, np.nan) for value in distinct.tolist()] + [np.nan])
+    return level_of_code[codes]
 
 
 def _inverse(permutation: np.ndarray) -> np.ndarray:
@@ -107,7 +114,7 @@ def _inverse(permutation: np.ndarray) -> np.ndarray:
 
 
 def _frame(table: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    return pd.DataFrame(table.T, columns=list(d.FEATURE_COLUMNS), index=index, copy=False)
+    return pd.DataFrame(table.T, columns=_FEATURE_INDEX, index=index, copy=False)
 
 
 def _checked_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:

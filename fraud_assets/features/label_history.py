@@ -52,14 +52,16 @@ def fraud_rates(history: LabelHistory, order: KeyOrder, step: np.ndarray, fraud:
     labelled = labelled.astype(np.int64)
 
     # All rows of one (key, step) see the same labels: work per run of them (contiguous in key order).
-    run_starts = np.flatnonzero(np.r_[True, (order.group[1:] != order.group[:-1]) | (step[1:] != step[:-1])])
+    changes = (order.group[1:] != order.group[:-1]) | (step[1:] != step[:-1])
+    run_starts = np.flatnonzero(np.concatenate(([True], changes)))
     run_group, run_step = order.group[run_starts], step[run_starts]
     run_key = order.keys[run_group]
     visible_up_to = run_step - label_delay_steps
     # The key's new rows at steps <= s - delay are a prefix of its rows, ending where a later run starts.
     codec = StepKeyCodec.covering(len(order.keys), run_step, visible_up_to)
     next_run = np.searchsorted(codec.encode(run_group, run_step), codec.encode(run_group, visible_up_to), side="right")
-    visible_end = np.r_[run_starts, len(step)][next_run]
+    run_bounds = np.append(run_starts, len(step))
+    visible_end = run_bounds[next_run]
     key_start = order.starts[run_group]
     fraud_sums = np.concatenate(([0], np.cumsum(frauds)))
     labelled_sums = np.concatenate(([0], np.cumsum(labelled)))
@@ -71,7 +73,7 @@ def fraud_rates(history: LabelHistory, order: KeyOrder, step: np.ndarray, fraud:
         seen_labelled += pending_labelled
     with np.errstate(invalid="ignore", divide="ignore"):
         run_rates = seen_frauds / seen_labelled  # 0/0: NaN, nothing labelled yet
-    rates = np.repeat(run_rates, np.diff(np.r_[run_starts, len(step)]))
+    rates = np.repeat(run_rates, np.diff(run_bounds))
     settle_up_to = int(step.max()) + (0 if step_open else 1) - label_delay_steps
     return rates, _updated(history, order.key, step, frauds, labelled, settle_up_to)
 

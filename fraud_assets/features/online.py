@@ -31,11 +31,14 @@ from fraud_assets.features.state import FeatureState
 @dataclass(frozen=True)
 class Position:
     """`landed_step`: the last step of the stored state the online state rests on (None: none yet);
-    `open_step`: the newest step scored online after it (None: nothing scored since)."""
+    `open_step`: the newest step scored online after it (None: nothing scored since); `landed_inputs`:
+    that stored state's inputs digest (`features.inputs`), so a stored state of the same step recomputed
+    on other days (a late or corrected day) is told apart."""
 
     label_delay_steps: int
     landed_step: int | None
     open_step: int | None = None
+    landed_inputs: str | None = None
 
     @property
     def last_step(self) -> int | None:
@@ -69,16 +72,18 @@ def score_features(transactions: pd.DataFrame, records: Records, position: Posit
     """
     config = FeatureConfig(position.label_delay_steps)
     state = assemble_state(records, position.label_delay_steps, position.last_step, position.open_step is not None)
-    rows = transactions.reset_index(drop=True)
-    late = position.is_late(rows["step"].to_numpy(dtype=np.int64))
-    parts, new_state = [], state
-    if (~late).any():
-        on_time, new_state = compute_features_incremental(rows[~late], state, config, step_open=True)
-        parts.append(on_time)
-    if late.any():
+    late = position.is_late(transactions["step"].to_numpy(dtype=np.int64))
+    if not late.any():  # the usual request: no row to set apart
+        features, new_state = compute_features_incremental(transactions, state, config, step_open=True)
+    else:
+        rows = transactions.reset_index(drop=True)
+        parts, new_state = [], state
+        if (~late).any():
+            on_time, new_state = compute_features_incremental(rows[~late], state, config, step_open=True)
+            parts.append(on_time)
         moved = rows[late].assign(step=position.scoring_step_for_late)
         parts.append(compute_features_incremental(moved, state, config, step_open=True)[0])
-    features = pd.concat(parts).sort_index().set_axis(transactions.index)
+        features = pd.concat(parts).sort_index().set_axis(transactions.index)
     if new_state is state:
         return OnlineFeatures(features, records, position, late)
     return OnlineFeatures(features, split_state(new_state), replace(position, open_step=new_state.last_step), late)
@@ -88,7 +93,7 @@ def rebase(stored: FeatureState, log: pd.DataFrame) -> tuple[FeatureState, Posit
     """The online state on a newly stored state: its rows, plus the logged online transactions of later
     steps replayed in canonical order (the slice's own rows are not counted twice)."""
     later = log if stored.last_step is None else log[log["step"] > stored.last_step]
-    position = Position(stored.label_delay_steps, stored.last_step)
+    position = Position(stored.label_delay_steps, stored.last_step, landed_inputs=stored.inputs)
     if later.empty:
         return stored, position
     config = FeatureConfig(stored.label_delay_steps)

@@ -21,8 +21,17 @@ class CanonicalOrder:
     tie_last: np.ndarray
 
 
+SMALL_BATCH = 16  # up to this many values, plain Python codes strings faster than pandas (online requests)
+
+
 def sortable_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes that sort like the values themselves (-1 for missing), and the distinct values."""
+    if len(values) <= SMALL_BATCH:
+        listed = values.tolist()
+        if all(type(value) is str for value in listed):  # nothing missing: pandas' codes are the sorted positions
+            distinct = sorted(set(listed))
+            position = {value: i for i, value in enumerate(distinct)}
+            return np.array([position[value] for value in listed], dtype=np.int64), np.array(distinct, dtype=object)
     codes, uniques = pd.factorize(values, sort=True)
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
@@ -34,17 +43,19 @@ def canonical_order(step: np.ndarray, customer: np.ndarray, merchant: np.ndarray
     The sort is stable, so exact duplicates keep their input order; that order cannot leak into the
     features because duplicates are then made simultaneous.
     """
+    if len(step) == 1:  # one transaction (online scoring): its own order
+        return CanonicalOrder(rows=np.zeros(1, np.int64), tie_last=np.zeros(1, np.int64))
     combined = _combined(step - step.min(), customer, merchant, category)
     rows = _stable_argsort(combined)
     sorted_combined = combined[rows]
     same_keys = sorted_combined[1:] == sorted_combined[:-1]
     if same_keys.any():  # rare: one customer paying one merchant twice in a step; order those by amount
         run_id = np.concatenate(([0], np.cumsum(~same_keys)))
-        shared = np.flatnonzero(np.r_[same_keys, False] | np.r_[False, same_keys])
+        shared = np.flatnonzero(np.append(same_keys, False) | np.concatenate(([False], same_keys)))
         rows[shared] = rows[shared][np.lexsort((amount[rows[shared]], run_id[shared]))]
     sorted_amount = amount[rows]
     same_as_next = same_keys & (sorted_amount[1:] == sorted_amount[:-1])
-    run_last = np.flatnonzero(np.r_[~same_as_next, True])
+    run_last = np.flatnonzero(np.append(~same_as_next, True))
     run_id = np.concatenate(([0], np.cumsum(~same_as_next)))
     return CanonicalOrder(rows=rows, tie_last=run_last[run_id] if len(rows) else rows)
 
@@ -92,11 +103,14 @@ class KeyOrder:
     @classmethod
     def of(cls, key: np.ndarray) -> KeyOrder:
         """`key` is each canonical row's key index."""
+        if len(key) == 1:  # one transaction (online scoring): nothing to sort
+            return cls(np.zeros(1, np.int64), key.copy(), np.zeros(1, np.int64), np.ones(1, np.int64))
         small = key.astype(np.uint16) if len(key) and key.max() < 2**16 else key  # radix sort when it fits
         rows = np.argsort(small, kind="stable")
         sorted_key = key[rows]
-        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) if len(key) else np.zeros(0, np.int64)
-        sizes = np.diff(np.r_[starts, len(key)])
+        changes = sorted_key[1:] != sorted_key[:-1]
+        starts = np.flatnonzero(np.concatenate(([True], changes))) if len(key) else np.zeros(0, np.int64)
+        sizes = np.diff(np.append(starts, len(key)))
         return cls(rows, sorted_key[starts], starts, sizes)
 
     @cached_property

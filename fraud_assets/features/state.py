@@ -10,6 +10,7 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from fraud_assets.features.step_means import StepTotals
 
 FORMAT = "fraud-assets-feature-state"
 FORMAT_VERSION = 1
+SMALL_LOOKUP = 64  # up to this many keys in all, a Python dict finds them faster than a pandas Index
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,7 +39,11 @@ class KeyHistory:
 
     def register(self, values: np.ndarray) -> tuple[KeyHistory, np.ndarray]:
         """Indices of `values` (distinct strings), adding the unseen ones at the end."""
-        index = pd.Index(self.keys).get_indexer(values)
+        if len(self.keys) + len(values) <= SMALL_LOOKUP:  # a request's few keys: a dict, no pandas Index to build
+            position = {key: i for i, key in enumerate(self.keys.tolist())}
+            index = np.array([position.get(value, -1) for value in values.tolist()], dtype=np.int64)
+        else:
+            index = pd.Index(self.keys).get_indexer(values)
         unseen = index < 0
         index[unseen] = len(self.keys) + np.arange(unseen.sum())
         keys = np.concatenate((self.keys, values[unseen])).astype(object)
@@ -89,6 +95,15 @@ class FeatureState:
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         return buffer.getvalue()
+
+    @staticmethod
+    def stored_inputs(path: Path) -> str | None:
+        """The inputs digest of the state stored at `path`, reading its metadata only (not its arrays)."""
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return json.loads(str(archive["meta"])).get("inputs")
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+            raise ValueError(f"feature state: {path} is not a stored feature state ({error})") from error
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FeatureState:

@@ -41,8 +41,9 @@ def previous_step_means(totals: StepTotals, previous_totals: StepTotals, last_st
     """
     n_keys = len(totals.counts)
     # In key order the rows of one (key, step) are contiguous: one run each.
-    run_starts = np.flatnonzero(np.r_[True, (order.group[1:] != order.group[:-1]) | (step[1:] != step[:-1])])
-    run_sizes = np.diff(np.r_[run_starts, len(step)])
+    changes = (order.group[1:] != order.group[:-1]) | (step[1:] != step[:-1])
+    run_starts = np.flatnonzero(np.concatenate(([True], changes)))
+    run_sizes = np.diff(np.append(run_starts, len(step)))
     run_key, run_step = order.key[run_starts], step[run_starts]
     run_sums = np.add.reduceat(cents, run_starts)
 
@@ -61,7 +62,7 @@ def previous_step_means(totals: StepTotals, previous_totals: StepTotals, last_st
 
     # The step before: the key's preceding run if it is that step, else what the state holds for it.
     before_sums, before_counts = stored(run_step - 1, run_key)
-    follows = np.r_[False, (run_key[1:] == run_key[:-1]) & (run_step[1:] == run_step[:-1] + 1)]
+    follows = np.concatenate(([False], (run_key[1:] == run_key[:-1]) & (run_step[1:] == run_step[:-1] + 1)))
     before_sums[follows], before_counts[follows] = full_sums[:-1][follows[1:]], full_counts[:-1][follows[1:]]
     with np.errstate(invalid="ignore", divide="ignore"):
         run_means = np.where(before_counts > 0, before_sums / (before_counts * 100.0), np.nan)

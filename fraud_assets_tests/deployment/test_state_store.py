@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from fraud_assets import settings
+from fraud_assets.deployment.online_scoring import OnlineScorer
 from fraud_assets.deployment.state_backends import open_store
 from fraud_assets.deployment.state_store import NoState
-from fraud_assets.features import FeatureConfig, compute_features
+from fraud_assets.features import FeatureConfig, FeatureState, compute_features
+from fraud_assets.features.inputs import chains, slice_digest
 from fraud_assets.features.online import Position
+from fraud_assets.layout import StorageLayout
 from fraud_assets_tests.features.data import small_transactions
 from fraud_assets_tests.features.online_support import assert_same_features, offline_state, requests
 from fraud_assets_tests.redis_server import redis_server
@@ -132,3 +137,35 @@ def test_concurrent_clients_of_one_customer_lose_no_update(store, store_url):
     assert [w.exitcode for w in workers] == [0] * PROCESSES
     sent = PROCESSES * CLIENTS_PER_PROCESS * SENT_PER_CLIENT
     assert store.records("customer", ["C_shared"])["C_shared"]["count"] == 1 + sent
+
+
+def store_recomputed_state(transactions: pd.DataFrame, up_to_step: int) -> FeatureState:
+    """What the features asset stores for the partition of `up_to_step`: the state with its inputs digest."""
+    state = offline_state(transactions, up_to_step, FeatureConfig())
+    days = transactions[transactions["step"] <= up_to_step]
+    inputs = chains({f"step_{step:03d}": slice_digest(day) for step, day in days.groupby("step")})
+    state = replace(state, inputs=inputs[f"step_{up_to_step:03d}"])
+    path = StorageLayout(settings.storage()).feature_state_path(f"step_{up_to_step:03d}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(state.to_bytes())
+    return state
+
+
+def test_the_state_rebases_when_the_landed_day_is_recomputed_on_a_corrected_earlier_day(store, home):
+    transactions = small_transactions(seed=25)
+    scorer = OnlineScorer(store)
+    first = store_recomputed_state(transactions, 7)
+    assert scorer.catch_up(force=True) == Position(1, 7, landed_inputs=first.inputs)
+    day_8 = requests(transactions[transactions["step"] == 8])
+    for request in day_8[:10]:
+        scorer.features(unlabelled(request))
+    # Day 5 re-landed with one amount corrected: the features sensor recomputed days 5..7, step 7's state too.
+    corrected = transactions.copy()
+    corrected.loc[corrected.index[corrected["step"] == 5][0], "amount"] += 250.0
+    second = store_recomputed_state(corrected, 7)
+    assert second.inputs != first.inputs
+    assert scorer.catch_up(force=True) == Position(1, 7, 8, second.inputs)
+    assert scorer.catch_up(force=True) == Position(1, 7, 8, second.inputs)  # the same inputs again: no rebase
+    late = pd.concat([scorer.features(unlabelled(r)).features for r in day_8[10:]])
+    offline = compute_features(corrected[corrected["step"] <= 8], FeatureConfig())
+    assert_same_features(late, offline.loc[late.index])

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
 from fraud_assets.features import FeatureConfig, FeatureState, compute_features, compute_features_incremental
-from fraud_assets.features.entities import assemble_state, split_state, touched_keys
+from fraud_assets.features.entities import (
+    assemble_state,
+    record_bytes,
+    record_from_bytes,
+    split_state,
+    touched_keys,
+)
 from fraud_assets.features.online import Position, rebase, score_features
 from fraud_assets_tests.features.data import STEPS, small_transactions
 from fraud_assets_tests.features.online_support import CANONICAL, assert_same_features, offline_state, requests
@@ -105,3 +113,12 @@ def test_an_open_state_keeps_its_step_totals_through_bytes():
     again = FeatureState.from_bytes(state.to_bytes())
     assert again.step_open and again.last_step == 8
     assert split_state(again) == split_state(state)
+
+
+def test_records_survive_their_binary_layout_and_json_written_records_still_read():
+    transactions = small_transactions(seed=13)
+    state = offline_state(transactions, 8, FeatureConfig(label_delay_steps=3))  # pending labels and category steps
+    for family, by_key in split_state(state).items():
+        for key, record in by_key.items():
+            assert record_from_bytes(record_bytes(record)) == record, (family, key)
+            assert record_from_bytes(json.dumps(record)) == record
