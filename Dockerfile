@@ -14,7 +14,7 @@ WORKDIR /app
 COPY requirements.lock ./
 # The exact pinned set, minus the test tools of pyproject's `dev` extra; --no-deps so nothing is
 # resolved at build time.
-RUN grep -vE '^(pytest|pytest-timeout|playwright)==' requirements.lock > /tmp/runtime.lock \
+RUN grep -vE '^(pytest|pytest-timeout|playwright|ruff|mypy)==' requirements.lock > /tmp/runtime.lock \
  && pip install --no-deps -r /tmp/runtime.lock \
  && rm /tmp/runtime.lock
 COPY fraud_assets ./fraud_assets
