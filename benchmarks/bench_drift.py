@@ -50,20 +50,26 @@ def timed(fn, *args, **kwargs):
 
 def full_vs_sampled(frames: dict[str, pd.DataFrame]) -> None:
     print("\n## Full windows vs 50k-row samples per side (35 feature columns, HTML rendered)")
-    print(f"{'scenario':14} {'rows ref/cur':>15} {'mode':>8} {'seconds':>8} {'share':>6} {'drifted':>8} "
-          f"{'data ok':>8} {'ratio':>6} {'target ok':>9}  same columns")
+    print(
+        f"{'scenario':14} {'rows ref/cur':>15} {'mode':>8} {'seconds':>8} {'share':>6} {'drifted':>8} "
+        f"{'data ok':>8} {'ratio':>6} {'target ok':>9}  same columns"
+    )
     for name, frame in frames.items():
         reference, current = frame[frame.step < START], frame[frame.step >= START]
         results = {}
         for mode, size in (("full", ALL_ROWS), ("50k", 50_000)):
             results[mode], seconds = timed(compute_drift, reference, current, FEATURES, sample_size=size)
             r = results[mode]
-            same = "" if mode == "full" else str(
-                {c.column for c in r.drifted_columns} == {c.column for c in results["full"].drifted_columns}
+            same = (
+                ""
+                if mode == "full"
+                else str({c.column for c in r.drifted_columns} == {c.column for c in results["full"].drifted_columns})
             )
-            print(f"{name:14} {len(reference):>7}/{len(current):<7} {mode:>8} {seconds:>8.1f} {r.share_drifted:>6.2f} "
-                  f"{r.n_drifted:>8} {r.passed_data_drift()!s:>8} {r.target.score:>6.2f} "
-                  f"{r.passed_target_drift()!s:>9}  {same}")
+            print(
+                f"{name:14} {len(reference):>7}/{len(current):<7} {mode:>8} {seconds:>8.1f} {r.share_drifted:>6.2f} "
+                f"{r.n_drifted:>8} {r.passed_data_drift()!s:>8} {r.target.score:>6.2f} "
+                f"{r.passed_target_drift()!s:>9}  {same}"
+            )
 
 
 def label_tests(frames: dict[str, pd.DataFrame]) -> None:
@@ -107,11 +113,16 @@ def preset_cost(frame: pd.DataFrame) -> None:
         numerical_columns=[c for c in FEATURES if c not in CATEGORICAL_FEATURES],
         categorical_columns=[*CATEGORICAL_FEATURES, "fraud"],
     )
-    for name, metrics in (("DataDriftPreset", [DataDriftPreset(columns=FEATURES)]),
-                          ("ValueDrift x35", [ValueDrift(column=c) for c in FEATURES])):
+    for name, metrics in (
+        ("DataDriftPreset", [DataDriftPreset(columns=FEATURES)]),
+        ("ValueDrift x35", [ValueDrift(column=c) for c in FEATURES]),
+    ):
         report = Report(metrics, include_tests=True)
-        _, seconds = timed(report.run, Dataset.from_pandas(current, data_definition=definition),
-                           Dataset.from_pandas(reference, data_definition=definition))
+        _, seconds = timed(
+            report.run,
+            Dataset.from_pandas(current, data_definition=definition),
+            Dataset.from_pandas(reference, data_definition=definition),
+        )
         print(f"{name:16} {seconds:5.1f} s")
 
 
@@ -121,14 +132,18 @@ def per_day_view(frames: dict[str, pd.DataFrame]) -> None:
         reference = frame[frame.step < START]
         days = {int(step): day for step, day in frame[frame.step >= START].groupby("step")}
         summary, seconds = timed(per_slice_summary, reference, days, FEATURES)
-        print(f"{name:14} {seconds:5.1f} s  days with data drift {int(summary.data_drift.sum()):>2}/60, "
-              f"target drift {int(summary.target_drift.sum()):>2}/60, share drifted median "
-              f"{summary.share_drifted.median():.2f}, rows/day {summary.rows.min()}-{summary.rows.max()}")
+        print(
+            f"{name:14} {seconds:5.1f} s  days with data drift {int(summary.data_drift.sum()):>2}/60, "
+            f"target drift {int(summary.target_drift.sum()):>2}/60, share drifted median "
+            f"{summary.share_drifted.median():.2f}, rows/day {summary.rows.min()}-{summary.rows.max()}"
+        )
 
 
 def trending_features(frame: pd.DataFrame, days: range = range(30, 120, 6)) -> None:
-    print(f"\n## Trending features: {len(days)} clean days ({days.start}..{days[-1]}), each vs all days before it "
-          "(50k reference sample; Evidently's default test per column)")
+    print(
+        f"\n## Trending features: {len(days)} clean days ({days.start}..{days[-1]}), each vs all days before it "
+        "(50k reference sample; Evidently's default test per column)"
+    )
     scores: dict[str, list[tuple[float, bool]]] = {c: [] for c in FEATURES}
     for day in days:
         reference = deterministic_sample(frame.loc[frame.step < day, FEATURES], 50_000)
@@ -141,9 +156,11 @@ def trending_features(frame: pd.DataFrame, days: range = range(30, 120, 6)) -> N
             scores[column].append((outcome.drift_score, outcome.drifted))
     for column, found in scores.items():
         values = np.array([score for score, _ in found])
-        first, last = values[: len(values) // 3].mean(), values[-(len(values) // 3):].mean()
-        print(f"{column:36} drifted {sum(d for _, d in found):>2}/{len(days)}  score {values.min():.3f}-"
-              f"{values.max():.3f}, first third {first:.3f}, last third {last:.3f}")
+        first, last = values[: len(values) // 3].mean(), values[-(len(values) // 3) :].mean()
+        print(
+            f"{column:36} drifted {sum(d for _, d in found):>2}/{len(days)}  score {values.min():.3f}-"
+            f"{values.max():.3f}, first third {first:.3f}, last third {last:.3f}"
+        )
 
 
 def main() -> None:

@@ -92,8 +92,9 @@ def main() -> None:
             for days in args.days:
                 for name, job in JOBS.items():
                     times = [one_run(job, instance, all_keys[:days]) for _ in range(args.repeats)]
-                    print(f"{name:<13} {days:>4}  {statistics.median(times):8.2f}  "
-                          + " ".join(f"{t:.2f}" for t in times))
+                    print(
+                        f"{name:<13} {days:>4}  {statistics.median(times):8.2f}  " + " ".join(f"{t:.2f}" for t in times)
+                    )
 
 
 if __name__ == "__main__":

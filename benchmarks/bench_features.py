@@ -37,7 +37,8 @@ def original_features(transactions: pd.DataFrame) -> pd.DataFrame:
         if family in d.NUMBERED_FAMILIES:
             out[d.transaction_number(family)] = transactions.groupby(family).cumcount() + 1
         out[d.fraud_rate(family)] = transactions.groupby(family)["fraud"].transform(
-            lambda s: s.shift(1).expanding().mean())
+            lambda s: s.shift(1).expanding().mean()
+        )
     step_means = transactions.groupby(["category", "step"])["amount"].mean()
     previous = step_means.groupby(level="category").shift(1)
     wanted = pd.MultiIndex.from_frame(transactions[["category", "step"]])
@@ -75,8 +76,10 @@ def day_by_day(transactions: pd.DataFrame) -> pd.DataFrame:
 def main() -> int:
     data = simulate(range(181))
     transactions = data[data["step"] < 180]
-    print(f"data: simulate(), {len(transactions):,} rows, {transactions['customer'].nunique():,} customers, "
-          f"steps 0-179; {len(FEATURE_COLUMNS)} feature columns")
+    print(
+        f"data: simulate(), {len(transactions):,} rows, {transactions['customer'].nunique():,} customers, "
+        f"steps 0-179; {len(FEATURE_COLUMNS)} feature columns"
+    )
 
     compute_features(transactions.head(1000))  # first-call imports and allocations
     ours_wall, ours_cpu, full = timed(compute_features, transactions, repeats=REPEATS)
@@ -90,8 +93,10 @@ def main() -> int:
         history = data[data["step"] < days]
         day = data[data["step"] == days]
         seconds, state_bytes = new_day(history, day)
-        print(f"one new day after {days:3d} days of history ({len(history):7,} rows): "
-              f"{len(day):,} rows in {seconds * 1000:6.1f} ms (state {state_bytes / 1e6:.2f} MB)")
+        print(
+            f"one new day after {days:3d} days of history ({len(history):7,} rows): "
+            f"{len(day):,} rows in {seconds * 1000:6.1f} ms (state {state_bytes / 1e6:.2f} MB)"
+        )
 
     start = time.perf_counter()
     incremental = day_by_day(transactions)
@@ -99,9 +104,11 @@ def main() -> int:
     difference = (incremental - full).abs().to_numpy()
     scale = np.maximum(full.abs().to_numpy(), 1.0)
     same_missing = (incremental.isna() == full.isna()).all().all()
-    print(f"day by day over 180 days (with state round trips): {seconds:.2f} s; "
-          f"max |incremental - full| / max(|full|, 1) = {np.nanmax(difference / scale):.2e}; "
-          f"same missing cells: {same_missing}")
+    print(
+        f"day by day over 180 days (with state round trips): {seconds:.2f} s; "
+        f"max |incremental - full| / max(|full|, 1) = {np.nanmax(difference / scale):.2e}; "
+        f"same missing cells: {same_missing}"
+    )
 
     if ratio > TARGET_RATIO:
         print("FAIL: compute_features is slower than 1/7 of the original pipeline's time", file=sys.stderr)

@@ -35,7 +35,10 @@ def main() -> None:
     started = time.monotonic()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "fraud-assets"), "dev", "--port", "3031"],
-        cwd=ROOT, env=env, stdout=(home / "dev.log").open("wb"), stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=(home / "dev.log").open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -46,7 +49,9 @@ def main() -> None:
             done = materialized(home)
             if done >= BASELINE:
                 total = time.monotonic() - started
-                print(f"baseline landed after {landed_at:.1f} s; all {BASELINE} slices materialized after {total:.1f} s")
+                print(
+                    f"baseline landed after {landed_at:.1f} s; all {BASELINE} slices materialized after {total:.1f} s"
+                )
                 return
             time.sleep(1)
         sys.exit(f"not all baseline slices materialized within 600 s; see {home / 'dev.log'}")

@@ -22,16 +22,22 @@ NEW_DAYS = (177, 178, 179)
 
 
 def env_for(home: Path) -> dict:
-    return {**os.environ, "FRAUD_ASSETS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
-            "FRAUD_DEPLOY_PORT": "9411"}
+    return {
+        **os.environ,
+        "FRAUD_ASSETS_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "FRAUD_DEPLOY_PORT": "9411",
+    }
 
 
 def serving_version(env) -> str | None:
-    out = subprocess.run([str(Path(sys.executable).parent / "fraud-assets"), "serve", "status"], env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "fraud-assets"), "serve", "status"], env=env, capture_output=True, text=True
+    )
     if out.returncode != 0:
         return None
     import json
+
     status = json.loads(out.stdout)
     return status["model_version"] if status.get("healthy") else None
 
@@ -47,14 +53,27 @@ def breakdown(home: Path, since: float) -> list[tuple[str, float, float]]:
                 continue
             run = record.dagster_run
             started = record.start_time or record.create_timestamp.timestamp()
-            rows.append((f"run {run.run_id[:8]} queued→started ({','.join(sorted(k.to_user_string() for k in run.asset_selection or []))})",
-                         record.create_timestamp.timestamp() - since, started - record.create_timestamp.timestamp()))
+            rows.append(
+                (
+                    f"run {run.run_id[:8]} queued→started ({','.join(sorted(k.to_user_string() for k in run.asset_selection or []))})",
+                    record.create_timestamp.timestamp() - since,
+                    started - record.create_timestamp.timestamp(),
+                )
+            )
             starts = {}
-            for entry in instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}):
+            for entry in instance.all_logs(
+                run.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}
+            ):
                 if entry.dagster_event.event_type == DagsterEventType.STEP_START:
                     starts[entry.step_key] = entry.timestamp
                 elif entry.step_key in starts:
-                    rows.append((f"  step {entry.step_key}", starts[entry.step_key] - since, entry.timestamp - starts[entry.step_key]))
+                    rows.append(
+                        (
+                            f"  step {entry.step_key}",
+                            starts[entry.step_key] - since,
+                            entry.timestamp - starts[entry.step_key],
+                        )
+                    )
     return sorted(rows, key=lambda r: r[1])
 
 
@@ -70,9 +89,14 @@ def main() -> None:
     shutil.copyfile(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
     warehouse = Warehouse()
     land_steps(warehouse, HISTORY)
-    daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-                              cwd=ROOT, env=env, stdout=(home / "daemon.log").open("wb"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        cwd=ROOT,
+        env=env,
+        stdout=(home / "daemon.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     latencies = []
     try:
         started = time.monotonic()
@@ -80,7 +104,9 @@ def main() -> None:
             if time.monotonic() - started > 1200:
                 sys.exit(f"no first deployment within 20 minutes; see {home / 'daemon.log'}")
             time.sleep(2)
-        print(f"history of {len(HISTORY)} days deployed after {time.monotonic() - started:.0f} s (version {serving_version(env)})")
+        print(
+            f"history of {len(HISTORY)} days deployed after {time.monotonic() - started:.0f} s (version {serving_version(env)})"
+        )
         for day in NEW_DAYS:
             before = serving_version(env)
             time.sleep(61)  # the retrain policy allows one retrain per minute: do not measure its wait
@@ -95,7 +121,9 @@ def main() -> None:
             print(f"\nday {day}: landed → version {serving_version(env)} answering in {latency:.1f} s")
             for what, at, seconds in breakdown(home, t0):
                 print(f"  +{at:6.1f} s  {seconds:6.1f} s  {what}")
-        print(f"\nmedian landing → serving latency over {len(latencies)} days: {statistics.median(latencies):.1f} s (bar 120 s)")
+        print(
+            f"\nmedian landing → serving latency over {len(latencies)} days: {statistics.median(latencies):.1f} s (bar 120 s)"
+        )
     finally:
         os.killpg(daemon.pid, signal.SIGKILL)
         daemon.wait()

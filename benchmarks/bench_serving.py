@@ -46,8 +46,8 @@ from fraud_assets.deployment.seldon_model import FraudModel
 from fraud_assets.deployment.state_store import SqliteStateStore
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, FeatureState, compute_features_incremental
 from fraud_assets.layout import StorageLayout
-from fraud_assets.simulation.simulator import simulate
 from fraud_assets.model_artifact import write_manifest
+from fraud_assets.simulation.simulator import simulate
 from fraud_assets.training.model import FraudClassifier
 from fraud_assets_tests.redis_server import redis_server
 
@@ -70,10 +70,14 @@ class Data:
         self.customers = history["customer"].nunique()
         later = transactions[transactions["step"] > HISTORY_LAST_STEP].sort_values(CANONICAL, kind="stable")
         scored, _ = compute_features_incremental(later, self.state)
-        self.raw_bodies = [json.dumps({"data": {"names": list(RAW_FIELDS), "ndarray": [row]}})
-                           for row in later[list(RAW_FIELDS)].astype(object).values.tolist()]
-        self.vector_bodies = [json.dumps({"data": {"names": FEATURES, "ndarray": [row]}})
-                              for row in scored[FEATURES].astype(object).where(scored.notna(), 0.0).values.tolist()]
+        self.raw_bodies = [
+            json.dumps({"data": {"names": list(RAW_FIELDS), "ndarray": [row]}})
+            for row in later[list(RAW_FIELDS)].astype(object).values.tolist()
+        ]
+        self.vector_bodies = [
+            json.dumps({"data": {"names": FEATURES, "ndarray": [row]}})
+            for row in scored[FEATURES].astype(object).where(scored.notna(), 0.0).values.tolist()
+        ]
 
 
 def train(data: Data, trees: int | None) -> FraudClassifier:
@@ -102,8 +106,9 @@ def percentile(seconds: list[float], share: float) -> float:
 
 
 def percentiles(seconds: list[float]) -> str:
-    return (f"p50 {statistics.median(seconds) * 1000:5.2f} ms  p99 {percentile(seconds, 0.99):5.2f} ms  "
-            f"(n={len(seconds)})")
+    return (
+        f"p50 {statistics.median(seconds) * 1000:5.2f} ms  p99 {percentile(seconds, 0.99):5.2f} ms  (n={len(seconds)})"
+    )
 
 
 def in_process(bundle: ModelBundle, data: Data, calls: int = 2000) -> None:
@@ -114,8 +119,10 @@ def in_process(bundle: ModelBundle, data: Data, calls: int = 2000) -> None:
     request = json.loads(data.vector_bodies[0])
     row = pd.DataFrame(request["data"]["ndarray"], columns=FEATURES)
     with threadpool_limits(limits=1, user_api="openmp"):
-        for label, call in (("model.predict_proba (DataFrame)", lambda: served.model.predict_proba(row)),
-                            ("FraudModel.predict_raw (validate + score)", lambda: served.predict_raw(request))):
+        for label, call in (
+            ("model.predict_proba (DataFrame)", lambda: served.model.predict_proba(row)),
+            ("FraudModel.predict_raw (validate + score)", lambda: served.predict_raw(request)),
+        ):
             timings = []
             for _ in range(calls):
                 start = time.perf_counter()
@@ -144,8 +151,9 @@ def post(port: int, body: str) -> tuple[int, bytes]:
     return response.status, answer
 
 
-def load(port: int, clients: int, seconds: float, next_body: Callable[[], str],
-         until: threading.Event | None = None) -> dict:
+def load(
+    port: int, clients: int, seconds: float, next_body: Callable[[], str], until: threading.Event | None = None
+) -> dict:
     """Closed-loop load: `clients` threads, each one request at a time, for `seconds` (or until
     `until` is set, `seconds` still bounding it)."""
     timings, failures, versions = [], [], []
@@ -176,8 +184,9 @@ def load(port: int, clients: int, seconds: float, next_body: Callable[[], str],
     return {"timings": timings, "failures": failures, "versions": versions, "rate": len(timings) / elapsed}
 
 
-def side_by_side(port: int, seconds: float, rounds: int, vector: Callable[[], str], raw: Callable[[], str],
-                 label: str) -> bool:
+def side_by_side(
+    port: int, seconds: float, rounds: int, vector: Callable[[], str], raw: Callable[[], str], label: str
+) -> bool:
     """The two request kinds in alternating rounds through the stable URL, 4 clients; True if the raw bar is met."""
     for _ in range(8):  # untimed: the first rebases the store onto the stored partition, each worker opens it
         status, answer = post(port, raw())
@@ -188,20 +197,30 @@ def side_by_side(port: int, seconds: float, rounds: int, vector: Callable[[], st
         for kind, next_body in (("feature vector", vector), ("raw transaction", raw)):
             result = load(port, 4, seconds, next_body)
             results[kind].append(result)
-            print(f"  {label:6s} round {round_number + 1} {kind:15s} 4 clients: {result['rate']:6.0f} req/s  "
-                  f"{percentiles(result['timings'])}  failed {len(result['failures'])}"
-                  + (f" (first: {result['failures'][0]})" if result["failures"] else ""))
-    merged = {kind: {"timings": [t for r in runs for t in r["timings"]],
-                     "rate": statistics.fmean(r["rate"] for r in runs),
-                     "failures": [f for r in runs for f in r["failures"]]} for kind, runs in results.items()}
+            print(
+                f"  {label:6s} round {round_number + 1} {kind:15s} 4 clients: {result['rate']:6.0f} req/s  "
+                f"{percentiles(result['timings'])}  failed {len(result['failures'])}"
+                + (f" (first: {result['failures'][0]})" if result["failures"] else "")
+            )
+    merged = {
+        kind: {
+            "timings": [t for r in runs for t in r["timings"]],
+            "rate": statistics.fmean(r["rate"] for r in runs),
+            "failures": [f for r in runs for f in r["failures"]],
+        }
+        for kind, runs in results.items()
+    }
     vector_run, raw_run = merged["feature vector"], merged["raw transaction"]
     share = raw_run["rate"] / vector_run["rate"]
     raw_p99 = percentile(raw_run["timings"], 0.99)
-    print(f"  {label:6s} all rounds: feature vector {vector_run['rate']:6.0f} req/s "
-          f"{percentiles(vector_run['timings'])}")
+    print(
+        f"  {label:6s} all rounds: feature vector {vector_run['rate']:6.0f} req/s {percentiles(vector_run['timings'])}"
+    )
     print(f"  {label:6s} all rounds: raw transaction {raw_run['rate']:5.0f} req/s {percentiles(raw_run['timings'])}")
-    print(f"  {label:6s} raw / feature vector throughput {share:.2f}, p99 ratio "
-          f"{raw_p99 / percentile(vector_run['timings'], 0.99):.2f}")
+    print(
+        f"  {label:6s} raw / feature vector throughput {share:.2f}, p99 ratio "
+        f"{raw_p99 / percentile(vector_run['timings'], 0.99):.2f}"
+    )
     return raw_p99 <= RAW_P99_BAR_MS and share >= RAW_SHARE_BAR and not raw_run["failures"]
 
 
@@ -209,8 +228,10 @@ def state_memory(data: Data, root: Path, redis_url: str | None) -> None:
     """The state of the history's last day in each store, per 1,000 customers."""
     per_thousand = 1000 / data.customers
     stored = len(data.state.to_bytes())
-    print(f"  state of {data.customers} customers (days 0-{HISTORY_LAST_STEP}): stored .state file "
-          f"{stored / 1024:.0f} KiB ({stored * per_thousand / 1024:.0f} KiB per 1,000 customers)")
+    print(
+        f"  state of {data.customers} customers (days 0-{HISTORY_LAST_STEP}): stored .state file "
+        f"{stored / 1024:.0f} KiB ({stored * per_thousand / 1024:.0f} KiB per 1,000 customers)"
+    )
     sqlite = SqliteStateStore(root / "memory-check.sqlite")
     sqlite.rebase(data.state)
     sqlite.close()
@@ -221,8 +242,10 @@ def state_memory(data: Data, root: Path, redis_url: str | None) -> None:
         redis_store.rebase(data.state)
         used = redis_store.memory_bytes()
         redis_store.close()
-        print(f"  Redis MEMORY USAGE of the records {used / 1024:.0f} KiB "
-              f"({used * per_thousand / 1024:.0f} KiB per 1,000 customers)")
+        print(
+            f"  Redis MEMORY USAGE of the records {used / 1024:.0f} KiB "
+            f"({used * per_thousand / 1024:.0f} KiB per 1,000 customers)"
+        )
 
 
 def main() -> int:
@@ -243,9 +266,11 @@ def main() -> int:
         model = train(data, args.trees)
         v1, v2, v3 = (save(model, Path(tmp), version) for version in ("1", "2", "3"))
         store_features_partition(data.state)
-        print(f"simulated days 0-{HISTORY_LAST_STEP + SCORED_DAYS}, trained a {model.estimator_.n_iter_}-tree model "
-              f"on {len(data.features)} rows in {time.perf_counter() - started:.1f} s; cores: {os.cpu_count()}, "
-              f"load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"simulated days 0-{HISTORY_LAST_STEP + SCORED_DAYS}, trained a {model.estimator_.n_iter_}-tree model "
+            f"on {len(data.features)} rows in {time.perf_counter() - started:.1f} s; cores: {os.cpu_count()}, "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
         in_process(v1, data)
 
         config = local.LocalSettings(port=args.port, workers=args.workers)
@@ -260,12 +285,16 @@ def main() -> int:
                 for label, port in (("direct", record["server"]["http_port"]), ("stable URL", args.port)):
                     for clients in (1, 4):
                         result = load(port, clients, args.seconds, vector)
-                        print(f"  REST {label:10s} {clients} client(s): {result['rate']:6.0f} req/s  "
-                              f"{percentiles(result['timings'])}  failed {len(result['failures'])}")
+                        print(
+                            f"  REST {label:10s} {clients} client(s): {result['rate']:6.0f} req/s  "
+                            f"{percentiles(result['timings'])}  failed {len(result['failures'])}"
+                        )
                         if label == "stable URL" and clients == 4:
-                            verdicts["feature vector"] = (percentile(result["timings"], 0.99) <= P99_BAR_MS
-                                                          and result["rate"] >= THROUGHPUT_BAR
-                                                          and not result["failures"])
+                            verdicts["feature vector"] = (
+                                percentile(result["timings"], 0.99) <= P99_BAR_MS
+                                and result["rate"] >= THROUGHPUT_BAR
+                                and not result["failures"]
+                            )
 
                 during, deployed = {}, threading.Event()
                 swap = threading.Thread(target=lambda: during.update(load(args.port, 4, 120, vector, until=deployed)))
@@ -278,8 +307,10 @@ def main() -> int:
                 deployed.set()
                 swap.join()
                 seen = sorted(set(during["versions"]))
-                print(f"  redeploy v1 -> v2 under 4 clients: took {took:.1f} s, {len(during['timings'])} requests, "
-                      f"failed {len(during['failures'])}, versions answered {seen}, {percentiles(during['timings'])}")
+                print(
+                    f"  redeploy v1 -> v2 under 4 clients: took {took:.1f} s, {len(during['timings'])} requests, "
+                    f"failed {len(during['failures'])}, versions answered {seen}, {percentiles(during['timings'])}"
+                )
                 verdicts["redeploy"] = not during["failures"]
 
                 verdicts["raw, SQLite"] = side_by_side(args.port, args.seconds, args.rounds, vector, raw, "SQLite")
@@ -288,16 +319,19 @@ def main() -> int:
                     redis_url = redis.enter_context(redis_server(Path(redis_dir)))
                     os.environ["FRAUD_STATE_STORE_URL"] = redis_url
                     local.deploy(v3, config)  # the new server's state starts from the stored partition, in Redis
-                    verdicts["raw, Redis"] = side_by_side(args.port, args.seconds, args.rounds, vector,
-                                                          cycling(data.raw_bodies), "Redis")
+                    verdicts["raw, Redis"] = side_by_side(
+                        args.port, args.seconds, args.rounds, vector, cycling(data.raw_bodies), "Redis"
+                    )
                 state_memory(data, Path(tmp), redis_url)
             finally:
                 local.stop()
     for name, met in verdicts.items():
         print(f"bar {name}: {'MET' if met else 'NOT MET'}")
-    print(f"(feature vector: stable URL, 4 clients, p99 <= {P99_BAR_MS:.0f} ms, >= {THROUGHPUT_BAR:.0f} req/s; "
-          f"raw: p99 <= {RAW_P99_BAR_MS:.0f} ms, throughput >= {RAW_SHARE_BAR:.0%} of the feature vector's; "
-          "no failed request)")
+    print(
+        f"(feature vector: stable URL, 4 clients, p99 <= {P99_BAR_MS:.0f} ms, >= {THROUGHPUT_BAR:.0f} req/s; "
+        f"raw: p99 <= {RAW_P99_BAR_MS:.0f} ms, throughput >= {RAW_SHARE_BAR:.0%} of the feature vector's; "
+        "no failed request)"
+    )
     return 0 if all(verdicts.values()) else 1
 
 

@@ -39,10 +39,11 @@ def score_online(day: pd.DataFrame, stored: FeatureState) -> pd.DataFrame:
     unlabelled = day.drop(columns="fraud")
     parts = []
     for i in range(len(unlabelled)):
-        transaction = unlabelled.iloc[i:i + 1]
+        transaction = unlabelled.iloc[i : i + 1]
         keys = touched_keys({family: transaction[family] for family in ("customer", "merchant", "category")})
-        held = {family: {key: records[family][key] for key in keys[family] if key in records[family]}
-                for family in keys}
+        held = {
+            family: {key: records[family][key] for key in keys[family] if key in records[family]} for family in keys
+        }
         result = score_features(transaction, held, position)
         for family, by_key in result.records.items():
             records[family].update(by_key)
@@ -62,12 +63,15 @@ def main() -> int:
     transactions = simulate(range(k + 2))
     history, day = transactions[transactions["step"] <= k], transactions[transactions["step"] == k + 1]
     features, stored = compute_features_incremental(history)
-    model = FraudClassifier(categorical_features=CATEGORICAL_FEATURES).fit(features[list(FEATURE_COLUMNS)],
-                                                                            history["fraud"].to_numpy())
+    model = FraudClassifier(categorical_features=CATEGORICAL_FEATURES).fit(
+        features[list(FEATURE_COLUMNS)], history["fraud"].to_numpy()
+    )
     offline = compute_features_incremental(day, stored)[0]
     labels = day["fraud"].to_numpy()
-    print(f"days 0-{k}: {len(history)} rows, model in {time.perf_counter() - started:.0f} s; "
-          f"day {k + 1}: {len(day)} transactions, {int(labels.sum())} frauds")
+    print(
+        f"days 0-{k}: {len(history)} rows, model in {time.perf_counter() - started:.0f} s; "
+        f"day {k + 1}: {len(day)} transactions, {int(labels.sum())} frauds"
+    )
 
     def pr_auc(scored: pd.DataFrame) -> float:
         return average_precision_score(labels, model.predict_proba(scored.loc[day.index, list(FEATURE_COLUMNS)])[:, 1])
@@ -76,18 +80,24 @@ def main() -> int:
     differs = np.nanmax(np.abs(canonical.loc[day.index].to_numpy() - offline.to_numpy()))
     reference = pr_auc(canonical)
     print(f"  offline features                PR AUC {pr_auc(offline):.4f}")
-    print(f"  online, canonical order         PR AUC {reference:.4f}  (largest feature difference from offline "
-          f"{differs:.1e})")
+    print(
+        f"  online, canonical order         PR AUC {reference:.4f}  (largest feature difference from offline "
+        f"{differs:.1e})"
+    )
     differences = []
     for seed in args.seeds:
         shuffled = score_online(day.sample(frac=1.0, random_state=seed), stored)
         changed = ~np.isclose(shuffled.loc[day.index].to_numpy(), canonical.loc[day.index].to_numpy(), equal_nan=True)
         value = pr_auc(shuffled)
         differences.append(value - reference)
-        print(f"  online, shuffled (seed {seed})      PR AUC {value:.4f}  difference {value - reference:+.4f}  "
-              f"({changed.any(axis=1).mean():.1%} of transactions got other feature values)")
-    print(f"PR AUC shuffled - canonical: mean {np.mean(differences):+.4f}, largest |difference| "
-          f"{np.max(np.abs(differences)):.4f} over {len(differences)} seeds")
+        print(
+            f"  online, shuffled (seed {seed})      PR AUC {value:.4f}  difference {value - reference:+.4f}  "
+            f"({changed.any(axis=1).mean():.1%} of transactions got other feature values)"
+        )
+    print(
+        f"PR AUC shuffled - canonical: mean {np.mean(differences):+.4f}, largest |difference| "
+        f"{np.max(np.abs(differences)):.4f} over {len(differences)} seeds"
+    )
     return 0
 
 

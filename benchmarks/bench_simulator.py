@@ -35,8 +35,10 @@ def main() -> None:
 
     print(render_comparison(rows, only_failures=args.only_failures))
     print()
-    print(f"seed {args.seed}: {len(frame):,} rows, {frame['fraud'].sum():,} frauds, "
-          f"{frame['customer'].nunique():,} customers")
+    print(
+        f"seed {args.seed}: {len(frame):,} rows, {frame['fraud'].sum():,} frauds, "
+        f"{frame['customer'].nunique():,} customers"
+    )
     print(f"full run (steps 0-179): {cold:.2f} s cold (incl. population), {warm:.2f} s warm  [bar: < 10 s]")
     print(f"to_kaggle_csv: {csv_time:.2f} s for {len(data) / 1e6:.1f} MB; profile_of: {profile_time:.2f} s")
     counts = summary(rows)

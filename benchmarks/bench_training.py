@@ -134,7 +134,12 @@ def compare_on_noise(windows, rows: int, seed: int) -> dict[str, dict]:
     for name, model, columns in candidates():
         wall, cpu, _ = timed(lambda: model.fit(X[columns], y))
         booster = getattr(model, "estimator_", model)
-        results[name] = {"fit_s": wall, "cpu_s": cpu, "iterations": booster.n_iter_, "largest_tree": largest_tree(booster)}
+        results[name] = {
+            "fit_s": wall,
+            "cpu_s": cpu,
+            "iterations": booster.n_iter_,
+            "largest_tree": largest_tree(booster),
+        }
     return results
 
 
@@ -171,8 +176,10 @@ def compare_evaluation(frame: pd.DataFrame) -> dict[str, dict]:
 def one_fit_verdict(title: str, results: dict[str, dict]) -> bool:
     one, two = results[ONE_FIT], results[TWO_FITS]
     ok = one["pr_auc"] >= two["pr_auc"] - ONE_FIT_MAX_PR_AUC_LOSS
-    print(f"one fit vs two fits, {title}: PR AUC {one['pr_auc'] - two['pr_auc']:+.4f}, "
-          f"F1 {one['f1'] - two['f1']:+.4f}, CPU time x{one['cpu_s'] / two['cpu_s']:.2f}: {'OK' if ok else 'MISS'}")
+    print(
+        f"one fit vs two fits, {title}: PR AUC {one['pr_auc'] - two['pr_auc']:+.4f}, "
+        f"F1 {one['f1'] - two['f1']:+.4f}, CPU time x{one['cpu_s'] / two['cpu_s']:.2f}: {'OK' if ok else 'MISS'}"
+    )
     return ok
 
 
@@ -202,7 +209,9 @@ def run(args: argparse.Namespace) -> int:
     wall, _, frame = timed(lambda: features_frame(args.steps, args.seed))
     windows = step_windows(frame, FEATURE_COLUMNS)
     print(f"data: {len(frame)} rows, {frame['fraud'].mean():.4%} fraud, simulated with features in {wall:.1f} s")
-    print(f"windows: {windows.split.describe()}; training rows {len(windows.y_train)}, validation rows {len(windows.y_validation)}")
+    print(
+        f"windows: {windows.split.describe()}; training rows {len(windows.y_train)}, validation rows {len(windows.y_validation)}"
+    )
     print(f"chosen settings: {FraudClassifier().get_params()}")
 
     settings = compare_settings(windows)
@@ -219,7 +228,10 @@ def run(args: argparse.Namespace) -> int:
     drifting = compare_thresholds(drifted)
     print_table(f"2b. threshold strategy, data drifting from step {drift.start_step}", drifting)
     if args.noise_rows:
-        print_table(f"3. shuffled labels, {args.noise_rows} training rows", compare_on_noise(windows, args.noise_rows, args.seed))
+        print_table(
+            f"3. shuffled labels, {args.noise_rows} training rows",
+            compare_on_noise(windows, args.noise_rows, args.seed),
+        )
     print_table("4a. training window (chosen procedure), stable data", compare_windows(frame))
     drifting_windows = compare_windows(drifted)
     print_table(f"4b. training window (chosen procedure), data drifting from step {drift.start_step}", drifting_windows)
@@ -227,9 +239,11 @@ def run(args: argparse.Namespace) -> int:
 
     original, chosen = settings.values()
     verdict = chosen["pr_auc"] > original["pr_auc"] and chosen["cpu_s"] <= original["cpu_s"]
-    print(f"\nchosen vs original: PR AUC {chosen['pr_auc'] - original['pr_auc']:+.4f}, "
-          f"CPU time x{chosen['cpu_s'] / original['cpu_s']:.2f}: "
-          f"{'OK' if verdict else 'MISS'}")
+    print(
+        f"\nchosen vs original: PR AUC {chosen['pr_auc'] - original['pr_auc']:+.4f}, "
+        f"CPU time x{chosen['cpu_s'] / original['cpu_s']:.2f}: "
+        f"{'OK' if verdict else 'MISS'}"
+    )
     one_fit = [one_fit_verdict("stable data", stable), one_fit_verdict("drifting data", drifting)]
     return 0 if verdict and all(one_fit) else 1
 

@@ -24,4 +24,6 @@ def retrain_policy(cron: str | None = None) -> AutomationCondition:
     """
     cron = cron or settings.load().retrain_cron
     recently_retrained = AutomationCondition.newly_requested().since(AutomationCondition.cron_tick_passed(cron))
-    return (refresh_when_upstream_passes() & ~recently_retrained).with_label(f"retrain on new slices, at most once per '{cron}'")
+    return (refresh_when_upstream_passes() & ~recently_retrained).with_label(
+        f"retrain on new slices, at most once per '{cron}'"
+    )

@@ -48,8 +48,12 @@ def _add_drift_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--drift-from", type=int, metavar="STEP", help="apply the drift options from this step on")
     g.add_argument("--amount-scale", type=float, default=1.0, help="multiply amounts (e.g. 1.5)")
     g.add_argument("--fraud-rate-multiplier", type=float, default=1.0, help="multiply the fraud rate (e.g. 2)")
-    g.add_argument("--category-shift", type=float, default=0.0,
-                   help="move this share of transportation volume to the other categories (0-1)")
+    g.add_argument(
+        "--category-shift",
+        type=float,
+        default=0.0,
+        help="move this share of transportation volume to the other categories (0-1)",
+    )
 
 
 def _warehouse():
@@ -161,13 +165,18 @@ def cmd_dev(args) -> int:
     uri = registry.tracking_uri()
     start_mlflow = not uri.startswith(("http://", "https://"))  # a tracking server is its own UI
     ports = dev.Ports(dagster=args.port, mlflow=args.mlflow_port, page=args.page_port)
-    services = dev.services(args.host, ports, PROJECT_ROOT / "workspace.yaml", uri,
-                            registry.artifact_root(uri), start_mlflow)
+    services = dev.services(
+        args.host, ports, PROJECT_ROOT / "workspace.yaml", uri, registry.artifact_root(uri), start_mlflow
+    )
     urls = {s.name: s.url for s in services}
     # What the runs and the page link to: the pages started here.
-    env = settings.child_environment({"FRAUD_DAGSTER_URL": urls["Dagster"],
-                                      "FRAUD_SCORING_PAGE_URL": urls["scoring page"],
-                                      **({"FRAUD_MLFLOW_UI_URL": urls["MLflow"]} if start_mlflow else {})})
+    env = settings.child_environment(
+        {
+            "FRAUD_DAGSTER_URL": urls["Dagster"],
+            "FRAUD_SCORING_PAGE_URL": urls["scoring page"],
+            **({"FRAUD_MLFLOW_UI_URL": urls["MLflow"]} if start_mlflow else {}),
+        }
+    )
     return dev.run(services, env, _model_server_note)
 
 
@@ -177,8 +186,10 @@ def _model_server_note() -> str:
     serving = model_deployer().status()
     if not serving:
         return "no model server is running."
-    return (f"the model server keeps serving {serving.get('model_name')} version {serving.get('model_version')} at "
-            f"{serving.get('url') or serving.get('endpoint')} (stop it with `fraud-assets serve stop`).")
+    return (
+        f"the model server keeps serving {serving.get('model_name')} version {serving.get('model_version')} at "
+        f"{serving.get('url') or serving.get('endpoint')} (stop it with `fraud-assets serve stop`)."
+    )
 
 
 def cmd_serve(args) -> int:
@@ -218,8 +229,11 @@ def cmd_demo(args) -> int:
     home = settings.home()
     if home.exists() and any(home.iterdir()):
         if not args.fresh:
-            print(f"{home} is not empty; the demo starts from an empty FRAUD_ASSETS_HOME "
-                  "(use --fresh to wipe it, or point FRAUD_ASSETS_HOME elsewhere)", file=sys.stderr)
+            print(
+                f"{home} is not empty; the demo starts from an empty FRAUD_ASSETS_HOME "
+                "(use --fresh to wipe it, or point FRAUD_ASSETS_HOME elsewhere)",
+                file=sys.stderr,
+            )
             return 2
         from fraud_assets.resources import model_deployer
 
@@ -260,7 +274,10 @@ def cmd_drift(args) -> int:
     with DagsterInstance.get() as instance:
         # The same job the UI's Launchpad runs, recorded in the same instance.
         run = accept_drift.execute_in_process(
-            instance=instance, run_config={"ops": {record_drift_acceptance.name: {"config": config}}}, raise_on_error=False)
+            instance=instance,
+            run_config={"ops": {record_drift_acceptance.name: {"config": config}}},
+            raise_on_error=False,
+        )
     if not run.success:
         failure = next((e.event_specific_data.error for e in run.all_events if e.is_step_failure), None)
         print(f"drift not accepted: {failure.message.strip() if failure else 'the run failed'}", file=sys.stderr)
@@ -279,12 +296,17 @@ def cmd_score(args) -> int:
         scored = score_file(args.file, url)
     except ScoreError as exc:
         raise SystemExit(str(exc)) from exc
-    columns = [c for c in ("step", "customer", "merchant", "amount", "fraud_probability", "fraud_decision")
-               if c in scored.columns]
+    columns = [
+        c
+        for c in ("step", "customer", "merchant", "amount", "fraud_probability", "fraud_decision")
+        if c in scored.columns
+    ]
     if args.out:
         scored.loc[:, columns].to_csv(args.out, index=False)
-        print(f"scored {len(scored):,} transactions at {url}: {int(scored['fraud_decision'].sum())} flagged; "
-              f"written to {args.out}")
+        print(
+            f"scored {len(scored):,} transactions at {url}: {int(scored['fraud_decision'].sum())} flagged; "
+            f"written to {args.out}"
+        )
     else:
         scored.loc[:, columns].to_csv(sys.stdout, index=False)
     return 0
@@ -295,10 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="write simulated BankSim days, one Kaggle-format file per day")
-    p.add_argument("--out", required=True, type=_destination,
-                   help="folder or fsspec URL to write step_NNN.csv files into")
-    p.add_argument("--steps", type=_parse_steps, default=range(0, TOTAL_STEPS),
-                   help=f"A-B, inclusive (default 0-{TOTAL_STEPS - 1})")
+    p.add_argument(
+        "--out", required=True, type=_destination, help="folder or fsspec URL to write step_NNN.csv files into"
+    )
+    p.add_argument(
+        "--steps",
+        type=_parse_steps,
+        default=range(0, TOTAL_STEPS),
+        help=f"A-B, inclusive (default 0-{TOTAL_STEPS - 1})",
+    )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     _add_drift_options(p)
     p.set_defaults(func=cmd_simulate)
@@ -311,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_drift_options(p)
     p.set_defaults(func=cmd_land)
 
-    p = sub.add_parser("import-csv", help="split a real BankSim CSV into landed files (one per day) in the landing location")
+    p = sub.add_parser(
+        "import-csv", help="split a real BankSim CSV into landed files (one per day) in the landing location"
+    )
     p.add_argument("file")
     p.set_defaults(func=cmd_import_csv)
 
@@ -331,18 +360,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="post a Kaggle-format file's transactions to the endpoint as raw transactions")
     p.add_argument("file", help="a CSV in the Kaggle BankSim format (the fraud column is not needed)")
     p.add_argument("--url", help="prediction URL (default: the local deployment's stable URL)")
-    p.add_argument("--out", help="write step, customer, merchant, amount, probability and decision here "
-                   "(default: standard output)")
+    p.add_argument(
+        "--out", help="write step, customer, merchant, amount, probability and decision here (default: standard output)"
+    )
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("drift", help="accept the current drift: the drift reference moves to include the drifted days")
     p.add_argument("action", choices=["accept"])
-    p.add_argument("--reason", required=True, help="why the drift is the new normal (recorded, shown in the UI and lineage)")
+    p.add_argument(
+        "--reason", required=True, help="why the drift is the new normal (recorded, shown in the UI and lineage)"
+    )
     p.add_argument("--by", help="who accepts it (default: the OS user)")
     p.set_defaults(func=cmd_drift)
 
-    p = sub.add_parser("rollback", help="redeploy the previous champion (or --version N), if it passed its gates "
-                                          "when deployed, and move the alias back")
+    p = sub.add_parser(
+        "rollback",
+        help="redeploy the previous champion (or --version N), if it passed its gates "
+        "when deployed, and move the alias back",
+    )
     p.add_argument("--model", default="fraud-detector")
     p.add_argument("--version", type=int, help="deploy this registered version instead of the previous champion")
     p.set_defaults(func=cmd_rollback)

@@ -53,20 +53,33 @@ class StageResult:
         return {k: v for k, v in self.__dict__.items() if k != "candidate"}
 
 
-def land_and_refresh(instance: DagsterInstance, steps, deployer: ModelDeployer, name: str,
-                     drift: Drift | None = None, bounds: MetricBoundsResource | None = None) -> StageResult:
+def land_and_refresh(
+    instance: DagsterInstance,
+    steps,
+    deployer: ModelDeployer,
+    name: str,
+    drift: Drift | None = None,
+    bounds: MetricBoundsResource | None = None,
+) -> StageResult:
     """Land simulated days, then materialize slices, features and everything downstream."""
     paths = land_steps(Warehouse(), steps, drift=drift)
     keys = [partition_key_for(p.name) for p in paths]
     instance.add_dynamic_partitions(slices_partitions.name, keys)
     resources = graph_resources(deployer, bounds)
     tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
-    ingest_run = materialize(INGEST, instance=instance, resources=resources, tags=tags, raise_on_error=False,
-                             run_config=QUIET)
+    ingest_run = materialize(
+        INGEST, instance=instance, resources=resources, tags=tags, raise_on_error=False, run_config=QUIET
+    )
     if not ingest_run.success:
         return StageResult(name, keys, False, {}, {}, None, _serving_version(deployer))
-    run = materialize(DOWNSTREAM + INGEST, selection=[a.key for a in DOWNSTREAM], instance=instance,
-                      resources=resources, raise_on_error=False, run_config=QUIET)
+    run = materialize(
+        DOWNSTREAM + INGEST,
+        selection=[a.key for a in DOWNSTREAM],
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config=QUIET,
+    )
     evaluations = run.get_asset_check_evaluations()
     deployments = run.asset_materializations_for_node(MODEL_DEPLOYMENT.to_python_identifier())
     model, drift_node = FRAUD_MODEL.to_python_identifier(), DRIFT_REPORT.to_python_identifier()
@@ -99,7 +112,7 @@ def sample_prediction(endpoint: str, candidate) -> dict:
     with urllib.request.urlopen(request, timeout=10) as response:
         answer = json.loads(response.read())
     names, values = answer["data"]["names"], answer["data"]["ndarray"][0]
-    return dict(zip(names, values))
+    return dict(zip(names, values, strict=False))
 
 
 def run_demo(keep_serving: bool = False, baseline_steps: range = BASELINE_STEPS, clean_days: int = 3) -> dict:
@@ -131,7 +144,8 @@ def run_demo(keep_serving: bool = False, baseline_steps: range = BASELINE_STEPS,
         last_good = clean[-1].deployed_version if clean else baseline.deployed_version
         if drifted.serving_version != str(last_good):
             problems.append(
-                f"drifted day: serving {drifted.serving_version}, expected the last good version {last_good}")
+                f"drifted day: serving {drifted.serving_version}, expected the last good version {last_good}"
+            )
         status = deployer.status() or {}
         prediction = sample_prediction(status["url"], baseline.candidate) if status.get("url") else {}
         probability = prediction.get("fraud_probability")
@@ -148,8 +162,12 @@ def run_demo(keep_serving: bool = False, baseline_steps: range = BASELINE_STEPS,
         "champion": registry.get_alias_version(registry.DEFAULT_MODEL_NAME, registry.CHAMPION),
         "stages": [s.to_dict() for s in stages],
         "redeploys": [s.deployed_version for s in clean],
-        "drift_gated": {"slices": drifted.slices, "checks": drifted.checks, "messages": drifted.check_messages,
-                        "serving_version_unchanged": drifted.serving_version == str(last_good)},
+        "drift_gated": {
+            "slices": drifted.slices,
+            "checks": drifted.checks,
+            "messages": drifted.check_messages,
+            "serving_version_unchanged": drifted.serving_version == str(last_good),
+        },
         "sample_prediction": prediction,
         "kept_serving": keep_serving,
         "problems": problems,
@@ -169,8 +187,11 @@ def render(summary: dict) -> str:
     for stage in summary["stages"]:
         m = stage["metrics"]
         metrics = ", ".join(f"{k} {m[k]:.3f}" for k in ("roc_auc", "pr_auc", "f1", "brier") if k in m)
-        gates = "all gates passed" if stage["checks"] and all(stage["checks"].values()) else \
-            "blocked by " + ", ".join(k for k, v in stage["checks"].items() if not v)
+        gates = (
+            "all gates passed"
+            if stage["checks"] and all(stage["checks"].values())
+            else "blocked by " + ", ".join(k for k, v in stage["checks"].items() if not v)
+        )
         deployed = f"deployed v{stage['deployed_version']}" if stage["deployed_version"] else "not deployed"
         lines.append(f"- {stage['name']}: {len(stage['slices'])} slice(s) {stage['slices'][0]}..{stage['slices'][-1]}")
         lines.append(f"    model: {metrics or 'n/a'}")
@@ -178,8 +199,11 @@ def render(summary: dict) -> str:
         if stage["drift"].get("target_drift"):
             lines.append(f"           {stage['drift']['target_drift']}")
         lines.append(f"    gates: {gates}; {deployed}; serving v{stage['serving_version']}")
-    lines += ["", f"endpoint: {summary['endpoint']} (serving v{summary['serving_version']}, "
-                  f"champion alias v{summary['champion']})",
-              f"sample prediction: {summary['sample_prediction']}",
-              "result: " + ("OK" if summary["ok"] else "FAILED: " + "; ".join(summary["problems"]))]
+    lines += [
+        "",
+        f"endpoint: {summary['endpoint']} (serving v{summary['serving_version']}, "
+        f"champion alias v{summary['champion']})",
+        f"sample prediction: {summary['sample_prediction']}",
+        "result: " + ("OK" if summary["ok"] else "FAILED: " + "; ".join(summary["problems"])),
+    ]
     return "\n".join(lines)

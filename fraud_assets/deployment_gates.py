@@ -55,8 +55,9 @@ def unmet(verdicts: Iterable[GateVerdict], version: int | str, training_data_at:
         elif verdict.gate not in evaluation_gates and (
             training_data_at is None or verdict.evaluated_at is None or verdict.evaluated_at < training_data_at
         ):
-            problems.append(f"{verdict.gate}: not evaluated since the training data of version {version} "
-                            "was materialized")
+            problems.append(
+                f"{verdict.gate}: not evaluated since the training data of version {version} was materialized"
+            )
         elif not verdict.passed:
             problems.append(f"{verdict.gate} failed: {verdict.description}")
     return problems
@@ -74,8 +75,13 @@ def _latest_verdict(instance: DagsterInstance, key: AssetCheckKey) -> GateVerdic
     if evaluation is None:  # never evaluated, or planned in a run that has not evaluated it (yet)
         return GateVerdict(_name(key), None)
     version = evaluation.metadata.get(MODEL_VERSION)
-    return GateVerdict(_name(key), evaluation.passed, evaluation.description or "", record.event.timestamp,
-                       None if version is None else str(version.value))
+    return GateVerdict(
+        _name(key),
+        evaluation.passed,
+        evaluation.description or "",
+        record.event.timestamp,
+        None if version is None else str(version.value),
+    )
 
 
 def _newest_features_at(instance: DagsterInstance, training_slices: Sequence[str]) -> float | None:

@@ -45,4 +45,3 @@ class StorageLayout:
 
     def feature_states_dir(self) -> UPath:
         return self.base / FEATURE_STATE_DIR
-

@@ -75,14 +75,20 @@ def serving_lineage(instance: DagsterInstance, serving: dict | None, name: str =
     accepted = latest_acceptance(instance)
     return {
         "endpoint": serving.get("url") or serving.get("endpoint"),
-        "model": {"name": name, "version": str(version), "manifest_sha256": tags.get(registry.MANIFEST_SHA256_TAG),
-                  "aliases": list(model_version.aliases)},
+        "model": {
+            "name": name,
+            "version": str(version),
+            "manifest_sha256": tags.get(registry.MANIFEST_SHA256_TAG),
+            "aliases": list(model_version.aliases),
+        },
         "artifact": _artifact_verdict(name, version),
         "mlflow_run_id": model_version.run_id,
         "dagster_run_id": dagster_run_id,
-        "links": {"mlflow_run": registry.run_url(model_version.run_id),
-                  "mlflow_model_version": registry.model_version_url(name, version),
-                  "dagster_run": links.dagster_run_url(dagster_run_id) if dagster_run_id else None},
+        "links": {
+            "mlflow_run": registry.run_url(model_version.run_id),
+            "mlflow_model_version": registry.model_version_url(name, version),
+            "dagster_run": links.dagster_run_url(dagster_run_id) if dagster_run_id else None,
+        },
         "run": _run_results(instance, dagster_run_id) if dagster_run_id else {},
         "training_slices": [{"slice": s, **slices.get(s, {"file": "(no materialization found)"})} for s in slice_ids],
         "drift_acceptance": accepted.to_metadata() if accepted else None,
@@ -107,8 +113,10 @@ def render(lineage: dict) -> str:
     accepted = lineage.get("drift_acceptance")
     if accepted:
         slices = accepted["slices"]
-        lines.append(f"drift accepted by {accepted['accepted_by']} at {accepted['accepted_at']}: {accepted['reason']} "
-                     f"(reference {len(slices)} slices, {slices[0]} .. {slices[-1]})")
+        lines.append(
+            f"drift accepted by {accepted['accepted_by']} at {accepted['accepted_at']}: {accepted['reason']} "
+            f"(reference {len(slices)} slices, {slices[0]} .. {slices[-1]})"
+        )
     else:
         lines.append("drift accepted: never")
     lines.append(f"trained on {len(lineage['training_slices'])} slices:")

@@ -52,20 +52,24 @@ def verify(model_dir: str | os.PathLike, manifest_sha256: str) -> bytes:
         raise ModelIntegrityError(f"{model_dir}: no {MANIFEST_FILE}; refusing an unverifiable model") from None
     actual = hashlib.sha256(manifest_bytes).hexdigest()
     if actual != expected:
-        raise ModelIntegrityError(f"{manifest_path}: SHA-256 {actual} differs from the registered {expected}; "
-                                  "refusing to load")
+        raise ModelIntegrityError(
+            f"{manifest_path}: SHA-256 {actual} differs from the registered {expected}; refusing to load"
+        )
     listed = json.loads(manifest_bytes)["files"]
     present = set(_files(model_dir))
     if present != set(listed):
         extra, missing = sorted(present - set(listed)), sorted(set(listed) - present)
-        raise ModelIntegrityError(f"{model_dir}: files differ from the manifest (not listed: {extra}, "
-                                  f"missing: {missing}); refusing to load")
+        raise ModelIntegrityError(
+            f"{model_dir}: files differ from the manifest (not listed: {extra}, missing: {missing}); refusing to load"
+        )
     model_bytes = b""
     for path, digest in sorted(listed.items()):
         content = _regular_file_bytes(model_dir / path)
         if (actual := hashlib.sha256(content).hexdigest()) != digest:
-            raise ModelIntegrityError(f"{model_dir / path}: SHA-256 {actual} differs from the registered manifest's "
-                                      f"{digest}; refusing to load")
+            raise ModelIntegrityError(
+                f"{model_dir / path}: SHA-256 {actual} differs from the registered manifest's "
+                f"{digest}; refusing to load"
+            )
         if path == MODEL_FILE:
             model_bytes = content
     return model_bytes

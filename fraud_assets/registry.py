@@ -131,8 +131,9 @@ def dagster_note(dagster_run_id: str) -> str:
     return f"Made by Dagster run [{dagster_run_id[:8]}]({links.dagster_run_url(dagster_run_id)})."
 
 
-def log_drift_report(html: str, metrics: Mapping[str, float], tags: Mapping[str, str],
-                     dagster_run_id: str | None = None) -> tuple[str, str]:
+def log_drift_report(
+    html: str, metrics: Mapping[str, float], tags: Mapping[str, str], dagster_run_id: str | None = None
+) -> tuple[str, str]:
     """A finished run in the drift experiment holding one Evidently report as an HTML artifact, so
     the MLflow UI shows it rendered; (experiment id, run id). MlflowClient, not the fluent API: a
     run the caller has open stays untouched."""
@@ -141,8 +142,11 @@ def log_drift_report(html: str, metrics: Mapping[str, float], tags: Mapping[str,
     experiment_id = ensure_experiment(DRIFT_EXPERIMENT, uri)
     run_tags = dict(tags)
     if dagster_run_id:
-        run_tags |= {DAGSTER_RUN_TAG: dagster_run_id, DAGSTER_RUN_URL_TAG: links.dagster_run_url(dagster_run_id),
-                     NOTE_TAG: dagster_note(dagster_run_id)}
+        run_tags |= {
+            DAGSTER_RUN_TAG: dagster_run_id,
+            DAGSTER_RUN_URL_TAG: links.dagster_run_url(dagster_run_id),
+            NOTE_TAG: dagster_note(dagster_run_id),
+        }
     run = client.create_run(experiment_id, tags=run_tags, run_name="drift-report")
     try:
         client.log_text(run.info.run_id, html, DRIFT_REPORT_ARTIFACT)
@@ -239,7 +243,8 @@ def manifest_sha256(name: str, version: int | str, uri: str | None = None) -> st
     if not expected:
         raise model_artifact.ModelIntegrityError(
             f"model {name} version {version}: no '{MANIFEST_SHA256_TAG}' tag (registered without a manifest); "
-            "refusing an unverifiable artifact")
+            "refusing an unverifiable artifact"
+        )
     return expected
 
 

@@ -46,13 +46,16 @@ class GatesNotPassed(RuntimeError):
     """A version whose deployment gates did not all pass; the message names them."""
 
 
-def deploy_candidate(deployer: ModelDeployer, name: str, version: int, unmet: Sequence[str],
-                     cleared_by: str) -> Release:
+def deploy_candidate(
+    deployer: ModelDeployer, name: str, version: int, unmet: Sequence[str], cleared_by: str
+) -> Release:
     """Serve a new `version` if no gate is `unmet` (else refuse, the serving model untouched), then
     record on the version that it passed its gates when deployed (`cleared_by`: e.g. the Dagster run)."""
     if unmet:
-        raise GatesNotPassed(f"{name} version {version} is not deployed; the serving model stays. "
-                             f"Gates not passed for it: " + "; ".join(unmet))
+        raise GatesNotPassed(
+            f"{name} version {version} is not deployed; the serving model stays. "
+            f"Gates not passed for it: " + "; ".join(unmet)
+        )
     done = _deploy_version(deployer, name, version)
     registry.record_gates_passed(name, version, cleared_by)
     return done
@@ -65,8 +68,9 @@ def rollback(deployer: ModelDeployer, name: str, version: int | None = None) -> 
     if target is None:
         raise LookupError(f"{name}: no previous champion to roll back to")
     if not registry.gates_passed(name, target):
-        raise GatesNotPassed(f"{name} version {target} never passed its gates at a deployment; "
-                             "refusing to roll back to it")
+        raise GatesNotPassed(
+            f"{name} version {target} never passed its gates at a deployment; refusing to roll back to it"
+        )
     return _deploy_version(deployer, name, int(target))
 
 

@@ -16,7 +16,9 @@ from fraud_assets.training.gates import MetricBounds
 EXPERIMENT = registry.DEFAULT_EXPERIMENT
 
 
-@resource(config_schema=CONFIG_SCHEMA, description="dagster-mlflow tracking, with artifacts kept under FRAUD_ASSETS_HOME")
+@resource(
+    config_schema=CONFIG_SCHEMA, description="dagster-mlflow tracking, with artifacts kept under FRAUD_ASSETS_HOME"
+)
 def mlflow_tracking(context):
     """dagster-mlflow's `mlflow_tracking`, after creating the experiment with our artifact root.
 
@@ -36,9 +38,12 @@ class _MetricBoundsConfig(PlainConfig):
 
 
 MetricBoundsResource = with_fields_of(
-    MetricBounds, _MetricBoundsConfig, "MetricBoundsResource",
+    MetricBounds,
+    _MetricBoundsConfig,
+    "MetricBoundsResource",
     "The gate bounds (training.gates.MetricBounds) as a Dagster resource, so they show in the UI and differ per "
-    "deployment.")
+    "deployment.",
+)
 
 
 def metric_bounds(current: settings.Settings | None = None):

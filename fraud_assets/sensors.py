@@ -8,7 +8,6 @@ request it twice. Bad files are validated here, before they become partitions, a
 with their reason; the other files keep flowing.
 """
 
-
 import json
 from dataclasses import dataclass, field
 
@@ -153,12 +152,18 @@ def _busy_run(instance: DagsterInstance) -> str | None:
 
 
 def _latest_storage_ids(instance: DagsterInstance) -> dict[str, int | None]:
-    records = {r.asset_entry.asset_key: r.asset_entry for r in instance.get_asset_records(
-        [TRANSACTION_SLICES, TRANSACTION_FEATURES])}
-    return {key.to_user_string(): (entry.last_materialization_record.storage_id
-                                   if key in records and (entry := records[key]).last_materialization_record
-                                   else None)
-            for key in (TRANSACTION_SLICES, TRANSACTION_FEATURES)}
+    records = {
+        r.asset_entry.asset_key: r.asset_entry
+        for r in instance.get_asset_records([TRANSACTION_SLICES, TRANSACTION_FEATURES])
+    }
+    return {
+        key.to_user_string(): (
+            entry.last_materialization_record.storage_id
+            if key in records and (entry := records[key]).last_materialization_record
+            else None
+        )
+        for key in (TRANSACTION_SLICES, TRANSACTION_FEATURES)
+    }
 
 
 def _recorded_features(instance: DagsterInstance) -> dict[str, Recorded]:
@@ -181,7 +186,7 @@ def _recorded_features(instance: DagsterInstance) -> dict[str, Recorded]:
     minimum_interval_seconds=10,
     default_status=DefaultSensorStatus.RUNNING if settings.load().automation else DefaultSensorStatus.STOPPED,
     description="When a day landed late or was corrected, computes every later features partition again in one run, "
-                "saying why; stays off with automation off.",
+    "saying why; stays off with automation off.",
 )
 def features_recompute_sensor(context: SensorEvaluationContext, io_manager: ResourceParam[PartitionedParquetIOManager]):
     """Compares the inputs each features partition recorded with the slices stored now (`features.inputs`).
@@ -196,7 +201,9 @@ def features_recompute_sensor(context: SensorEvaluationContext, io_manager: Reso
     if latest == context.cursor:
         return SkipReason("no slice or features partition materialized since the last look")
     store = StoredSlices(io_manager.layout())
-    known = [k for k in context.instance.get_dynamic_partitions(slices_partitions.name) if step_from_name(k) is not None]
+    known = [
+        k for k in context.instance.get_dynamic_partitions(slices_partitions.name) if step_from_name(k) is not None
+    ]
     digests = {key: slice_digest(store.read_slice(key)) for key in known if store.slice_exists(key)}
     plan = stale_features(digests, _recorded_features(context.instance))
     if plan is None:
@@ -209,7 +216,8 @@ def features_recompute_sensor(context: SensorEvaluationContext, io_manager: Reso
         cursor=latest,
         run_requests=[
             RunRequest(
-                run_key="recompute:" + sha256_bytes("\n".join(f"{k}:{expected[k]}" for k in plan.partitions).encode())[:16],
+                run_key="recompute:"
+                + sha256_bytes("\n".join(f"{k}:{expected[k]}" for k in plan.partitions).encode())[:16],
                 asset_selection=[TRANSACTION_FEATURES],
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: known[positions[0]],

@@ -51,8 +51,11 @@ def _whole(low: int, high: int | None = None) -> Kind:
 def _number(low: float | None = None, high: float | None = None, low_open: bool = False) -> Kind:
     def parse(text: str) -> float:
         value = float(text)  # ValueError for text that is no number
-        if not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low)) or (
-                high is not None and value > high):
+        if (
+            not math.isfinite(value)
+            or (low is not None and (value <= low if low_open else value < low))
+            or (high is not None and value > high)
+        ):
             raise ValueError(text)
         return value
 
@@ -128,14 +131,14 @@ URI = Kind("a path or a URI scheme://...", _uri)
 LOCATION = Kind("a folder path or a URL with a protocol fsspec knows (file, memory, s3, gs, ...)", _fsspec_location)
 HTTP_URL = Kind("an http:// or https:// URL", _http_url)
 SHARE = _number(0, 1)
-CRON = _pattern("a cron schedule of five fields, e.g. '*/5 * * * *'",
-                r"\s*[\w*,/-]+(\s+[\w*,/-]+){4}\s*")
-QUANTITY = _pattern("a Kubernetes quantity, e.g. 500m, 2, 512Mi, 1Gi",
-                    r"[0-9]+(\.[0-9]+)?([mkMGTPE]|[KMGTPE]i)?")
-K8S_NAME = _pattern("a Kubernetes name: lower-case letters, digits and '-', at most 63",
-                    r"(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-K8S_SECRET = _pattern("a Kubernetes Secret name: lower-case letters, digits, '-' and '.'",
-                      r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+CRON = _pattern("a cron schedule of five fields, e.g. '*/5 * * * *'", r"\s*[\w*,/-]+(\s+[\w*,/-]+){4}\s*")
+QUANTITY = _pattern("a Kubernetes quantity, e.g. 500m, 2, 512Mi, 1Gi", r"[0-9]+(\.[0-9]+)?([mkMGTPE]|[KMGTPE]i)?")
+K8S_NAME = _pattern(
+    "a Kubernetes name: lower-case letters, digits and '-', at most 63", r"(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+)
+K8S_SECRET = _pattern(
+    "a Kubernetes Secret name: lower-case letters, digits, '-' and '.'", r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
+)
 
 
 def _setting(variable: str, default: Any, kind: Kind, what: str, unset: str | None = None) -> Any:
@@ -149,108 +152,200 @@ class Settings:
     # where state lives
     home: Path = _setting("FRAUD_ASSETS_HOME", Path(".fraud_assets"), PATH, "all local state (see above)")
     dagster_home: Path | None = _setting("DAGSTER_HOME", None, PATH, "the Dagster instance", "`<home>/dagster`")
-    landing_url: str | None = _setting("FRAUD_LANDING_URL", None, LOCATION, "landed files",
-                                       "`<home>/warehouse/landing`")
-    quarantine_url: str | None = _setting("FRAUD_QUARANTINE_URL", None, LOCATION, "rejected files",
-                                          "`<home>/warehouse/quarantine`")
+    landing_url: str | None = _setting(
+        "FRAUD_LANDING_URL", None, LOCATION, "landed files", "`<home>/warehouse/landing`"
+    )
+    quarantine_url: str | None = _setting(
+        "FRAUD_QUARANTINE_URL", None, LOCATION, "rejected files", "`<home>/warehouse/quarantine`"
+    )
     storage_url: str | None = _setting("FRAUD_STORAGE_URL", None, LOCATION, "stored assets", "`<home>/storage`")
-    reports_url: str | None = _setting("FRAUD_REPORTS_URL", None, LOCATION, "drift and evaluation reports",
-                                       "`<home>/reports`")
+    reports_url: str | None = _setting(
+        "FRAUD_REPORTS_URL", None, LOCATION, "drift and evaluation reports", "`<home>/reports`"
+    )
     mlflow_tracking_uri: str | None = _setting(
-        "MLFLOW_TRACKING_URI", None, URI,
+        "MLFLOW_TRACKING_URI",
+        None,
+        URI,
         "MLflow store, e.g. an MLflow server `http://mlflow:5000` (its artifacts stay in the server's store)",
-        "`sqlite:///<home>/mlflow/mlflow.db`")
+        "`sqlite:///<home>/mlflow/mlflow.db`",
+    )
     mlflow_artifacts_url: str | None = _setting(
-        "FRAUD_MLFLOW_ARTIFACTS_URL", None, URI, "artifact location for new experiments",
-        "local store: `<home>/mlflow/artifacts`; server: the server's")
+        "FRAUD_MLFLOW_ARTIFACTS_URL",
+        None,
+        URI,
+        "artifact location for new experiments",
+        "local store: `<home>/mlflow/artifacts`; server: the server's",
+    )
     # gates (the original pipeline's bounds)
     min_roc_auc: float = _setting("FRAUD_MIN_ROC_AUC", 0.8, SHARE, "metric gate: lowest ROC AUC deployed")
     min_pr_auc: float = _setting("FRAUD_MIN_PR_AUC", 0.8, SHARE, "metric gate: lowest PR AUC deployed")
     min_f1: float = _setting("FRAUD_MIN_F1", 0.8, SHARE, "metric gate: lowest F1 deployed")
     max_brier: float = _setting("FRAUD_MAX_BRIER", 0.05, SHARE, "metric gate: highest Brier score deployed")
     champion_pr_auc_margin: float = _setting(
-        "FRAUD_CHAMPION_PR_AUC_MARGIN", 0.01, SHARE, "champion gate: how much lower than the champion's PR AUC passes")
+        "FRAUD_CHAMPION_PR_AUC_MARGIN", 0.01, SHARE, "champion gate: how much lower than the champion's PR AUC passes"
+    )
     max_drift_share: float = _setting(
-        "FRAUD_MAX_DRIFT_SHARE", 0.5, _number(0, 1, low_open=True),
-        "drift gate: data drift when this share of feature columns or more drifted (Evidently's dataset rule)")
+        "FRAUD_MAX_DRIFT_SHARE",
+        0.5,
+        _number(0, 1, low_open=True),
+        "drift gate: data drift when this share of feature columns or more drifted (Evidently's dataset rule)",
+    )
     # automation
     retrain_cron: str = _setting("FRAUD_RETRAIN_CRON", "* * * * *", CRON, "at most one retrain per cron interval")
-    automation: bool = _setting("FRAUD_AUTOMATION", True, SWITCH,
-                                "`off`: only the landing sensor runs; materialize the rest by hand")
+    automation: bool = _setting(
+        "FRAUD_AUTOMATION", True, SWITCH, "`off`: only the landing sensor runs; materialize the rest by hand"
+    )
     # where things run
-    executor: str = _setting("FRAUD_EXECUTOR", "in_process", _choice("in_process", "kubernetes"),
-                             "where asset steps run: in the run's process, or one Kubernetes pod per step")
-    deploy_target: str = _setting("FRAUD_DEPLOY_TARGET", "local", _choice("local", "kubernetes"),
-                                  "where the model serves: a local Seldon server, or a SeldonDeployment")
+    executor: str = _setting(
+        "FRAUD_EXECUTOR",
+        "in_process",
+        _choice("in_process", "kubernetes"),
+        "where asset steps run: in the run's process, or one Kubernetes pod per step",
+    )
+    deploy_target: str = _setting(
+        "FRAUD_DEPLOY_TARGET",
+        "local",
+        _choice("local", "kubernetes"),
+        "where the model serves: a local Seldon server, or a SeldonDeployment",
+    )
     deploy_port: int = _setting("FRAUD_DEPLOY_PORT", 9000, _whole(1, 65535), "local target: the stable URL's port")
     deploy_workers: int = _setting("FRAUD_DEPLOY_WORKERS", 2, _whole(1), "local target: server worker processes")
     # the kubernetes target (fields of deployment.kubernetes.KubernetesSettings, by name after `k8s_`)
-    k8s_namespace: str = _setting("FRAUD_K8S_NAMESPACE", "fraud-assets", K8S_NAME,
-                                  "kubernetes target: namespace of the SeldonDeployment")
-    k8s_deployment_name: str = _setting("FRAUD_K8S_DEPLOYMENT_NAME", "fraud-model", K8S_NAME,
-                                        "kubernetes target: name of the SeldonDeployment")
-    k8s_image: str = _setting("FRAUD_K8S_IMAGE", "fraud-assets-model:0.1.0", TEXT,
-                              "kubernetes target: the model server image (the Dockerfile's `model` target)")
-    k8s_image_pull_policy: str = _setting("FRAUD_K8S_IMAGE_PULL_POLICY", "IfNotPresent",
-                                          _choice("Always", "IfNotPresent", "Never"), "kubernetes target: pull policy")
+    k8s_namespace: str = _setting(
+        "FRAUD_K8S_NAMESPACE", "fraud-assets", K8S_NAME, "kubernetes target: namespace of the SeldonDeployment"
+    )
+    k8s_deployment_name: str = _setting(
+        "FRAUD_K8S_DEPLOYMENT_NAME", "fraud-model", K8S_NAME, "kubernetes target: name of the SeldonDeployment"
+    )
+    k8s_image: str = _setting(
+        "FRAUD_K8S_IMAGE",
+        "fraud-assets-model:0.1.0",
+        TEXT,
+        "kubernetes target: the model server image (the Dockerfile's `model` target)",
+    )
+    k8s_image_pull_policy: str = _setting(
+        "FRAUD_K8S_IMAGE_PULL_POLICY",
+        "IfNotPresent",
+        _choice("Always", "IfNotPresent", "Never"),
+        "kubernetes target: pull policy",
+    )
     k8s_replicas: int = _setting("FRAUD_K8S_REPLICAS", 2, _whole(1), "kubernetes target: model server pods")
-    k8s_workers: int = _setting("FRAUD_K8S_WORKERS", 1, _whole(1),
-                                "kubernetes target: server workers per pod (scale out with replicas)")
+    k8s_workers: int = _setting(
+        "FRAUD_K8S_WORKERS", 1, _whole(1), "kubernetes target: server workers per pod (scale out with replicas)"
+    )
     k8s_cpu_request: str = _setting("FRAUD_K8S_CPU_REQUEST", "500m", QUANTITY, "kubernetes target: CPU per pod")
     k8s_cpu_limit: str = _setting("FRAUD_K8S_CPU_LIMIT", "1", QUANTITY, "kubernetes target: CPU limit per pod")
-    k8s_memory_request: str = _setting("FRAUD_K8S_MEMORY_REQUEST", "512Mi", QUANTITY,
-                                       "kubernetes target: memory per pod")
-    k8s_memory_limit: str = _setting("FRAUD_K8S_MEMORY_LIMIT", "1Gi", QUANTITY,
-                                     "kubernetes target: memory limit per pod")
+    k8s_memory_request: str = _setting(
+        "FRAUD_K8S_MEMORY_REQUEST", "512Mi", QUANTITY, "kubernetes target: memory per pod"
+    )
+    k8s_memory_limit: str = _setting(
+        "FRAUD_K8S_MEMORY_LIMIT", "1Gi", QUANTITY, "kubernetes target: memory limit per pod"
+    )
     k8s_artifact_secret: str | None = _setting(
-        "FRAUD_K8S_ARTIFACT_SECRET", None, K8S_SECRET,
-        "kubernetes target: Secret with the artifact store's credentials, given to the pods", "unset: none")
+        "FRAUD_K8S_ARTIFACT_SECRET",
+        None,
+        K8S_SECRET,
+        "kubernetes target: Secret with the artifact store's credentials, given to the pods",
+        "unset: none",
+    )
     k8s_mlflow_tracking_uri: str | None = _setting(
-        "FRAUD_K8S_MLFLOW_TRACKING_URI", None, URI,
-        "kubernetes target: MLflow as the pods reach it (needed for runs:/ and models:/ artifact URIs)", "unset: none")
-    k8s_ingress_url: str | None = _setting("FRAUD_K8S_INGRESS_URL", None, HTTP_URL,
-                                           "kubernetes target: ingress base URL; adds the gateway URL", "unset: none")
-    k8s_wait_timeout_s: float = _setting("FRAUD_K8S_WAIT_TIMEOUT_S", 600.0, _number(0, low_open=True),
-                                         "kubernetes target: seconds to wait until Seldon reports it Available")
+        "FRAUD_K8S_MLFLOW_TRACKING_URI",
+        None,
+        URI,
+        "kubernetes target: MLflow as the pods reach it (needed for runs:/ and models:/ artifact URIs)",
+        "unset: none",
+    )
+    k8s_ingress_url: str | None = _setting(
+        "FRAUD_K8S_INGRESS_URL",
+        None,
+        HTTP_URL,
+        "kubernetes target: ingress base URL; adds the gateway URL",
+        "unset: none",
+    )
+    k8s_wait_timeout_s: float = _setting(
+        "FRAUD_K8S_WAIT_TIMEOUT_S",
+        600.0,
+        _number(0, low_open=True),
+        "kubernetes target: seconds to wait until Seldon reports it Available",
+    )
     # the online feature state of raw-transaction scoring (deployment/state_backends.py)
     state_store_url: str | None = _setting(
-        "FRAUD_STATE_STORE_URL", None, URI, "the online feature state: `sqlite:///PATH` or `redis://host:port/db`",
-        "unset: SQLite in `<home>/serving/`")
+        "FRAUD_STATE_STORE_URL",
+        None,
+        URI,
+        "the online feature state: `sqlite:///PATH` or `redis://host:port/db`",
+        "unset: SQLite in `<home>/serving/`",
+    )
     state_store_password: str | None = _setting(
-        "FRAUD_STATE_STORE_PASSWORD", None, TEXT,
-        "the shared store's password, kept out of the URL (on Kubernetes from the Secret)", "unset: none")
+        "FRAUD_STATE_STORE_PASSWORD",
+        None,
+        TEXT,
+        "the shared store's password, kept out of the URL (on Kubernetes from the Secret)",
+        "unset: none",
+    )
     # the model server process (set by the local target, or in the model image)
-    serving_host: str = _setting("FRAUD_SERVING_HOST", "127.0.0.1", TEXT,
-                                 "local model server: the address it binds (a pod runs Seldon's own entry point, on 0.0.0.0)")
-    model_dir: str | None = _setting("FRAUD_MODEL_DIR", None, TEXT,
-                                     "model server: the model directory or artifact URI", "unset: a Seldon parameter")
-    model_sha256: str | None = _setting("FRAUD_MODEL_SHA256", None, TEXT,
-                                        "model server: the registered SHA-256 of the model folder's manifest",
-                                        "unset: a Seldon parameter")
-    model_name: str | None = _setting("FRAUD_MODEL_NAME", None, TEXT, "model server: registered model name",
-                                      "unset: a Seldon parameter")
-    model_version: str | None = _setting("FRAUD_MODEL_VERSION", None, TEXT, "model server: registered version",
-                                         "unset: a Seldon parameter")
+    serving_host: str = _setting(
+        "FRAUD_SERVING_HOST",
+        "127.0.0.1",
+        TEXT,
+        "local model server: the address it binds (a pod runs Seldon's own entry point, on 0.0.0.0)",
+    )
+    model_dir: str | None = _setting(
+        "FRAUD_MODEL_DIR", None, TEXT, "model server: the model directory or artifact URI", "unset: a Seldon parameter"
+    )
+    model_sha256: str | None = _setting(
+        "FRAUD_MODEL_SHA256",
+        None,
+        TEXT,
+        "model server: the registered SHA-256 of the model folder's manifest",
+        "unset: a Seldon parameter",
+    )
+    model_name: str | None = _setting(
+        "FRAUD_MODEL_NAME", None, TEXT, "model server: registered model name", "unset: a Seldon parameter"
+    )
+    model_version: str | None = _setting(
+        "FRAUD_MODEL_VERSION", None, TEXT, "model server: registered version", "unset: a Seldon parameter"
+    )
     # the pages a person opens (`fraud-assets dev` sets the URLs of the ones it starts; fraud_assets/links.py)
-    dagster_url: str = _setting("FRAUD_DAGSTER_URL", "http://127.0.0.1:3000", HTTP_URL,
-                                "the Dagster UI as a person reaches it: MLflow runs link back to their Dagster run there")
+    dagster_url: str = _setting(
+        "FRAUD_DAGSTER_URL",
+        "http://127.0.0.1:3000",
+        HTTP_URL,
+        "the Dagster UI as a person reaches it: MLflow runs link back to their Dagster run there",
+    )
     mlflow_ui_url: str | None = _setting(
-        "FRAUD_MLFLOW_UI_URL", None, HTTP_URL, "the MLflow UI the Dagster metadata links to",
-        "unset: `MLFLOW_TRACKING_URI` when it is a server, else no links (`make run` sets its own UI's)")
+        "FRAUD_MLFLOW_UI_URL",
+        None,
+        HTTP_URL,
+        "the MLflow UI the Dagster metadata links to",
+        "unset: `MLFLOW_TRACKING_URI` when it is a server, else no links (`make run` sets its own UI's)",
+    )
     scoring_page_url: str | None = _setting(
-        "FRAUD_SCORING_PAGE_URL", None, HTTP_URL, "the scoring page the deployment's metadata links to",
-        "unset: no link (`make run` sets its own page's)")
+        "FRAUD_SCORING_PAGE_URL",
+        None,
+        HTTP_URL,
+        "the scoring page the deployment's metadata links to",
+        "unset: no link (`make run` sets its own page's)",
+    )
     # set by Kubernetes or by the user for the Kubernetes client
     kubernetes_service_host: str | None = _setting(
-        "KUBERNETES_SERVICE_HOST", None, TEXT, "set by Kubernetes inside a pod: use the pod's service account",
-        "unset: outside a cluster")
-    kubeconfig: str | None = _setting("KUBECONFIG", None, TEXT, "the Kubernetes client's configuration",
-                                      "`~/.kube/config`")
+        "KUBERNETES_SERVICE_HOST",
+        None,
+        TEXT,
+        "set by Kubernetes inside a pod: use the pod's service account",
+        "unset: outside a cluster",
+    )
+    kubeconfig: str | None = _setting(
+        "KUBECONFIG", None, TEXT, "the Kubernetes client's configuration", "`~/.kube/config`"
+    )
 
     def section(self, prefix: str) -> dict[str, Any]:
         """The settings named `<prefix>_*`, by the rest of their names: `section("k8s")["namespace"]`."""
-        return {f.name.removeprefix(f"{prefix}_"): getattr(self, f.name)
-                for f in dataclasses.fields(self) if f.name.startswith(f"{prefix}_")}
+        return {
+            f.name.removeprefix(f"{prefix}_"): getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name.startswith(f"{prefix}_")
+        }
 
 
 DEFAULTS = Settings()

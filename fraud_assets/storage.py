@@ -24,6 +24,7 @@ from fraud_assets import settings
 from fraud_assets.asset_keys import TRANSACTION_SLICES
 from fraud_assets.layout import StorageLayout
 
+
 def is_local(path: UPath) -> bool:
     return getattr(path, "protocol", "") in ("", "file", "local")
 

@@ -42,17 +42,29 @@ def register(seed: int) -> registry.RegisteredModelVersion:
     model = toy_model.ToyFraudClassifier().fit(X, y)
     cloudpickle.register_pickle_by_value(toy_model)
     try:
-        return registry.log_and_register(model, evaluate(model, X, y, importance_rows=50), params={},
-                                         tags=registry.lineage_tags(None, None, ["step_000"]),
-                                         input_example=X.head(3))
+        return registry.log_and_register(
+            model,
+            evaluate(model, X, y, importance_rows=50),
+            params={},
+            tags=registry.lineage_tags(None, None, ["step_000"]),
+            input_example=X.head(3),
+        )
     finally:
         cloudpickle.unregister_pickle_by_value(toy_model)
 
 
 def candidate_of(registered: registry.RegisteredModelVersion) -> ModelCandidate:
     X, y = toy_model.training_frame(seed=9)
-    return ModelCandidate(registered=registered, evaluation=None, split={}, training_slices=("step_000",),
-                          X_validation=X, y_validation=y, fit_seconds=0.0, training_rows=len(X))
+    return ModelCandidate(
+        registered=registered,
+        evaluation=None,
+        split={},
+        training_slices=("step_000",),
+        X_validation=X,
+        y_validation=y,
+        fit_seconds=0.0,
+        training_rows=len(X),
+    )
 
 
 def folder_in_store(version: int) -> Path:
@@ -117,8 +129,9 @@ def test_a_tampered_version_is_refused_at_every_load_path(serving, tmp_path, how
     still_safe()
 
     # The Seldon server itself, handed the tampered folder with its registered manifest hash.
-    bundle = ModelBundle(str(folder_in_store(bad.version)), bad.manifest_sha256, NAME, str(bad.version), 0.5,
-                         tuple(toy_model.FEATURES))
+    bundle = ModelBundle(
+        str(folder_in_store(bad.version)), bad.manifest_sha256, NAME, str(bad.version), 0.5, tuple(toy_model.FEATURES)
+    )
     with pytest.raises(DeployError, match=r"ModelIntegrityError: .*refusing to load"):
         local.deploy(bundle, local.LocalSettings(port=deployer.port, workers=1))
     still_safe()

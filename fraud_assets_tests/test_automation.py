@@ -54,8 +54,12 @@ def naive_deployment():
 
 
 def run_evaluation(instance, passes: bool):
-    materialize([evaluation], instance=instance, raise_on_error=False,
-                run_config={"ops": {"evaluation": {"config": {"passes": passes}}}})
+    materialize(
+        [evaluation],
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {"evaluation": {"config": {"passes": passes}}}},
+    )
 
 
 def test_automation_does_not_deploy_past_a_failed_blocking_check():
@@ -87,7 +91,7 @@ def model():
 
 
 def test_retrain_policy_takes_a_burst_of_new_slices_in_one_retrain():
-    start = dt.datetime(2026, 11, 26, 10, 0, 30, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 11, 26, 10, 0, 30, tzinfo=dt.UTC)
     at = lambda minutes: start + dt.timedelta(minutes=minutes)  # noqa: E731
     assets = [features, model]
     with DagsterInstance.ephemeral() as instance:
@@ -124,14 +128,19 @@ def test_a_batch_of_slices_in_one_run_carries_on_to_their_features(home):
     """The landing sensor stores many slices in one range run; the blocking `usable` check of that run must count
     for every slice in it, or automation never requests their features."""
     resources = {"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()}
-    graph = Definitions(assets=[transaction_slices, transaction_features], asset_checks=[slices_usable],
-                        resources=resources)
+    graph = Definitions(
+        assets=[transaction_slices, transaction_features], asset_checks=[slices_usable], resources=resources
+    )
     keys = ["step_000", "step_001", "step_002"]
     land_steps(Warehouse(), range(3))
     with DagsterInstance.ephemeral() as instance:
         cursor = evaluate_automation_conditions(graph, instance).cursor
         instance.add_dynamic_partitions("slices", keys)
-        assert materialize([transaction_slices, slices_usable], instance=instance, resources=resources,
-                           tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}).success
+        assert materialize(
+            [transaction_slices, slices_usable],
+            instance=instance,
+            resources=resources,
+            tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        ).success
         result = evaluate_automation_conditions(graph, instance, cursor=cursor)
         assert result.get_requested_partitions(TRANSACTION_FEATURES) == set(keys)

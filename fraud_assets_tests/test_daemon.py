@@ -1,5 +1,6 @@
 """The landing sensor for real: a Dagster daemon picks up landed files and materializes them once."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -20,22 +21,28 @@ SLICES = TRANSACTION_SLICES
 
 def start_daemon(home: Path, log: Path) -> subprocess.Popen:
     # Ingest only: with automation off, the daemon runs the landing sensor and nothing downstream.
-    env = {**os.environ, "FRAUD_ASSETS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
-           "FRAUD_AUTOMATION": "off"}
+    env = {
+        **os.environ,
+        "FRAUD_ASSETS_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "FRAUD_AUTOMATION": "off",
+    }
     shutil.copyfile(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
     daemon = Path(sys.executable).parent / "dagster-daemon"
     return subprocess.Popen(
         [str(daemon), "run", "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
 def stop(proc: subprocess.Popen) -> None:
     # The daemon and its code servers form one process group; SIGKILL it whole.
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=30)
 
 

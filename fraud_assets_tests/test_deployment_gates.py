@@ -28,8 +28,10 @@ DATA_AT = 1000.0
 
 
 def passing(version="3", drift_at=DATA_AT + 1) -> list[GateVerdict]:
-    return [*(GateVerdict(g, True, "ok", DATA_AT + 1, version) for g in EVALUATION),
-            *(GateVerdict(g, True, "ok", drift_at) for g in DRIFT)]
+    return [
+        *(GateVerdict(g, True, "ok", DATA_AT + 1, version) for g in EVALUATION),
+        *(GateVerdict(g, True, "ok", drift_at) for g in DRIFT),
+    ]
 
 
 def test_every_gate_passed_for_the_version_is_no_objection():
@@ -44,12 +46,14 @@ def test_a_failed_gate_is_named_with_its_message():
 
 def test_evaluation_gates_count_only_for_the_version_about_to_deploy():
     assert unmet(passing(version="2"), 3, DATA_AT) == [
-        f"{gate}: last evaluated for version 2, not 3" for gate in EVALUATION]
+        f"{gate}: last evaluated for version 2, not 3" for gate in EVALUATION
+    ]
 
 
 def test_drift_gates_count_only_when_newer_than_the_training_data():
     assert unmet(passing(drift_at=DATA_AT - 1), 3, DATA_AT) == [
-        f"{gate}: not evaluated since the training data of version 3 was materialized" for gate in DRIFT]
+        f"{gate}: not evaluated since the training data of version 3 was materialized" for gate in DRIFT
+    ]
 
 
 def test_a_gate_never_evaluated_is_not_passed():
@@ -100,8 +104,14 @@ def test_model_deployment_alone_after_a_failed_gate_is_refused(deployer, capsys)
         assert blocked.candidate.registered.version == 2
 
         # model_deployment on its own: no blocking check in this run, no automation to hold it back.
-        alone = materialize(DOWNSTREAM + INGEST, selection=[MODEL_DEPLOYMENT], instance=instance,
-                            resources=graph_resources(deployer), raise_on_error=False, run_config=QUIET)
+        alone = materialize(
+            DOWNSTREAM + INGEST,
+            selection=[MODEL_DEPLOYMENT],
+            instance=instance,
+            resources=graph_resources(deployer),
+            raise_on_error=False,
+            run_config=QUIET,
+        )
         assert not alone.success
         (failure,) = alone.get_step_failure_events()
         message = error_messages(failure.event_specific_data.error)

@@ -46,8 +46,9 @@ def test_a_blocked_drift_clears_only_by_a_recorded_acceptance(deployer, capsys):
         first = land_and_refresh(instance, range(0, 30), deployer, "baseline")
         assert first.deployed_version == 1 and first.serving_version == "1", first.check_messages
 
-        drifted = land_and_refresh(instance, range(30, 33), deployer, "drifted",
-                                   drift=Drift(start_step=28, **DEMO_DRIFT))
+        drifted = land_and_refresh(
+            instance, range(30, 33), deployer, "drifted", drift=Drift(start_step=28, **DEMO_DRIFT)
+        )
         assert blocked_by_drift(drifted), drifted.check_messages
         failed = [m for k, m in drifted.check_messages.items() if not drifted.checks[k]]
         assert all("fraud-assets drift accept --reason" in m for m in failed), failed

@@ -45,8 +45,13 @@ def test_features_across_runs_equal_one_full_recompute(home):
     layout = StorageLayout(settings.storage())
     stored = pd.concat([read_parquet(layout.partition_path(TRANSACTION_FEATURES, k)) for k in keys], ignore_index=True)
     full = compute_features(simulate(steps=range(0, 6)))
-    np.testing.assert_allclose(stored[list(FEATURE_COLUMNS)].to_numpy(), full[list(FEATURE_COLUMNS)].to_numpy(),
-                               rtol=1e-6, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(
+        stored[list(FEATURE_COLUMNS)].to_numpy(),
+        full[list(FEATURE_COLUMNS)].to_numpy(),
+        rtol=1e-6,
+        atol=1e-6,
+        equal_nan=True,
+    )
     assert stored["fraud"].tolist() == simulate(steps=range(0, 6))["fraud"].tolist()
 
 
@@ -67,5 +72,10 @@ def test_features_follow_the_io_managers_base_url(home, tmp_path):
     assert layout.feature_state_path("step_002").exists() and not settings.storage().exists()
     stored = pd.concat([read_parquet(layout.partition_path(TRANSACTION_FEATURES, k)) for k in keys], ignore_index=True)
     full = compute_features(simulate(steps=range(0, 3)))
-    np.testing.assert_allclose(stored[list(FEATURE_COLUMNS)].to_numpy(), full[list(FEATURE_COLUMNS)].to_numpy(),
-                               rtol=1e-6, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(
+        stored[list(FEATURE_COLUMNS)].to_numpy(),
+        full[list(FEATURE_COLUMNS)].to_numpy(),
+        rtol=1e-6,
+        atol=1e-6,
+        equal_nan=True,
+    )

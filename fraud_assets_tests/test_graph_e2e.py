@@ -5,21 +5,19 @@ three clean days → v2 replaces it; bounds out of reach → the metric gates bl
 the drift gates block; v2 keeps serving throughout.
 """
 
-
+import mlflow
 import pytest
 from dagster import DagsterInstance
 
-import mlflow
-
+from fraud_assets import registry
 from fraud_assets.cli import main
 from fraud_assets.data.warehouse import Warehouse
+from fraud_assets.demo import DEMO_DRIFT, land_and_refresh, sample_prediction
+from fraud_assets.deployment.deployer import LocalDeployer
 from fraud_assets.lineage import render, serving_lineage
+from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.simulation.simulator import Drift
 from fraud_assets.storage import sha256_bytes
-from fraud_assets.demo import DEMO_DRIFT, land_and_refresh, sample_prediction
-from fraud_assets import registry
-from fraud_assets.deployment.deployer import LocalDeployer
-from fraud_assets.resources import MetricBoundsResource
 
 PORT = 9317
 
@@ -64,7 +62,9 @@ def test_deploy_redeploy_and_every_gate_blocking(deployer, monkeypatch):
         # drift gate blocks; a few days of 1.5x amounts move the short-window features but not
         # half of all features (the monitoring tests show that gate tripping on a longer drift).
         # The last good model keeps serving and answering.
-        drifted = land_and_refresh(instance, range(34, 37), deployer, "drifted", drift=Drift(start_step=32, **DEMO_DRIFT))
+        drifted = land_and_refresh(
+            instance, range(34, 37), deployer, "drifted", drift=Drift(start_step=32, **DEMO_DRIFT)
+        )
         assert drifted.checks["no_target_drift"] is False, drifted.check_messages
         assert "amount" in drifted.check_messages["drift_share_within_limit"], drifted.check_messages
         assert drifted.deployed_version is None and drifted.serving_version == "2" and champion() == 2

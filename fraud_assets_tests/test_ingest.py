@@ -1,10 +1,10 @@
 """Landing sensor and slice asset against a real Dagster instance."""
 
-
 import pytest
 from dagster import AssetSelection, DagsterInstance, build_sensor_context, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from fraud_assets import settings
 from fraud_assets.asset_keys import TRANSACTION_SLICES
 from fraud_assets.assets.checks import slices_usable
 from fraud_assets.assets.ingest import transaction_slices
@@ -12,7 +12,6 @@ from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.partitions import slices_partitions
 from fraud_assets.sensors import landing_sensor
 from fraud_assets.storage import PartitionedParquetIOManager, StorageLayout, read_parquet
-from fraud_assets import settings
 
 
 @pytest.fixture
@@ -153,18 +152,24 @@ def test_warning_checks_fail_on_unknown_codes_and_repeated_rows(instance, day_by
     assert result.success and outcomes["usable"][0]  # warnings do not stop the slices
     assert not outcomes["no_duplicate_rows"][0] and "`step_000`" in outcomes["no_duplicate_rows"][1]
     assert not outcomes["known_category_and_merchant"][0]
-    assert "`step_001`" in outcomes["known_category_and_merchant"][1] and "Mnew" in outcomes["known_category_and_merchant"][1]
+    assert (
+        "`step_001`" in outcomes["known_category_and_merchant"][1]
+        and "Mnew" in outcomes["known_category_and_merchant"][1]
+    )
 
 
-@pytest.mark.parametrize("edit, rule", [
-    (lambda f: f.assign(fraud=f["fraud"].where(f.index > 0, 7)), "1 row(s): fraud must be 0 or 1"),
-    (lambda f: f.assign(amount=f["amount"].where(f.index > 1, -1.0)), "2 row(s): amount must be finite and >= 0"),
-    (lambda f: f.assign(step=1), "partition is for step 0 but the slice holds step(s) [1]"),
-    (lambda f: f.assign(amount=f["amount"].astype("float32")), "amount is float32, expected float64"),
-    (lambda f: f.assign(customer=None), "customer holds values that are not strings"),
-    (lambda f: f.drop(columns="zipMerchant"), "columns are"),
-    (lambda f: f.iloc[:0], "no rows"),
-])
+@pytest.mark.parametrize(
+    "edit, rule",
+    [
+        (lambda f: f.assign(fraud=f["fraud"].where(f.index > 0, 7)), "1 row(s): fraud must be 0 or 1"),
+        (lambda f: f.assign(amount=f["amount"].where(f.index > 1, -1.0)), "2 row(s): amount must be finite and >= 0"),
+        (lambda f: f.assign(step=1), "partition is for step 0 but the slice holds step(s) [1]"),
+        (lambda f: f.assign(amount=f["amount"].astype("float32")), "amount is float32, expected float64"),
+        (lambda f: f.assign(customer=None), "customer holds values that are not strings"),
+        (lambda f: f.drop(columns="zipMerchant"), "columns are"),
+        (lambda f: f.iloc[:0], "no rows"),
+    ],
+)
 def test_usable_fails_on_a_stored_slice_edited_after_it_was_written(instance, day_bytes, edit, rule):
     """The check reads the stored Parquet back, so it judges what downstream assets will read."""
     Warehouse().write("step_000.csv", day_bytes(0))
@@ -173,8 +178,9 @@ def test_usable_fails_on_a_stored_slice_edited_after_it_was_written(instance, da
     stored = settings.storage() / "transaction_slices" / "step_000.parquet"
     edit(read_parquet(stored)).to_parquet(stored, index=False)
 
-    result = materialize_range(instance, "step_000", "step_000", selection=AssetSelection.checks(slices_usable),
-                               raise_on_error=False)
+    result = materialize_range(
+        instance, "step_000", "step_000", selection=AssetSelection.checks(slices_usable), raise_on_error=False
+    )
 
     passed, details = check_outcomes(result)["usable"]
     assert not result.success and not passed  # blocking: the run fails with it

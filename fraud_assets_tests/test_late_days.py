@@ -52,8 +52,9 @@ class Daemon:
         """One evaluation of every sensor, then of the automation; the number of runs launched."""
         launched = 0
         for sensor in self.sensors:
-            context = build_sensor_context(instance=self.instance, cursor=self.cursors.get(sensor.name),
-                                           resources=self.resources)
+            context = build_sensor_context(
+                instance=self.instance, cursor=self.cursors.get(sensor.name), resources=self.resources
+            )
             result = sensor(context)
             for request in getattr(result, "dynamic_partitions_requests", None) or []:
                 self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -65,7 +66,8 @@ class Daemon:
         self.automation_cursor = automation.cursor
         with partition_loading_context(dynamic_partitions_store=self.instance):
             requests = build_run_requests_with_backfill_policies(
-                automation._requested_asset_partitions, self.graph, self.instance)
+                automation._requested_asset_partitions, self.graph, self.instance
+            )
         for request in requests:
             launched += self.launch(request)
         return launched
@@ -84,8 +86,14 @@ class Daemon:
         tags = dict(request.tags or {})
         keys = self.partitions(request.partition_key, tags)
         selection = list(request.asset_selection)
-        result = materialize(ASSETS, instance=self.instance, selection=selection, resources=self.resources,
-                             partition_key=request.partition_key, tags=tags)
+        result = materialize(
+            ASSETS,
+            instance=self.instance,
+            selection=selection,
+            resources=self.resources,
+            partition_key=request.partition_key,
+            tags=tags,
+        )
         assert result.success
         self.runs.append({"assets": selection, "partitions": keys, "tags": tags})
         return 1
@@ -95,11 +103,13 @@ class Daemon:
             return [partition_key]
         known = self.instance.get_dynamic_partitions(slices_partitions.name)
         start, end = tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]
-        return known[known.index(start): known.index(end) + 1]
+        return known[known.index(start) : known.index(end) + 1]
 
     def features_computed(self, since: int) -> Counter:
         """How often each features partition was computed by the runs launched from run number `since` on."""
-        return Counter(k for run in self.runs[since:] if TRANSACTION_FEATURES in run["assets"] for k in run["partitions"])
+        return Counter(
+            k for run in self.runs[since:] if TRANSACTION_FEATURES in run["assets"] for k in run["partitions"]
+        )
 
 
 def correct_one_amount(warehouse: Warehouse, step: int) -> None:
@@ -111,16 +121,20 @@ def correct_one_amount(warehouse: Warehouse, step: int) -> None:
 
 
 def assert_stored_features_equal_a_full_recompute(warehouse: Warehouse, steps: range) -> None:
-    slices = [validate_bytes(warehouse.read(f"step_{s:03d}.csv"), source=f"step_{s:03d}", expected_step=s).frame for s in steps]
+    slices = [
+        validate_bytes(warehouse.read(f"step_{s:03d}.csv"), source=f"step_{s:03d}", expected_step=s).frame
+        for s in steps
+    ]
     full = compute_features(pd.concat(slices, ignore_index=True))
     layout = StorageLayout(settings.storage())
     stored = {s: read_parquet(layout.partition_path(TRANSACTION_FEATURES, f"step_{s:03d}")) for s in steps}
     start = 0
     for s, day in zip(steps, slices, strict=True):
-        expected = full.iloc[start:start + len(day)].reset_index(drop=True)
+        expected = full.iloc[start : start + len(day)].reset_index(drop=True)
         start += len(day)
-        pd.testing.assert_frame_equal(stored[s][list(full.columns)], expected, check_exact=True,
-                                      obj=f"features of step_{s:03d}")
+        pd.testing.assert_frame_equal(
+            stored[s][list(full.columns)], expected, check_exact=True, obj=f"features of step_{s:03d}"
+        )
 
 
 def test_a_late_day_and_a_corrected_day_leave_no_stale_features(home):

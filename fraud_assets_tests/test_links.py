@@ -21,8 +21,12 @@ def test_the_mlflow_ui_pages(monkeypatch):
     monkeypatch.setenv("FRAUD_MLFLOW_UI_URL", "http://127.0.0.1:5000")
     assert links.mlflow_run_url("2", "abc") == "http://127.0.0.1:5000/#/experiments/2/runs/abc"
     assert links.mlflow_artifact_url("2", "abc", "drift_report.html") == (
-        "http://127.0.0.1:5000/#/experiments/2/runs/abc/artifacts/drift_report.html")
-    assert links.mlflow_model_version_url("fraud-detector", 3) == "http://127.0.0.1:5000/#/models/fraud-detector/versions/3"
+        "http://127.0.0.1:5000/#/experiments/2/runs/abc/artifacts/drift_report.html"
+    )
+    assert (
+        links.mlflow_model_version_url("fraud-detector", 3)
+        == "http://127.0.0.1:5000/#/models/fraud-detector/versions/3"
+    )
 
 
 def test_dagster_and_the_page(monkeypatch):

@@ -12,15 +12,15 @@ PACKAGE = ROOT / "fraud_assets"
 
 def architecture_section() -> str:
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("\n## Architecture\n"):]
+    section = text[text.index("\n## Architecture\n") :]
     return section[: section.index("\n## ", 1)]
 
 
 def module_map() -> list[str]:
     """The first word of each line of the code block under "### Module map"."""
     part = architecture_section()
-    part = part[part.index("\n### Module map\n"):]
-    block = part[part.index("```\n") + 4:]
+    part = part[part.index("\n### Module map\n") :]
+    block = part[part.index("```\n") + 4 :]
     block = block[: block.index("```")]
     return [line.split()[0] for line in block.splitlines() if line.strip()]
 

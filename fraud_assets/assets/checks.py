@@ -12,10 +12,9 @@ from fraud_assets.data.validation import step_from_name, stored_slice_problems
     name=USABLE,
     blocking=True,
     description="The stored Parquet slice meets the column contract: columns, dtypes, no nulls, label 0/1, amount "
-                "finite and >= 0, age and gender codes, one step matching the partition key",
+    "finite and >= 0, age and gender codes, one step matching the partition key",
 )
-def slices_usable(context: AssetCheckExecutionContext,
-                  transaction_slices: dict[str, pd.DataFrame]) -> AssetCheckResult:
+def slices_usable(context: AssetCheckExecutionContext, transaction_slices: dict[str, pd.DataFrame]) -> AssetCheckResult:
     """Re-reads the stored slices (the IO manager) rather than trusting what was written.
 
     Unpartitioned on purpose: a partitioned check run over a range of slices (the landing sensor's batches)

@@ -1,6 +1,5 @@
 """Group `ingest`: landed files become slices: validated, typed, stored as Parquet (`transaction_slices`)."""
 
-
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -17,9 +16,9 @@ from dagster import (
 )
 
 from fraud_assets.asset_keys import DUPLICATES, KNOWN_CODES, TRANSACTION_SLICES
-from fraud_assets.execution import k8s_op_tags
 from fraud_assets.data.validation import SliceValidation, step_from_name, validate_bytes
 from fraud_assets.data.warehouse import Warehouse
+from fraud_assets.execution import k8s_op_tags
 from fraud_assets.partitions import slices_partitions
 from fraud_assets.storage import sha256_bytes
 
@@ -70,10 +69,16 @@ def _slice_metadata(name: str, data: bytes, result: SliceValidation) -> dict:
     owners=["team:fraud-ml"],
     code_version="1",
     check_specs=[
-        AssetCheckSpec(KNOWN_CODES, asset=TRANSACTION_SLICES,
-                       description="Categories and merchants are in BankSim's catalogue (a warning: catalogues grow)"),
-        AssetCheckSpec(DUPLICATES, asset=TRANSACTION_SLICES,
-                       description="Exact repeated rows, counted (a warning: real payments can repeat)"),
+        AssetCheckSpec(
+            KNOWN_CODES,
+            asset=TRANSACTION_SLICES,
+            description="Categories and merchants are in BankSim's catalogue (a warning: catalogues grow)",
+        ),
+        AssetCheckSpec(
+            DUPLICATES,
+            asset=TRANSACTION_SLICES,
+            description="Exact repeated rows, counted (a warning: real payments can repeat)",
+        ),
     ],
 )
 def transaction_slices(context: AssetExecutionContext, warehouse: Warehouse):

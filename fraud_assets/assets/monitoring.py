@@ -45,8 +45,8 @@ drift_reference = AssetSpec(
     group_name="monitoring",
     owners=["team:fraud-ml"],
     description="A person's decision that the drift is the new normal: drift_report then compares newer slices "
-                "with every slice that had features when it was accepted. Record one with the accept_drift job "
-                "(Launchpad: a reason) or `fraud-assets drift accept --reason TEXT`.",
+    "with every slice that had features when it was accepted. Record one with the accept_drift job "
+    "(Launchpad: a reason) or `fraud-assets drift accept --reason TEXT`.",
 )
 
 
@@ -93,12 +93,18 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
     code_version="1",
     automation_condition=refresh_when_upstream_passes(),
     check_specs=[
-        AssetCheckSpec(DATA_DRIFT, asset=DRIFT_REPORT, blocking=True,
-                       description="Share of drifted feature columns below FRAUD_MAX_DRIFT_SHARE "
-                                   "(Evidently's dataset drift rule)"),
-        AssetCheckSpec(TARGET_DRIFT, asset=DRIFT_REPORT, blocking=True,
-                       description="The fraud rate has not moved by x1.5 or more "
-                                   "(rate-ratio test with a Z-test p < 0.05)"),
+        AssetCheckSpec(
+            DATA_DRIFT,
+            asset=DRIFT_REPORT,
+            blocking=True,
+            description="Share of drifted feature columns below FRAUD_MAX_DRIFT_SHARE (Evidently's dataset drift rule)",
+        ),
+        AssetCheckSpec(
+            TARGET_DRIFT,
+            asset=DRIFT_REPORT,
+            blocking=True,
+            description="The fraud rate has not moved by x1.5 or more (rate-ratio test with a Z-test p < 0.05)",
+        ),
     ],
 )
 def drift_report(
@@ -108,27 +114,44 @@ def drift_report(
     against the slices that arrived since, over the model's drift-tested feature columns, plus target
     drift on `fraud`, and a per-slice view so each new day shows its own drift. Too few new rows is
     no failure: the checks pass saying what they wait for, and model_deployment waits too."""
-    outcome = drift_since_reference(transaction_features, drift_limits.max_drift_share, drift_limits.sample_size,
-                                    latest_acceptance(context.instance))
-    base_meta = {"reference": outcome.basis, "reference_slices": len(outcome.reference_slices),
-                 "current_slices": len(outcome.current_slices), "current_rows": outcome.current_rows}
+    outcome = drift_since_reference(
+        transaction_features,
+        drift_limits.max_drift_share,
+        drift_limits.sample_size,
+        latest_acceptance(context.instance),
+    )
+    base_meta = {
+        "reference": outcome.basis,
+        "reference_slices": len(outcome.reference_slices),
+        "current_slices": len(outcome.current_slices),
+        "current_rows": outcome.current_rows,
+    }
 
     result = outcome.result
     if result is None:
         why = outcome.verdict
-        yield Output({"verdict": why, "waiting": outcome.waiting, **base_meta},
-                     metadata={**base_meta, "verdict": why, "waiting": outcome.waiting})
+        yield Output(
+            {"verdict": why, "waiting": outcome.waiting, **base_meta},
+            metadata={**base_meta, "verdict": why, "waiting": outcome.waiting},
+        )
         nothing_to_block = outcome.waiting or not outcome.current_slices
         for check in (DATA_DRIFT, TARGET_DRIFT):
-            yield AssetCheckResult(check_name=check, passed=nothing_to_block, description=why,
-                                   metadata={"reason": why, "waiting": outcome.waiting})
+            yield AssetCheckResult(
+                check_name=check,
+                passed=nothing_to_block,
+                description=why,
+                metadata={"reason": why, "waiting": outcome.waiting},
+            )
         return
 
     html_path = settings.reports() / "drift" / f"drift-{context.run_id}.html"
     atomic_write_bytes(html_path, result.html.encode())
     experiment_id, mlflow_run_id = registry.log_drift_report(
-        result.html, {"share_drifted": result.share_drifted, "current_rows": outcome.current_rows},
-        {k: str(v) for k, v in base_meta.items()}, context.run_id)
+        result.html,
+        {"share_drifted": result.share_drifted, "current_rows": outcome.current_rows},
+        {k: str(v) for k, v in base_meta.items()},
+        context.run_id,
+    )
     summary = {
         **base_meta,
         "share_drifted": result.share_drifted,
@@ -154,17 +177,25 @@ def drift_report(
         },
     )
     yield AssetCheckResult(
-        check_name=DATA_DRIFT, passed=result.passed_data_drift(),
+        check_name=DATA_DRIFT,
+        passed=result.passed_data_drift(),
         description=_with_how_to_accept(result.data_drift_message(), result.passed_data_drift()),
-        metadata={"share_drifted": float(result.share_drifted), "limit": drift_limits.max_drift_share,
-                  "drifted": ", ".join(c.describe() for c in result.drifted_columns) or "none"},
+        metadata={
+            "share_drifted": float(result.share_drifted),
+            "limit": drift_limits.max_drift_share,
+            "drifted": ", ".join(c.describe() for c in result.drifted_columns) or "none",
+        },
     )
     yield AssetCheckResult(
-        check_name=TARGET_DRIFT, passed=result.passed_target_drift(),
+        check_name=TARGET_DRIFT,
+        passed=result.passed_target_drift(),
         description=_with_how_to_accept(result.target.message(), result.passed_target_drift()),
-        metadata={"reference_fraud_rate": result.target.reference_rate,
-                  "current_fraud_rate": result.target.current_rate,
-                  "score": float(result.target.score), "threshold": float(result.target.threshold)},
+        metadata={
+            "reference_fraud_rate": result.target.reference_rate,
+            "current_fraud_rate": result.target.current_rate,
+            "score": float(result.target.score),
+            "threshold": float(result.target.threshold),
+        },
     )
 
 

@@ -75,13 +75,23 @@ def fraud_model(
     owners=["team:fraud-ml"],
     code_version="1",
     check_specs=[
-        *(AssetCheckSpec(gate, asset=MODEL_EVALUATION, blocking=True,
-                         description=f"{gate.replace('_', ' ', 1)}: bound from the metric_bounds resource "
-                                     f"(FRAUD_{gate.upper()})")
-          for gate in METRIC_GATES),
-        AssetCheckSpec(CHAMPION_GATE, asset=MODEL_EVALUATION, blocking=True,
-                       description="Candidate PR AUC is not worse than the serving champion's by more than the margin, "
-                                   "on the same window"),
+        *(
+            AssetCheckSpec(
+                gate,
+                asset=MODEL_EVALUATION,
+                blocking=True,
+                description=f"{gate.replace('_', ' ', 1)}: bound from the metric_bounds resource "
+                f"(FRAUD_{gate.upper()})",
+            )
+            for gate in METRIC_GATES
+        ),
+        AssetCheckSpec(
+            CHAMPION_GATE,
+            asset=MODEL_EVALUATION,
+            blocking=True,
+            description="Candidate PR AUC is not worse than the serving champion's by more than the margin, "
+            "on the same window",
+        ),
     ],
     automation_condition=refresh_when_upstream_passes(),
 )
@@ -112,7 +122,9 @@ def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsRes
     )
     for gate in judgement.gates:
         yield AssetCheckResult(
-            check_name=gate.gate, passed=gate.passed, description=gate.message,
+            check_name=gate.gate,
+            passed=gate.passed,
+            description=gate.message,
             metadata={"message": gate.message, **gate.metadata(), MODEL_VERSION: registered.version},
         )
 

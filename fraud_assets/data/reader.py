@@ -8,6 +8,7 @@ the same bytes the Kaggle file has, so simulated slices and real ones go through
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ def read_kaggle_csv(source) -> pd.DataFrame:
     For files that may be bad, use `fraud_assets.data.validation.load_slice`, which names the
     offending rows instead of raising a parser error.
     """
-    data = source if isinstance(source, (bytes, bytearray)) else open(source, "rb").read()
+    data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
     return to_typed(strip_quotes(parse_raw(bytes(data))))
 
 
@@ -83,5 +84,5 @@ def _column_text(column: str, values: pd.Series) -> np.ndarray:
 def to_kaggle_csv(frame: pd.DataFrame) -> bytes:
     """Serialise typed transactions in the real file's format: unquoted header, quoted strings."""
     columns = [_column_text(col, frame[col]) for col in COLUMNS]
-    body = "\n".join(map(",".join, zip(*columns)))
+    body = "\n".join(map(",".join, zip(*columns, strict=False)))
     return (",".join(COLUMNS) + "\n" + body + ("\n" if body else "")).encode()

@@ -84,9 +84,7 @@ def _finding(rule: str, mask: np.ndarray, message: str) -> Finding | None:
     return Finding(rule, f"{count} row(s): {message}", lines, count) if count else None
 
 
-def validate_bytes(
-    data: bytes, source: str, expected_step: int | None = None, one_day: bool = True
-) -> SliceValidation:
+def validate_bytes(data: bytes, source: str, expected_step: int | None = None, one_day: bool = True) -> SliceValidation:
     """Apply every rule to one file's bytes; never raises for bad content.
 
     `one_day=False` accepts a file spanning many steps (the whole Kaggle file, for profiling).
@@ -102,9 +100,7 @@ def validate_bytes(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        result.errors.append(
-            Finding("text_file", f"not UTF-8 text (byte {exc.start}): binary or wrong encoding")
-        )
+        result.errors.append(Finding("text_file", f"not UTF-8 text (byte {exc.start}): binary or wrong encoding"))
         return result
 
     lines = text.splitlines()
@@ -177,7 +173,9 @@ def validate_bytes(
         mask = (step != expected_step).to_numpy()
         lines_, count = _lines(mask)
         result.errors.append(
-            Finding("step_matches_file", f"file is named for step {expected_step} but holds step {steps[0]}", lines_, count)
+            Finding(
+                "step_matches_file", f"file is named for step {expected_step} but holds step {steps[0]}", lines_, count
+            )
         )
 
     for rule, col, known in (("known_category", "category", CATEGORIES), ("known_merchant", "merchant", MERCHANTS)):
@@ -185,7 +183,9 @@ def validate_bytes(
         if (f := _finding(rule, mask, f"unknown {col} {sorted(set(raw[col][mask]))[:5]}")) is not None:
             result.warnings.append(f)
     dup = raw.duplicated(keep="first").to_numpy()
-    if (f := _finding("duplicate_rows", dup, "exact repeats of an earlier row (kept: real payments can repeat)")) is not None:
+    if (
+        f := _finding("duplicate_rows", dup, "exact repeats of an earlier row (kept: real payments can repeat)")
+    ) is not None:
         result.warnings.append(f)
 
     if result.ok:
@@ -193,9 +193,7 @@ def validate_bytes(
     return result
 
 
-def load_slice(
-    data: bytes, source: str, expected_step: int | None = None, one_day: bool = True
-) -> SliceValidation:
+def load_slice(data: bytes, source: str, expected_step: int | None = None, one_day: bool = True) -> SliceValidation:
     """Validate and type one file; raises InvalidSliceError naming file, lines and rule."""
     result = validate_bytes(data, source, expected_step, one_day)
     if not result.ok:

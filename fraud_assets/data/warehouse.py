@@ -57,7 +57,9 @@ def _sort_key(name: str) -> tuple[int, str]:
 class Warehouse(ConfigurableResource):
     """Landing and quarantine locations (local folders by default, any fsspec URL by configuration)."""
 
-    landing_url: str = Field(default="", description="The landing location of landed files; default <home>/warehouse/landing")
+    landing_url: str = Field(
+        default="", description="The landing location of landed files; default <home>/warehouse/landing"
+    )
     quarantine_url: str = Field(default="", description="Where bad files go; default <home>/warehouse/quarantine")
 
     def landing(self) -> UPath:

@@ -22,8 +22,9 @@ class ModelDeployer(PlainConfig, ABC):
     target: ClassVar[str]
 
     @abstractmethod
-    def deploy(self, bundle: ModelBundle, canary: ModelBundle | None = None,
-               canary_traffic: int = 0) -> DeploymentResult:
+    def deploy(
+        self, bundle: ModelBundle, canary: ModelBundle | None = None, canary_traffic: int = 0
+    ) -> DeploymentResult:
         """Serve `bundle` (and where the target can, `canary` on `canary_traffic` percent)."""
 
     @abstractmethod
@@ -38,8 +39,9 @@ class ModelDeployer(PlainConfig, ABC):
 class _Local(ModelDeployer):
     target: ClassVar[str] = "local"
 
-    def deploy(self, bundle: ModelBundle, canary: ModelBundle | None = None,
-               canary_traffic: int = 0) -> DeploymentResult:
+    def deploy(
+        self, bundle: ModelBundle, canary: ModelBundle | None = None, canary_traffic: int = 0
+    ) -> DeploymentResult:
         if canary is not None:
             raise ValueError("model deployer: canary releases need the kubernetes target")
         return local.deploy(bundle, self.plain())
@@ -54,15 +56,21 @@ class _Local(ModelDeployer):
 class _Kubernetes(ModelDeployer):
     target: ClassVar[str] = "kubernetes"
 
-    def deploy(self, bundle: ModelBundle, canary: ModelBundle | None = None,
-               canary_traffic: int = 0) -> DeploymentResult:
+    def deploy(
+        self, bundle: ModelBundle, canary: ModelBundle | None = None, canary_traffic: int = 0
+    ) -> DeploymentResult:
         config = self.plain()
         manifest = kubernetes.render_seldon_deployment(bundle, config, canary, canary_traffic)
         deployed = kubernetes.apply(manifest, config)
         urls = kubernetes.endpoint_urls(deployed, config)
-        return DeploymentResult(target="kubernetes", endpoint=urls.get("gateway", urls["cluster"]),
-                                model_name=bundle.name, model_version=bundle.version, sha256=bundle.sha256,
-                                k8s_object=f"{config.namespace}/{config.deployment_name}")
+        return DeploymentResult(
+            target="kubernetes",
+            endpoint=urls.get("gateway", urls["cluster"]),
+            model_name=bundle.name,
+            model_version=bundle.version,
+            sha256=bundle.sha256,
+            k8s_object=f"{config.namespace}/{config.deployment_name}",
+        )
 
     def status(self) -> dict | None:
         config = self.plain()
@@ -70,16 +78,27 @@ class _Kubernetes(ModelDeployer):
         if deployed is None:
             return None
         status = deployed.get("status") or {}
-        return {"k8s_object": f"{config.namespace}/{config.deployment_name}", "state": status.get("state"),
-                "description": status.get("description"), **kubernetes.endpoint_urls(deployed, config)}
+        return {
+            "k8s_object": f"{config.namespace}/{config.deployment_name}",
+            "state": status.get("state"),
+            "description": status.get("description"),
+            **kubernetes.endpoint_urls(deployed, config),
+        }
 
     def stop(self) -> bool:
         config = self.plain()
         return kubernetes.delete(config.namespace, config.deployment_name)
 
 
-LocalDeployer = with_fields_of(local.LocalSettings, _Local, "LocalDeployer",
-                               "Serves the model on this machine: local.LocalSettings as Dagster config.")
-KubernetesDeployer = with_fields_of(kubernetes.KubernetesSettings, _Kubernetes, "KubernetesDeployer",
-                                    "Serves the model as a SeldonDeployment: kubernetes.KubernetesSettings as "
-                                    "Dagster config.")
+LocalDeployer = with_fields_of(
+    local.LocalSettings,
+    _Local,
+    "LocalDeployer",
+    "Serves the model on this machine: local.LocalSettings as Dagster config.",
+)
+KubernetesDeployer = with_fields_of(
+    kubernetes.KubernetesSettings,
+    _Kubernetes,
+    "KubernetesDeployer",
+    "Serves the model as a SeldonDeployment: kubernetes.KubernetesSettings as Dagster config.",
+)

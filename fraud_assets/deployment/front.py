@@ -49,8 +49,9 @@ def parse_loopback_address(text: str) -> tuple[str, int]:
 
 def check_control_path(path: Path) -> Path:
     if len(os.fsencode(path)) > UNIX_PATH_MAX:
-        raise ValueError(f"control socket path {path} is longer than {UNIX_PATH_MAX} bytes; "
-                         "use a shorter FRAUD_ASSETS_HOME")
+        raise ValueError(
+            f"control socket path {path} is longer than {UNIX_PATH_MAX} bytes; use a shorter FRAUD_ASSETS_HOME"
+        )
     return path
 
 

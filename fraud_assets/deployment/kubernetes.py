@@ -71,8 +71,12 @@ class KubernetesSettings:
             raise ValueError(f"kubernetes: replicas and workers must be >= 1, got {self.replicas} and {self.workers}")
 
 
-def render_seldon_deployment(bundle: ModelBundle, config: KubernetesSettings = KubernetesSettings(),
-                             canary: ModelBundle | None = None, canary_traffic: int = 0) -> dict:
+def render_seldon_deployment(
+    bundle: ModelBundle,
+    config: KubernetesSettings = KubernetesSettings(),
+    canary: ModelBundle | None = None,
+    canary_traffic: int = 0,
+) -> dict:
     """The SeldonDeployment serving `bundle`, plus `canary` on `canary_traffic` percent if given."""
     if canary is None and canary_traffic:
         raise ValueError("kubernetes: canary_traffic given without a canary model")
@@ -88,8 +92,11 @@ def render_seldon_deployment(bundle: ModelBundle, config: KubernetesSettings = K
         "metadata": {
             "name": name,
             "namespace": config.namespace,
-            "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "fraud-assets",
-                       "app.kubernetes.io/version": _label_value(bundle.version)},
+            "labels": {
+                "app.kubernetes.io/name": name,
+                "app.kubernetes.io/part-of": "fraud-assets",
+                "app.kubernetes.io/version": _label_value(bundle.version),
+            },
         },
         "spec": {"name": name, "protocol": "seldon", "transport": "rest", "predictors": predictors},
     }
@@ -103,20 +110,31 @@ def _artifact_uri(bundle: ModelBundle) -> str:
         return bundle.artifact_uri
     if "://" in bundle.model_dir or bundle.model_dir.startswith(("models:/", "runs:/")):
         return bundle.model_dir
-    raise ValueError(f"kubernetes: model {bundle.name} version {bundle.version} has the local path "
-                     f"{bundle.model_dir!r}; give the artifact URI the pod can read (s3://..., models:/NAME/VERSION, "
-                     "or file:// for a model baked into the image)")
+    raise ValueError(
+        f"kubernetes: model {bundle.name} version {bundle.version} has the local path "
+        f"{bundle.model_dir!r}; give the artifact URI the pod can read (s3://..., models:/NAME/VERSION, "
+        "or file:// for a model baked into the image)"
+    )
 
 
-def _predictor(role: str, bundle: ModelBundle, config: KubernetesSettings, traffic: int,
-               replicas: int | None = None) -> dict:
-    parameters = {"model_dir": _artifact_uri(bundle), "expected_sha256": bundle.sha256,
-                  "model_name": bundle.name, "model_version": bundle.version}
-    env = [{"name": "OMP_NUM_THREADS", "value": "1"},  # one thread per worker: see local.py
-           {"name": "GUNICORN_WORKERS", "value": str(config.workers)},
-           {"name": "GUNICORN_THREADS", "value": "1"},
-           {"name": STATE_STORE_PASSWORD,
-            "valueFrom": {"secretKeyRef": {"name": SECRET, "key": STATE_STORE_PASSWORD, "optional": True}}}]
+def _predictor(
+    role: str, bundle: ModelBundle, config: KubernetesSettings, traffic: int, replicas: int | None = None
+) -> dict:
+    parameters = {
+        "model_dir": _artifact_uri(bundle),
+        "expected_sha256": bundle.sha256,
+        "model_name": bundle.name,
+        "model_version": bundle.version,
+    }
+    env = [
+        {"name": "OMP_NUM_THREADS", "value": "1"},  # one thread per worker: see local.py
+        {"name": "GUNICORN_WORKERS", "value": str(config.workers)},
+        {"name": "GUNICORN_THREADS", "value": "1"},
+        {
+            "name": STATE_STORE_PASSWORD,
+            "valueFrom": {"secretKeyRef": {"name": SECRET, "key": STATE_STORE_PASSWORD, "optional": True}},
+        },
+    ]
     if config.mlflow_tracking_uri:
         env.append({"name": "MLFLOW_TRACKING_URI", "value": config.mlflow_tracking_uri})
     container: dict[str, Any] = {
@@ -127,8 +145,10 @@ def _predictor(role: str, bundle: ModelBundle, config: KubernetesSettings, traff
         "args": [MODEL_CLASS, "--service-type", "MODEL"],
         "env": env,  # wins over envFrom for the same name
         "envFrom": [{"configMapRef": {"name": ENV_CONFIG_MAP}}],
-        "resources": {"requests": {"cpu": config.cpu_request, "memory": config.memory_request},
-                      "limits": {"cpu": config.cpu_limit, "memory": config.memory_limit}},
+        "resources": {
+            "requests": {"cpu": config.cpu_request, "memory": config.memory_request},
+            "limits": {"cpu": config.cpu_limit, "memory": config.memory_limit},
+        },
     }
     if config.artifact_secret:
         container["envFrom"].append({"secretRef": {"name": config.artifact_secret}})
@@ -164,8 +184,11 @@ def strict_schema() -> dict:
 
 def _close_objects(node: Any) -> None:
     if isinstance(node, dict):
-        if ("properties" in node and "additionalProperties" not in node
-                and not node.get("x-kubernetes-preserve-unknown-fields")):
+        if (
+            "properties" in node
+            and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
             node["additionalProperties"] = False
         for value in node.values():
             _close_objects(value)
@@ -209,8 +232,9 @@ def apply(manifest: dict, config: KubernetesSettings = KubernetesSettings(), api
     return wait_until_available(api, namespace, name, applied["metadata"].get("generation", 1), config.wait_timeout_s)
 
 
-def wait_until_available(api: Any, namespace: str, name: str, generation: int, timeout: float,
-                         poll_s: float = 2.0) -> dict:
+def wait_until_available(
+    api: Any, namespace: str, name: str, generation: int, timeout: float, poll_s: float = 2.0
+) -> dict:
     """Seldon sets status.state (Creating, Available, Failed); a state reported for an older
     generation says nothing about the one just applied."""
     deadline = time.monotonic() + timeout
@@ -225,8 +249,9 @@ def wait_until_available(api: Any, namespace: str, name: str, generation: int, t
             if state == "Failed":
                 raise DeploymentFailed(f"SeldonDeployment {namespace}/{name} failed: {description}")
         time.sleep(poll_s)
-    raise DeploymentFailed(f"SeldonDeployment {namespace}/{name} not Available after {timeout:.0f} s "
-                           f"(state {state!r}: {description})")
+    raise DeploymentFailed(
+        f"SeldonDeployment {namespace}/{name} not Available after {timeout:.0f} s (state {state!r}: {description})"
+    )
 
 
 def endpoint_urls(deployed: dict, config: KubernetesSettings = KubernetesSettings()) -> dict[str, str]:

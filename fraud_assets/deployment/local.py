@@ -89,8 +89,12 @@ def status() -> dict | None:
         return None
     front_running = processes.is_running(_ref(record["front"]))
     server_running = processes.is_running(_ref(record["server"]))
-    return {**record, "front_running": front_running, "server_running": server_running,
-            "healthy": front_running and server_running and _healthy(record["front"]["host"], record["front"]["port"])}
+    return {
+        **record,
+        "front_running": front_running,
+        "server_running": server_running,
+        "healthy": front_running and server_running and _healthy(record["front"]["host"], record["front"]["port"]),
+    }
 
 
 def stop() -> dict | None:
@@ -118,16 +122,26 @@ def deploy(bundle: ModelBundle, config: LocalSettings = LocalSettings()) -> Depl
             processes.stop_group(server, config.stop_timeout_s)
             raise
         record = {
-            "model_name": bundle.name, "model_version": bundle.version, "sha256": bundle.sha256,
-            "url": config.url, "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "front": front_info, "server": server_info,
+            "model_name": bundle.name,
+            "model_version": bundle.version,
+            "sha256": bundle.sha256,
+            "url": config.url,
+            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "front": front_info,
+            "server": server_info,
         }
         _write_record(record)
         if old_server is not None:
             _drain(front_info, old_server, config.drain_timeout_s)
             processes.stop_group(_ref(old_server), config.stop_timeout_s)
-    return DeploymentResult(target="local", endpoint=config.url, model_name=bundle.name, model_version=bundle.version,
-                            sha256=bundle.sha256, pids={"front": front_info["pid"], "server": server_info["pid"]})
+    return DeploymentResult(
+        target="local",
+        endpoint=config.url,
+        model_name=bundle.name,
+        model_version=bundle.version,
+        sha256=bundle.sha256,
+        pids={"front": front_info["pid"], "server": server_info["pid"]},
+    )
 
 
 def _start_verified_server(bundle: ModelBundle, config: LocalSettings) -> tuple[ProcessRef, dict]:
@@ -135,14 +149,34 @@ def _start_verified_server(bundle: ModelBundle, config: LocalSettings) -> tuple[
     grpc_port = grpc_port if config.grpc else None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     log_path = serving_dir() / "logs" / f"server-{bundle.k8s_name}-v{bundle.version}-{stamp}-{http_port}.log"
-    command = [sys.executable, "-m", "fraud_assets.deployment.microservice", MODEL_CLASS,
-               "--service-type", "MODEL", "--http-port", str(http_port), "--metrics-port", str(metrics_port),
-               "--workers", str(config.workers), "--threads", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "fraud_assets.deployment.microservice",
+        MODEL_CLASS,
+        "--service-type",
+        "MODEL",
+        "--http-port",
+        str(http_port),
+        "--metrics-port",
+        str(metrics_port),
+        "--workers",
+        str(config.workers),
+        "--threads",
+        "1",
+    ]
     command += ["--grpc-port", str(grpc_port), "--grpc-workers", "1"] if grpc_port else ["--grpc-workers", "0"]
     process = processes.spawn(command, _server_env(bundle, config.host), log_path, cwd=serving_dir())
     server = processes.ref(process)
-    info = {**server.as_dict(), "http_port": http_port, "metrics_port": metrics_port, "grpc_port": grpc_port,
-            "workers": config.workers, "model_dir": bundle.model_dir, "log": str(log_path)}
+    info = {
+        **server.as_dict(),
+        "http_port": http_port,
+        "metrics_port": metrics_port,
+        "grpc_port": grpc_port,
+        "workers": config.workers,
+        "model_dir": bundle.model_dir,
+        "log": str(log_path),
+    }
     base = f"http://{config.host}:{http_port}"
     try:
         _wait_until_healthy(process, base, config.start_timeout_s, log_path)
@@ -154,25 +188,29 @@ def _start_verified_server(bundle: ModelBundle, config: LocalSettings) -> tuple[
 
 
 def _server_env(bundle: ModelBundle, host: str) -> dict[str, str]:
-    return settings.child_environment({
-        "OMP_NUM_THREADS": "1",
-        "FRAUD_SERVING_HOST": host,
-        ENV["model_dir"]: str(bundle.local_dir.resolve()),
-        ENV["expected_sha256"]: bundle.sha256,
-        ENV["model_name"]: bundle.name,
-        ENV["model_version"]: bundle.version,
-        # labels of Seldon's Prometheus metrics
-        "PREDICTIVE_UNIT_ID": bundle.name,
-        "PREDICTOR_ID": "local",
-        "SELDON_DEPLOYMENT_ID": "fraud-assets-local",
-        "PREDICTOR_LABELS": json.dumps({"version": bundle.version}),
-        "SELDON_DEBUG": "false",
-        "PYTHONUNBUFFERED": "1",
-    }, drop=["PREDICTIVE_UNIT_PARAMETERS"])
+    return settings.child_environment(
+        {
+            "OMP_NUM_THREADS": "1",
+            "FRAUD_SERVING_HOST": host,
+            ENV["model_dir"]: str(bundle.local_dir.resolve()),
+            ENV["expected_sha256"]: bundle.sha256,
+            ENV["model_name"]: bundle.name,
+            ENV["model_version"]: bundle.version,
+            # labels of Seldon's Prometheus metrics
+            "PREDICTIVE_UNIT_ID": bundle.name,
+            "PREDICTOR_ID": "local",
+            "SELDON_DEPLOYMENT_ID": "fraud-assets-local",
+            "PREDICTOR_LABELS": json.dumps({"version": bundle.version}),
+            "SELDON_DEBUG": "false",
+            "PYTHONUNBUFFERED": "1",
+        },
+        drop=["PREDICTIVE_UNIT_PARAMETERS"],
+    )
 
 
-def _move_traffic(previous: dict | None, server_info: dict, config: LocalSettings,
-                  bundle: ModelBundle) -> tuple[dict, dict | None]:
+def _move_traffic(
+    previous: dict | None, server_info: dict, config: LocalSettings, bundle: ModelBundle
+) -> tuple[dict, dict | None]:
     """Point the front at the new server; returns (front info, old server info or None)."""
     backend = f"{config.host}:{server_info['http_port']}"
     old_front = previous["front"] if previous else None
@@ -183,8 +221,9 @@ def _move_traffic(previous: dict | None, server_info: dict, config: LocalSetting
             smoke_test(f"http://{config.host}:{config.port}", bundle)
         except Exception as e:
             front.request(Path(running["control"]), {"cmd": "switch", "backend": switched["previous"]})
-            raise DeployError(f"{bundle.name} version {bundle.version} failed on the stable URL, "
-                              f"traffic moved back: {e}") from e
+            raise DeployError(
+                f"{bundle.name} version {bundle.version} failed on the stable URL, traffic moved back: {e}"
+            ) from e
         return running, old_server
     front_info = _start_front(config, backend)
     try:
@@ -211,32 +250,46 @@ def _check_port_free(config: LocalSettings) -> None:
         try:
             sock.bind((config.host, config.port))
         except OSError as e:
-            raise DeployError(f"{config.host}:{config.port} is taken by another process ({e.strerror}); "
-                              "stop it or choose another port") from None
+            raise DeployError(
+                f"{config.host}:{config.port} is taken by another process ({e.strerror}); "
+                "stop it or choose another port"
+            ) from None
 
 
 def _start_front(config: LocalSettings, backend: str) -> dict:
     control = control_path()
     log_path = serving_dir() / "logs" / "front.log"
-    command = [sys.executable, "-m", "fraud_assets.deployment.front", "--listen", f"{config.host}:{config.port}",
-               "--backend", backend, "--control", str(control)]
+    command = [
+        sys.executable,
+        "-m",
+        "fraud_assets.deployment.front",
+        "--listen",
+        f"{config.host}:{config.port}",
+        "--backend",
+        backend,
+        "--control",
+        str(control),
+    ]
     with contextlib.suppress(FileNotFoundError):
         control.unlink()
-    process = processes.spawn(command, settings.child_environment({"PYTHONUNBUFFERED": "1"}), log_path,
-                              cwd=serving_dir())
+    process = processes.spawn(
+        command, settings.child_environment({"PYTHONUNBUFFERED": "1"}), log_path, cwd=serving_dir()
+    )
     ref = processes.ref(process)
     deadline = time.monotonic() + config.start_timeout_s
     while True:
         if process.poll() is not None:
-            raise DeployError(f"the front on {config.host}:{config.port} exited with code {process.returncode}: "
-                              f"{_tail(log_path)}")
+            raise DeployError(
+                f"the front on {config.host}:{config.port} exited with code {process.returncode}: {_tail(log_path)}"
+            )
         with contextlib.suppress(OSError):
             front.request(control, {"cmd": "status"}, timeout=1.0)
             break
         if time.monotonic() > deadline:
             processes.stop_group(ref)
-            raise DeployError(f"the front on {config.host}:{config.port} did not start "
-                              f"in {config.start_timeout_s:.0f} s")
+            raise DeployError(
+                f"the front on {config.host}:{config.port} did not start in {config.start_timeout_s:.0f} s"
+            )
         time.sleep(0.05)
     return {**ref.as_dict(), "host": config.host, "port": config.port, "control": str(control), "log": str(log_path)}
 
@@ -273,8 +326,9 @@ def smoke_test(base_url: str, bundle: ModelBundle) -> None:
 
 
 def post_json(url: str, payload: dict, timeout: float = 5.0) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())

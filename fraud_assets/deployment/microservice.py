@@ -30,8 +30,10 @@ from fraud_assets import settings
 
 HOST_ENV = "FRAUD_SERVING_HOST"
 DEFAULT_HOST = "127.0.0.1"
-DEBUG_REFUSED = ("fraud_assets.deployment.microservice: debug mode (asked for by --debug or SELDON_DEBUG) runs "
-                 "Flask's development server on 0.0.0.0; not allowed")
+DEBUG_REFUSED = (
+    "fraud_assets.deployment.microservice: debug mode (asked for by --debug or SELDON_DEBUG) runs "
+    "Flask's development server on 0.0.0.0; not allowed"
+)
 
 
 def rehost(address: str, host: str) -> str:

@@ -30,8 +30,12 @@ def newest_stored_state() -> tuple[int, object] | None:
     folder = StorageLayout(settings.storage()).feature_states_dir()
     if not folder.exists():
         return None
-    found = [(step, path) for path in folder.iterdir() if path.name.endswith(".state")
-             if (step := step_from_name(path.name)) is not None]
+    found = [
+        (step, path)
+        for path in folder.iterdir()
+        if path.name.endswith(".state")
+        if (step := step_from_name(path.name)) is not None
+    ]
     return max(found, key=lambda found_step: found_step[0]) if found else None
 
 
@@ -82,8 +86,10 @@ def online_tags(parsed, online: OnlineFeatures) -> dict:
     warnings = list(parsed.warnings)
     if online.late.any():
         rows = [int(i) for i in online.late.nonzero()[0]]
-        warnings.append(f"transactions {rows} are late (a step already landed or passed): scored as if they came "
-                        "now, not added to the state")
+        warnings.append(
+            f"transactions {rows} are late (a step already landed or passed): scored as if they came "
+            "now, not added to the state"
+        )
     if warnings:
         tags["warnings"] = warnings
     if parsed.with_features:

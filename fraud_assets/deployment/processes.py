@@ -59,8 +59,15 @@ def spawn(command: list[str], env: dict[str, str], log_path: Path, cwd: Path) ->
     """Start `command` in a new session so it outlives the caller and can be stopped as a group."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     _started[process.pid] = process
     return process
 

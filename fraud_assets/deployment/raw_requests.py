@@ -108,8 +108,13 @@ def _step(i: int, value) -> int:
             value = float(value.strip()) if value.strip() else None
         except ValueError:
             value = None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or value != int(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value != int(value)
+        or value < 0
+    ):
         raise BadRawRequest(f"transaction {i}: field 'step' must be a whole number of days >= 0, got {value!r}")
     return int(value)
 

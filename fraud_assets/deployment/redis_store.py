@@ -77,8 +77,13 @@ class RedisStateStore(StateStore):
                         pipe.unwatch()
                         return result
                     pipe.multi()
-                    pipe.mset({self._key(generation, family, key): record_bytes(record)
-                               for family, by_key in result.records.items() for key, record in by_key.items()})
+                    pipe.mset(
+                        {
+                            self._key(generation, family, key): record_bytes(record)
+                            for family, by_key in result.records.items()
+                            for key, record in by_key.items()
+                        }
+                    )
                     pipe.rpush(self._log_key(generation), *taken(lines, result))
                     if result.position != position:
                         pipe.set(self.position_key, position_json(result.position, generation=generation))
@@ -144,8 +149,10 @@ class RedisStateStore(StateStore):
     def memory_bytes(self) -> int:
         """Bytes Redis uses for the live generation's keys (MEMORY USAGE), for the benchmark."""
         _, generation = self._current(self.client)
-        return sum(self.client.memory_usage(key) or 0
-                   for key in self.client.scan_iter(match=f"{self.prefix}:{generation}:*", count=1000))
+        return sum(
+            self.client.memory_usage(key) or 0
+            for key in self.client.scan_iter(match=f"{self.prefix}:{generation}:*", count=1000)
+        )
 
     def close(self) -> None:
         self.client.close()

@@ -26,8 +26,9 @@ class ScoreError(RuntimeError):
 
 def batches(frame: pd.DataFrame, size: int = BATCH_ROWS) -> list[pd.DataFrame]:
     """Canonical order, cut into batches of about `size` rows, never between exact duplicates."""
-    ordered = frame.assign(_step=pd.to_numeric(frame["step"], errors="coerce"),
-                           _amount=pd.to_numeric(frame["amount"], errors="coerce"))
+    ordered = frame.assign(
+        _step=pd.to_numeric(frame["step"], errors="coerce"), _amount=pd.to_numeric(frame["amount"], errors="coerce")
+    )
     ordered = ordered.sort_values(["_step", "customer", "merchant", "category", "_amount"], kind="stable")
     keys = ordered[["_step", "customer", "merchant", "category", "_amount"]]
     starts = [0]

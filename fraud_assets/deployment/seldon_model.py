@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -136,8 +136,9 @@ def check_model_contract(model: Any, where: object) -> None:
         raise TypeError(f"{where}: model.threshold must be a number in [0, 1], got {threshold!r}")
 
 
-def feature_frame(rows: Any, names: Any, feature_names: Sequence[str],
-                  max_rows: int = DEFAULT_MAX_ROWS) -> pd.DataFrame:
+def feature_frame(
+    rows: Any, names: Any, feature_names: Sequence[str], max_rows: int = DEFAULT_MAX_ROWS
+) -> pd.DataFrame:
     """Request rows (named in any order) as a float frame in the model's column order.
 
     Raises BadRequest naming the row, the feature and the rule, so a client can fix its call.
@@ -168,13 +169,16 @@ def feature_frame(rows: Any, names: Any, feature_names: Sequence[str],
             raise BadRequest(f"data.ndarray row {i} has {len(row)} values for {width} names")
         for name, value in zip(names, row, strict=False):
             if type(value) not in (int, float):  # bool is an int subclass: rejected on purpose
-                raise BadRequest(f"data.ndarray row {i}, feature {name!r}: "
-                                 f"expected a number, got {type(value).__name__} {value!r}")
+                raise BadRequest(
+                    f"data.ndarray row {i}, feature {name!r}: expected a number, got {type(value).__name__} {value!r}"
+                )
             try:
                 finite = math.isfinite(value)
             except OverflowError:  # JSON integers have any number of digits; float64 stops near 1.8e308
-                raise BadRequest(f"data.ndarray row {i}, feature {name!r}: an integer beyond the float64 range "
-                                 "is not a finite number") from None
+                raise BadRequest(
+                    f"data.ndarray row {i}, feature {name!r}: an integer beyond the float64 range "
+                    "is not a finite number"
+                ) from None
             if not finite:
                 raise BadRequest(f"data.ndarray row {i}, feature {name!r}: {value} is not a finite number")
 
@@ -187,8 +191,9 @@ def request_rows(request: dict) -> tuple[list, list]:
     """(rows, names) of a Seldon JSON request in the ndarray or the tensor encoding."""
     data = request.get("data")
     if not isinstance(data, dict) or "names" not in data or not ("ndarray" in data or "tensor" in data):
-        raise BadRequest('expected {"data": {"names": [...], "ndarray": [[...], ...]}} '
-                         '(or "tensor" instead of "ndarray")')
+        raise BadRequest(
+            'expected {"data": {"names": [...], "ndarray": [[...], ...]}} (or "tensor" instead of "ndarray")'
+        )
     if "ndarray" in data:
         return data["ndarray"], data["names"]
     tensor, names = data["tensor"], data["names"]
@@ -200,7 +205,7 @@ def request_rows(request: dict) -> tuple[list, list]:
         raise BadRequest(f"data.tensor.values must hold {shape[0]} x {shape[1]} numbers")
     if isinstance(names, list) and shape[1] != len(names):
         raise BadRequest(f"data.tensor.shape has {shape[1]} features for {len(names)} names")
-    return [values[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])], names
+    return [values[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])], names
 
 
 def _http_error(error: HTTPException):
@@ -224,14 +229,17 @@ def _decode_before_the_view() -> None:
     try:
         get_request()
     except RecursionError:
-        raise SeldonMicroserviceException("the request is not valid JSON: it nests deeper than the parser allows",
-                                          status_code=400, reason=BAD_REQUEST) from None
+        raise SeldonMicroserviceException(
+            "the request is not valid JSON: it nests deeper than the parser allows", status_code=400, reason=BAD_REQUEST
+        ) from None
     except UnicodeDecodeError as e:
-        raise SeldonMicroserviceException(f"the request is not valid UTF-8: {e}",
-                                          status_code=400, reason=BAD_REQUEST) from None
+        raise SeldonMicroserviceException(
+            f"the request is not valid UTF-8: {e}", status_code=400, reason=BAD_REQUEST
+        ) from None
     except ValueError as e:  # json.JSONDecodeError, or an integer beyond Python's 4300-digit limit
-        raise SeldonMicroserviceException(f"the request is not valid JSON: {e}",
-                                          status_code=400, reason=BAD_REQUEST) from None
+        raise SeldonMicroserviceException(
+            f"the request is not valid JSON: {e}", status_code=400, reason=BAD_REQUEST
+        ) from None
     finally:
         for upload in request.files.values():
             upload.stream.seek(0)
@@ -256,23 +264,40 @@ class FraudModel:
     """
 
     model_error_handler = error_blueprint()
-    class_names = list(OUTPUT_NAMES)
+    class_names: ClassVar[list[str]] = list(OUTPUT_NAMES)
 
-    def __init__(self, model_dir: str | None = None, expected_sha256: str | None = None,
-                 model_name: str | None = None, model_version: str | None = None,
-                 max_rows: int = DEFAULT_MAX_ROWS):
-        self.config = ServingConfig.resolve(max_rows, model_dir=model_dir, expected_sha256=expected_sha256,
-                                            model_name=model_name, model_version=model_version)
+    def __init__(
+        self,
+        model_dir: str | None = None,
+        expected_sha256: str | None = None,
+        model_name: str | None = None,
+        model_version: str | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+    ):
+        self.config = ServingConfig.resolve(
+            max_rows,
+            model_dir=model_dir,
+            expected_sha256=expected_sha256,
+            model_name=model_name,
+            model_version=model_version,
+        )
         self.model = load_verified_model(local_model_dir(self.config.model_dir), self.config.expected_sha256)
         self.feature_names = [str(n) for n in self.model.feature_names_in_]
         # where the model's features sit among the computed ones (None: it takes some not computed from raw rows)
-        self.computed_positions = ([FEATURE_COLUMNS.index(n) for n in self.feature_names]
-                                   if set(self.feature_names) <= set(FEATURE_COLUMNS) else None)
+        self.computed_positions = (
+            [FEATURE_COLUMNS.index(n) for n in self.feature_names]
+            if set(self.feature_names) <= set(FEATURE_COLUMNS)
+            else None
+        )
         self.threshold = float(self.model.threshold)
         self.ready = False
         self.online: OnlineScorer | None = None
-        logger.info("verified %s version %s (sha256 %s)", self.config.model_name,
-                    self.config.model_version, self.config.expected_sha256)
+        logger.info(
+            "verified %s version %s (sha256 %s)",
+            self.config.model_name,
+            self.config.model_version,
+            self.config.expected_sha256,
+        )
 
     def load(self) -> None:
         self._warm_up()
@@ -296,7 +321,7 @@ class FraudModel:
 
     def _request_metrics(self, decisions: np.ndarray) -> list[dict]:
         return [
-            {"type": "COUNTER", "key": "fraud_rows_scored_total", "value": int(len(decisions))},
+            {"type": "COUNTER", "key": "fraud_rows_scored_total", "value": len(decisions)},
             {"type": "COUNTER", "key": "fraud_rows_flagged_total", "value": int(decisions.sum())},
         ]
 
@@ -320,8 +345,10 @@ class FraudModel:
         except BadRequest as e:
             raise SeldonMicroserviceException(str(e), status_code=400, reason=BAD_REQUEST) from None
         return {
-            "data": {"names": list(OUTPUT_NAMES),
-                     "ndarray": [[float(p), int(d)] for p, d in zip(probability, decision, strict=False)]},
+            "data": {
+                "names": list(OUTPUT_NAMES),
+                "ndarray": [[float(p), int(d)] for p, d in zip(probability, decision, strict=False)],
+            },
             "meta": {"tags": self.tags(), "metrics": self._request_metrics(decision) + self.metrics()},
         }
 
@@ -331,8 +358,10 @@ class FraudModel:
             parsed = raw_requests.parse(request, self.config.max_rows)
             if self.computed_positions is None:
                 missing = [name for name in self.feature_names if name not in FEATURE_COLUMNS]
-                raise raw_requests.BadRawRequest(f"this model takes features {missing} that are not computed "
-                                                 "from raw transactions; send its feature vector instead")
+                raise raw_requests.BadRawRequest(
+                    f"this model takes features {missing} that are not computed "
+                    "from raw transactions; send its feature vector instead"
+                )
         except raw_requests.BadRawRequest as e:
             raise SeldonMicroserviceException(str(e), status_code=400, reason=BAD_REQUEST) from None
         if self.online is None:
@@ -347,8 +376,10 @@ class FraudModel:
         decision = (probability >= self.threshold).astype(np.int64)
         tags = {**self.tags(), **online_tags(parsed, online)}
         return {
-            "data": {"names": list(OUTPUT_NAMES),
-                     "ndarray": [[float(p), int(d)] for p, d in zip(probability, decision, strict=True)]},
+            "data": {
+                "names": list(OUTPUT_NAMES),
+                "ndarray": [[float(p), int(d)] for p, d in zip(probability, decision, strict=True)],
+            },
             "meta": {"tags": tags, "metrics": self._request_metrics(decision) + self.metrics()},
         }
 
@@ -356,24 +387,34 @@ class FraudModel:
         if not self.ready:
             raise SeldonMicroserviceException("model not warmed up yet", status_code=503, reason="MODEL_NOT_READY")
         probability = self._warm_up()
-        return {"status": "ok", "model_name": self.config.model_name, "model_version": self.config.model_version,
-                "warm_up_probability": float(probability[0])}
+        return {
+            "status": "ok",
+            "model_name": self.config.model_name,
+            "model_version": self.config.model_version,
+            "warm_up_probability": float(probability[0]),
+        }
 
     def init_metadata(self) -> dict:
         return {
             "name": self.config.model_name,
             "versions": [self.config.model_version],
             "platform": "sklearn",
-            "inputs": [{"messagetype": "ndarray",
-                        "schema": {"names": self.feature_names, "shape": [len(self.feature_names)]}}],
-            "outputs": [{"messagetype": "ndarray",
-                         "schema": {"names": list(OUTPUT_NAMES), "shape": [len(OUTPUT_NAMES)]}}],
+            "inputs": [
+                {"messagetype": "ndarray", "schema": {"names": self.feature_names, "shape": [len(self.feature_names)]}}
+            ],
+            "outputs": [
+                {"messagetype": "ndarray", "schema": {"names": list(OUTPUT_NAMES), "shape": [len(OUTPUT_NAMES)]}}
+            ],
             "custom": {"sha256": self.config.expected_sha256, "threshold": repr(self.threshold)},
         }
 
     def tags(self) -> dict:
-        return {"model_name": self.config.model_name, "model_version": self.config.model_version,
-                "model_sha256": self.config.expected_sha256, "threshold": self.threshold}
+        return {
+            "model_name": self.config.model_name,
+            "model_version": self.config.model_version,
+            "model_sha256": self.config.expected_sha256,
+            "threshold": self.threshold,
+        }
 
     def metrics(self) -> list[dict]:
         return [{"type": "GAUGE", "key": "fraud_model_threshold", "value": self.threshold}]

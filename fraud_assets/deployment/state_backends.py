@@ -1,9 +1,9 @@
 """Which online state store a URL names: a module of its own, since both stores import `state_store`.
 
-    (empty)              SQLite in `<serving dir>/online_state.sqlite`: no extra service; one writer at a
-                         time (`BEGIN IMMEDIATE`), for the workers of one machine
-    sqlite:///PATH       the same at PATH
-    redis://, rediss://  Redis (`redis_store.RedisStateStore`), for replicas on several machines
+(empty)              SQLite in `<serving dir>/online_state.sqlite`: no extra service; one writer at a
+                     time (`BEGIN IMMEDIATE`), for the workers of one machine
+sqlite:///PATH       the same at PATH
+redis://, rediss://  Redis (`redis_store.RedisStateStore`), for replicas on several machines
 """
 
 from __future__ import annotations

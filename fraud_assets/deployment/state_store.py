@@ -85,8 +85,15 @@ def log_frame(lines: list[str | bytes]) -> pd.DataFrame:
 
 
 def position_json(position: Position, **extra) -> str:
-    return json.dumps({"label_delay_steps": position.label_delay_steps, "landed_step": position.landed_step,
-                       "open_step": position.open_step, "landed_inputs": position.landed_inputs, **extra})
+    return json.dumps(
+        {
+            "label_delay_steps": position.label_delay_steps,
+            "landed_step": position.landed_step,
+            "open_step": position.open_step,
+            "landed_inputs": position.landed_inputs,
+            **extra,
+        }
+    )
 
 
 def position_of(text: str | bytes | None) -> Position | None:
@@ -118,10 +125,14 @@ class SqliteStateStore(StateStore):
         self._local = threading.local()
         with self._transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            db.execute("CREATE TABLE IF NOT EXISTS records (family TEXT NOT NULL, key TEXT NOT NULL, "
-                       "record BLOB NOT NULL, PRIMARY KEY (family, key)) WITHOUT ROWID")
-            db.execute("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                       "step INTEGER NOT NULL, row TEXT NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS records (family TEXT NOT NULL, key TEXT NOT NULL, "
+                "record BLOB NOT NULL, PRIMARY KEY (family, key)) WITHOUT ROWID"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "step INTEGER NOT NULL, row TEXT NOT NULL)"
+            )
 
     def _connection(self) -> sqlite3.Connection:
         """One connection per thread and process (a connection must not cross a fork)."""
@@ -159,11 +170,18 @@ class SqliteStateStore(StateStore):
             result = compute(transactions, records, position)
             if result.late.all():
                 return result
-            db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
-                           [(family, key, record_bytes(record)) for family, by_key in result.records.items()
-                            for key, record in by_key.items()])
-            db.executemany("INSERT INTO log (step, row) VALUES (?, ?)",
-                           zip(taken(steps, result), taken(lines, result), strict=True))
+            db.executemany(
+                "INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                [
+                    (family, key, record_bytes(record))
+                    for family, by_key in result.records.items()
+                    for key, record in by_key.items()
+                ],
+            )
+            db.executemany(
+                "INSERT INTO log (step, row) VALUES (?, ?)",
+                zip(taken(steps, result), taken(lines, result), strict=True),
+            )
             if result.position != position:
                 db.execute("UPDATE meta SET value = ? WHERE name = 'position'", (position_json(result.position),))
         return result
@@ -177,9 +195,14 @@ class SqliteStateStore(StateStore):
             log = log_frame([line for (line,) in db.execute("SELECT row FROM log ORDER BY id")])
             state, position = rebase(stored, log)
             db.execute("DELETE FROM records")
-            db.executemany("INSERT INTO records VALUES (?, ?, ?)",
-                           [(family, key, record_bytes(record)) for family, by_key in split_state(state).items()
-                            for key, record in by_key.items()])
+            db.executemany(
+                "INSERT INTO records VALUES (?, ?, ?)",
+                [
+                    (family, key, record_bytes(record))
+                    for family, by_key in split_state(state).items()
+                    for key, record in by_key.items()
+                ],
+            )
             if position.landed_step is not None:
                 db.execute("DELETE FROM log WHERE step <= ?", (position.landed_step,))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('position', ?)", (position_json(position),))

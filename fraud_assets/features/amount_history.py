@@ -54,8 +54,13 @@ class AmountHistory:
         def grow(values: np.ndarray, fill: float) -> np.ndarray:
             return np.concatenate((values, np.full((extra, *values.shape[1:]), fill, dtype=values.dtype)))
 
-        return AmountHistory(grow(self.count, 0), grow(self.cents_sum, 0.0), grow(self.cents_square_sum, 0.0),
-                             grow(self.max_cents, -np.inf), grow(self.tail, 0.0))
+        return AmountHistory(
+            grow(self.count, 0),
+            grow(self.cents_sum, 0.0),
+            grow(self.cents_square_sum, 0.0),
+            grow(self.max_cents, -np.inf),
+            grow(self.tail, 0.0),
+        )
 
 
 def to_cents(amount: np.ndarray) -> np.ndarray:
@@ -63,8 +68,9 @@ def to_cents(amount: np.ndarray) -> np.ndarray:
     return np.rint(amount * 100.0)
 
 
-def amount_features(history: AmountHistory, family: str, order: KeyOrder,
-                    cents: np.ndarray) -> tuple[dict[str, np.ndarray], AmountHistory]:
+def amount_features(
+    history: AmountHistory, family: str, order: KeyOrder, cents: np.ndarray
+) -> tuple[dict[str, np.ndarray], AmountHistory]:
     """Features of new rows (given in key order, in cents) and the history that includes them.
 
     `history` must cover every key index in `order`. Each row's windows end with the row itself.
@@ -73,8 +79,9 @@ def amount_features(history: AmountHistory, family: str, order: KeyOrder,
         return _amount_features(history, family, order, cents)
 
 
-def _amount_features(history: AmountHistory, family: str, order: KeyOrder,
-                     cents: np.ndarray) -> tuple[dict[str, np.ndarray], AmountHistory]:
+def _amount_features(
+    history: AmountHistory, family: str, order: KeyOrder, cents: np.ndarray
+) -> tuple[dict[str, np.ndarray], AmountHistory]:
     width = history.tail.shape[1]
     layout, valid, slots = _layout(history, order, cents)
     largest, sum_of_squares = float(np.abs(layout).max(initial=0.0)), float(np.dot(layout, layout))
@@ -110,8 +117,13 @@ def _amount_features(history: AmountHistory, family: str, order: KeyOrder,
 
     # Each key's totals after its last new row, and its newest amounts.
     last = order.starts + order.sizes - 1
-    updated = AmountHistory(history.count.copy(), history.cents_sum.copy(), history.cents_square_sum.copy(),
-                            history.max_cents.copy(), history.tail.copy())
+    updated = AmountHistory(
+        history.count.copy(),
+        history.cents_sum.copy(),
+        history.cents_square_sum.copy(),
+        history.max_cents.copy(),
+        history.tail.copy(),
+    )
     updated.count[order.keys] = n[last]
     updated.cents_sum[order.keys] = total[last]
     updated.cents_square_sum[order.keys] = squares[last]
@@ -181,4 +193,5 @@ def _running_max_within(order: KeyOrder, cents: np.ndarray, small: bool) -> np.n
     # One pass: lift each key above all earlier ones, so a running max never crosses keys.
     lift = order.group.astype(np.int64) << 33
     return (np.maximum.accumulate(lift + (cents.astype(np.int64) + _EXACT_CENTS)) - lift - _EXACT_CENTS).astype(
-        np.float64)
+        np.float64
+    )

@@ -18,8 +18,9 @@ from fraud_assets.features.state import FeatureState, KeyHistory
 from fraud_assets.features.step_means import previous_step_means
 
 # Each catalogue's level -> its code, looked up per distinct value (one transaction: no pandas Index to build).
-_CATALOGUE_POSITIONS = {levels: {level: float(i) for i, level in enumerate(levels)}
-                        for levels in d.CATEGORICAL_LEVELS.values()}
+_CATALOGUE_POSITIONS = {
+    levels: {level: float(i) for i, level in enumerate(levels)} for levels in d.CATEGORICAL_LEVELS.values()
+}
 _FEATURE_INDEX = pd.Index(d.FEATURE_COLUMNS)  # built once: every output frame shares it
 
 
@@ -32,9 +33,12 @@ def compute_features(transactions: pd.DataFrame, config: d.FeatureConfig | None 
     return features
 
 
-def compute_features_incremental(new_transactions: pd.DataFrame, state: FeatureState | None = None,
-                                 config: d.FeatureConfig | None = None,
-                                 step_open: bool = False) -> tuple[pd.DataFrame, FeatureState]:
+def compute_features_incremental(
+    new_transactions: pd.DataFrame,
+    state: FeatureState | None = None,
+    config: d.FeatureConfig | None = None,
+    step_open: bool = False,
+) -> tuple[pd.DataFrame, FeatureState]:
     """Features of new rows on top of `state` (the history so far), and the state including them.
 
     The new rows must all be at steps after `state.last_step`, or also at it when the state is open.
@@ -45,17 +49,21 @@ def compute_features_incremental(new_transactions: pd.DataFrame, state: FeatureS
     config = config or d.FeatureConfig()
     state = state or FeatureState.empty(config)
     if state.label_delay_steps != config.label_delay_steps:
-        raise ValueError(f"features: the state was built with label_delay_steps={state.label_delay_steps} "
-                         f"but the config asks for {config.label_delay_steps}; recompute the state")
+        raise ValueError(
+            f"features: the state was built with label_delay_steps={state.label_delay_steps} "
+            f"but the config asks for {config.label_delay_steps}; recompute the state"
+        )
     columns = _checked_columns(new_transactions)
     table = np.empty((len(d.FEATURE_COLUMNS), len(new_transactions)))  # one block: framed without a copy
     if len(new_transactions) == 0:
         return _frame(table, new_transactions.index), state
     step, cents, fraud = columns["step"], to_cents(columns["amount"]), columns["fraud"]
     if state.last_step is not None and step.min() < state.last_step + (0 if state.step_open else 1):
-        raise ValueError(f"features: the new transactions start at step {step.min()} but the state already holds "
-                         f"steps up to {state.last_step}; history-aware features need days in order "
-                         "(to redo a past day, start again from the state before it)")
+        raise ValueError(
+            f"features: the new transactions start at step {step.min()} but the state already holds "
+            f"steps up to {state.last_step}; history-aware features need days in order "
+            "(to redo a past day, start again from the state before it)"
+        )
 
     coded = {family: sortable_codes(columns[family]) for family in d.FAMILIES}
     for family, (codes, _) in coded.items():
@@ -73,12 +81,18 @@ def compute_features_incremental(new_transactions: pd.DataFrame, state: FeatureS
         rows = canonical.rows[order.rows]  # input positions in key order
         features, amounts = amount_features(history.amounts, family, order, cents[rows])
         features[d.fraud_rate(family)], labels = fraud_rates(
-            history.labels, order, step[rows], fraud[rows], config.label_delay_steps, step_open)
+            history.labels, order, step[rows], fraud[rows], config.label_delay_steps, step_open
+        )
         if family == "category":
             n_keys = len(history.keys)
             features[d.CATEGORY_PREVIOUS_STEP_MEAN], category_totals, previous_category_totals = previous_step_means(
-                category_totals.with_keys(n_keys), previous_category_totals.with_keys(n_keys), state.last_step,
-                order, step[rows], cents[rows])
+                category_totals.with_keys(n_keys),
+                previous_category_totals.with_keys(n_keys),
+                state.last_step,
+                order,
+                step[rows],
+                cents[rows],
+            )
         families[family] = KeyHistory(history.keys, amounts, labels)
         _place(table, features, _inverse(order.rows)[source])
 
@@ -87,8 +101,9 @@ def compute_features_incremental(new_transactions: pd.DataFrame, state: FeatureS
         codes = coded.get(name) or sortable_codes(columns[name])
         table[d.FEATURE_COLUMNS.index(name)] = _catalogue_codes(codes, levels)
     last_step = int(step.max()) if state.last_step is None else max(int(step.max()), state.last_step)
-    new_state = FeatureState(config.label_delay_steps, last_step, families, category_totals,
-                             previous_category_totals, step_open)
+    new_state = FeatureState(
+        config.label_delay_steps, last_step, families, category_totals, previous_category_totals, step_open
+    )
     return _frame(table, new_transactions.index), new_state
 
 
@@ -123,8 +138,10 @@ def _checked_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         raise TypeError(f"features: transactions must be a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in d.REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(f"features: transactions lack columns {missing} (need {list(d.REQUIRED_COLUMNS)}, "
-                         f"and '{d.LABEL_COLUMN}' where labels are known)")
+        raise ValueError(
+            f"features: transactions lack columns {missing} (need {list(d.REQUIRED_COLUMNS)}, "
+            f"and '{d.LABEL_COLUMN}' where labels are known)"
+        )
     step = frame["step"]
     if not pd.api.types.is_integer_dtype(step) or pd.api.types.is_bool_dtype(step):
         raise ValueError(f"features: column 'step' must hold integers (day numbers), got dtype {step.dtype}")
@@ -132,8 +149,9 @@ def _checked_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     if not pd.api.types.is_numeric_dtype(amount) or pd.api.types.is_bool_dtype(amount):
         raise ValueError(f"features: column 'amount' must be numeric, got dtype {amount.dtype}")
     amount = amount.to_numpy(dtype=np.float64)
-    _reject_rows(frame, ~(np.abs(amount) <= MAX_ABS_AMOUNT), "amount",
-                 f"must be a finite number within +-{MAX_ABS_AMOUNT:,.0f}")
+    _reject_rows(
+        frame, ~(np.abs(amount) <= MAX_ABS_AMOUNT), "amount", f"must be a finite number within +-{MAX_ABS_AMOUNT:,.0f}"
+    )
     columns = {"step": step.to_numpy(dtype=np.int64), "amount": amount}
     for name in (*d.FAMILIES, "age", "gender"):
         values = frame[name]  # missing keys are caught when they are coded
@@ -152,5 +170,6 @@ def _checked_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 def _reject_rows(frame: pd.DataFrame, bad: np.ndarray, column: str, rule: str) -> None:
     if bad.any():
         labels = list(frame.index[bad][:5])
-        raise ValueError(f"features: column '{column}' {rule}; {int(bad.sum())} rows break it, "
-                         f"first index labels {labels}")
+        raise ValueError(
+            f"features: column '{column}' {rule}; {int(bad.sum())} rows break it, first index labels {labels}"
+        )

@@ -102,7 +102,7 @@ def _family_columns(family: str) -> list[str]:
     columns = [transaction_number(family)] if family in NUMBERED_FAMILIES else []
     for window in AMOUNT_WINDOWS[family]:
         columns += [window_mean(family, window), window_std(family, window)]
-    return columns + [history_mean(family), history_std(family), history_max(family)]
+    return [*columns, history_mean(family), history_std(family), history_max(family)]
 
 
 FEATURE_COLUMNS: tuple[str, ...] = (

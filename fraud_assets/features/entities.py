@@ -40,34 +40,46 @@ def split_state(state: FeatureState) -> Records:
         amounts, labels = history.amounts, history.labels
         width = amounts.tail.shape[1]
         pending: dict[int, list] = {}
-        for key, step, frauds, labelled in zip(labels.pending_key.tolist(), labels.pending_step.tolist(),
-                                               labels.pending_frauds.tolist(), labels.pending_labelled.tolist(),
-                                               strict=True):
+        for key, step, frauds, labelled in zip(
+            labels.pending_key.tolist(),
+            labels.pending_step.tolist(),
+            labels.pending_frauds.tolist(),
+            labels.pending_labelled.tolist(),
+            strict=True,
+        ):
             pending.setdefault(key, []).append([step, frauds, labelled])
         family_records = {}
         for i, key in enumerate(history.keys.tolist()):
             count = int(amounts.count[i])
             family_records[str(key)] = {
-                "count": count, "sum": float(amounts.cents_sum[i]), "squares": float(amounts.cents_square_sum[i]),
-                "max": float(amounts.max_cents[i]), "tail": amounts.tail[i, width - min(count, width):].tolist(),
-                "frauds": int(labels.settled_frauds[i]), "labelled": int(labels.settled_labelled[i]),
+                "count": count,
+                "sum": float(amounts.cents_sum[i]),
+                "squares": float(amounts.cents_square_sum[i]),
+                "max": float(amounts.max_cents[i]),
+                "tail": amounts.tail[i, width - min(count, width) :].tolist(),
+                "frauds": int(labels.settled_frauds[i]),
+                "labelled": int(labels.settled_labelled[i]),
                 "pending": pending.get(i, []),
             }
         records[family] = family_records
     if state.last_step is not None:
         category = records["category"]
-        for totals, step in ((state.previous_category_step_totals, state.last_step - 1),
-                             (state.category_step_totals, state.last_step)):
+        for totals, step in (
+            (state.previous_category_step_totals, state.last_step - 1),
+            (state.category_step_totals, state.last_step),
+        ):
             totals = totals.with_keys(len(category))
             for i, key in enumerate(category):
                 if totals.counts[i] > 0:
                     category[key].setdefault("steps", []).append(
-                        [step, int(totals.cents_sums[i]), int(totals.counts[i])])
+                        [step, int(totals.cents_sums[i]), int(totals.counts[i])]
+                    )
     return records
 
 
-def assemble_state(records: Mapping[str, Mapping[str, Record]], label_delay_steps: int, last_step: int | None,
-                   step_open: bool) -> FeatureState:
+def assemble_state(
+    records: Mapping[str, Mapping[str, Record]], label_delay_steps: int, last_step: int | None, step_open: bool
+) -> FeatureState:
     """The state holding exactly these keys, as of `last_step` (the inverse of `split_state`)."""
     families = {}
     for family in d.FAMILIES:
@@ -78,7 +90,7 @@ def assemble_state(records: Mapping[str, Mapping[str, Record]], label_delay_step
         pending = []
         for i, record in enumerate(family_records.values()):
             if record["tail"]:
-                tail[i, width - len(record["tail"]):] = record["tail"]
+                tail[i, width - len(record["tail"]) :] = record["tail"]
             pending += [(i, *entry) for entry in sorted(record["pending"])]
         amounts = AmountHistory(
             count=np.array([r["count"] for r in family_records.values()], dtype=np.int64),
@@ -91,8 +103,10 @@ def assemble_state(records: Mapping[str, Mapping[str, Record]], label_delay_step
         labels = LabelHistory(
             settled_frauds=np.array([r["frauds"] for r in family_records.values()], dtype=np.int64),
             settled_labelled=np.array([r["labelled"] for r in family_records.values()], dtype=np.int64),
-            pending_key=pending_columns[0], pending_step=pending_columns[1],
-            pending_frauds=pending_columns[2], pending_labelled=pending_columns[3],
+            pending_key=pending_columns[0],
+            pending_step=pending_columns[1],
+            pending_frauds=pending_columns[2],
+            pending_labelled=pending_columns[3],
         )
         families[family] = KeyHistory(np.array(keys, dtype=object), amounts, labels)
     category = list(records.get("category", {}).values())
@@ -117,8 +131,18 @@ def _step_totals(category: list[Record], step: int | None) -> StepTotals:
 def record_bytes(record: Record) -> bytes:
     """A record in the layout `_HEADER`, then its tail amounts (float64), pending and steps entries (3 x int64 each)."""
     tail, pending, steps = record["tail"], record["pending"], record.get("steps", [])
-    header = _HEADER.pack(RECORD_FORMAT, record["count"], record["sum"], record["squares"], record["max"],
-                          record["frauds"], record["labelled"], len(tail), len(pending), len(steps))
+    header = _HEADER.pack(
+        RECORD_FORMAT,
+        record["count"],
+        record["sum"],
+        record["squares"],
+        record["max"],
+        record["frauds"],
+        record["labelled"],
+        len(tail),
+        len(pending),
+        len(steps),
+    )
     entries = [value for entry in (*pending, *steps) for value in entry]
     return header + struct.pack(f"<{len(tail)}d{len(entries)}q", *tail, *entries)
 
@@ -131,9 +155,17 @@ def record_from_bytes(data: bytes | str) -> Record:
     if fmt != RECORD_FORMAT:
         raise ValueError(f"entity record: format {fmt}, expected {RECORD_FORMAT}")
     values = struct.unpack_from(f"<{n_tail}d{3 * (n_pending + n_steps)}q", data, _HEADER.size)
-    entries = [list(values[i:i + 3]) for i in range(n_tail, len(values), 3)]
-    record = {"count": count, "sum": cents_sum, "squares": squares, "max": max_cents, "tail": list(values[:n_tail]),
-              "frauds": frauds, "labelled": labelled, "pending": entries[:n_pending]}
+    entries = [list(values[i : i + 3]) for i in range(n_tail, len(values), 3)]
+    record = {
+        "count": count,
+        "sum": cents_sum,
+        "squares": squares,
+        "max": max_cents,
+        "tail": list(values[:n_tail]),
+        "frauds": frauds,
+        "labelled": labelled,
+        "pending": entries[:n_pending],
+    }
     if n_steps:
         record["steps"] = entries[n_pending:]
     return record

@@ -75,5 +75,7 @@ def stale_features(slice_digests: Mapping[str, str], recorded: Mapping[str, Reco
     causes = [f"{k} re-landed with changed content" for k in changed] + [f"{k} landed late" for k in late]
     if not causes:
         causes = [f"the days before {stale[0]} are not those its features were computed from"]
-    return Recompute(partitions, f"{'; '.join(causes)}: features of {partitions[0]}..{partitions[-1]} computed "
-                                 "again from the days before each")
+    return Recompute(
+        partitions,
+        f"{'; '.join(causes)}: features of {partitions[0]}..{partitions[-1]} computed again from the days before each",
+    )

@@ -34,13 +34,23 @@ class LabelHistory:
     def with_keys(self, n_keys: int) -> LabelHistory:
         extra = np.zeros(n_keys - len(self.settled_frauds), np.int64)
         return LabelHistory(
-            np.concatenate((self.settled_frauds, extra)), np.concatenate((self.settled_labelled, extra)),
-            self.pending_key, self.pending_step, self.pending_frauds, self.pending_labelled,
+            np.concatenate((self.settled_frauds, extra)),
+            np.concatenate((self.settled_labelled, extra)),
+            self.pending_key,
+            self.pending_step,
+            self.pending_frauds,
+            self.pending_labelled,
         )
 
 
-def fraud_rates(history: LabelHistory, order: KeyOrder, step: np.ndarray, fraud: np.ndarray,
-                label_delay_steps: int, step_open: bool = False) -> tuple[np.ndarray, LabelHistory]:
+def fraud_rates(
+    history: LabelHistory,
+    order: KeyOrder,
+    step: np.ndarray,
+    fraud: np.ndarray,
+    label_delay_steps: int,
+    step_open: bool = False,
+) -> tuple[np.ndarray, LabelHistory]:
     """Each row's key fraud rate over labels of steps <= its step - delay; and the updated history.
 
     Rows come in key order. `fraud` is 0/1, NaN where the label is not known (it then counts as
@@ -78,8 +88,9 @@ def fraud_rates(history: LabelHistory, order: KeyOrder, step: np.ndarray, fraud:
     return rates, _updated(history, order.key, step, frauds, labelled, settle_up_to)
 
 
-def _pending_visible(history: LabelHistory, key: np.ndarray,
-                     visible_up_to: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pending_visible(
+    history: LabelHistory, key: np.ndarray, visible_up_to: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Pending counts of each key at steps <= its visible step (pending is sorted by key, step)."""
     codec = StepKeyCodec.covering(len(history.settled_frauds), history.pending_step, visible_up_to)
     codes = codec.encode(history.pending_key, history.pending_step)
@@ -90,15 +101,24 @@ def _pending_visible(history: LabelHistory, key: np.ndarray,
     return fraud_sums[end] - fraud_sums[start], labelled_sums[end] - labelled_sums[start]
 
 
-def _updated(history: LabelHistory, key: np.ndarray, step: np.ndarray, frauds: np.ndarray,
-             labelled: np.ndarray, settle_up_to: int) -> LabelHistory:
+def _updated(
+    history: LabelHistory,
+    key: np.ndarray,
+    step: np.ndarray,
+    frauds: np.ndarray,
+    labelled: np.ndarray,
+    settle_up_to: int,
+) -> LabelHistory:
     """Fold into the totals every step up to `settle_up_to`: the ones all later rows may see."""
     n_keys = len(history.settled_frauds)
     new_settles, old_settles = step <= settle_up_to, history.pending_step <= settle_up_to
 
     def totals(settled: np.ndarray, new_counts: np.ndarray, old_counts: np.ndarray) -> np.ndarray:
-        return (settled + _per_key(key, new_counts, new_settles, n_keys)
-                + _per_key(history.pending_key, old_counts, old_settles, n_keys))
+        return (
+            settled
+            + _per_key(key, new_counts, new_settles, n_keys)
+            + _per_key(history.pending_key, old_counts, old_settles, n_keys)
+        )
 
     # Still pending (delay > 1 only): labelled counts per (key, step), sorted by key then step.
     new_stays = ~new_settles & (labelled > 0)

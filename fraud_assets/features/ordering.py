@@ -36,8 +36,9 @@ def sortable_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
-def canonical_order(step: np.ndarray, customer: np.ndarray, merchant: np.ndarray,
-                    category: np.ndarray, amount: np.ndarray) -> CanonicalOrder:
+def canonical_order(
+    step: np.ndarray, customer: np.ndarray, merchant: np.ndarray, category: np.ndarray, amount: np.ndarray
+) -> CanonicalOrder:
     """Sort by (step, customer, merchant, category, amount); keys are codes from `sortable_codes`.
 
     The sort is stable, so exact duplicates keep their input order; that order cannot leak into the
@@ -72,7 +73,7 @@ def _combined(*codes: np.ndarray) -> np.ndarray:
         ranks[order] = np.cumsum(changes)
         return ranks
     combined = np.zeros(len(codes[0]), dtype=np.int64)
-    for c, size in zip(codes, sizes):
+    for c, size in zip(codes, sizes, strict=False):
         combined = combined * size + c
     return combined
 

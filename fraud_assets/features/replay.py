@@ -79,8 +79,11 @@ def starting_state(
         data = store.read_state(key)
         if data is not None:
             candidate = FeatureState.from_bytes(data)
-            if (candidate.label_delay_steps == config.label_delay_steps and candidate.last_step == step
-                    and candidate.inputs == expected[key]):
+            if (
+                candidate.label_delay_steps == config.label_delay_steps
+                and candidate.last_step == step
+                and candidate.inputs == expected[key]
+            ):
                 state, start = candidate, i + 1
                 break
     replayed = [key for _, key in stored[start:]]
@@ -101,8 +104,9 @@ def features_for_slices(
     by_step = sorted(slices.items(), key=lambda kv: int(kv[1]["step"].min()))
     first_step, last_step = int(by_step[0][1]["step"].min()), int(by_step[-1][1]["step"].min())
     state, replayed = starting_state(known, first_step, config, store)
-    between = [(step, key) for step, key in _stored_before(known, last_step, store)
-               if step > first_step and key not in slices]
+    between = [
+        (step, key) for step, key in _stored_before(known, last_step, store) if step > first_step and key not in slices
+    ]
     timeline = sorted([(int(frame["step"].min()), key) for key, frame in by_step] + between)
     out: dict[str, SliceFeatures] = {}
     for step, key in timeline:
@@ -115,6 +119,7 @@ def features_for_slices(
             continue
         rows = pd.concat([frame.loc[:, list(CARRIED_COLUMNS)], features], axis=1)
         store.write_state(key, state.to_bytes())
-        out[key] = SliceFeatures(rows=rows, history_rows=state.transactions_seen, inputs=state.inputs,
-                                 slice_digest=digest)
+        out[key] = SliceFeatures(
+            rows=rows, history_rows=state.transactions_seen, inputs=state.inputs, slice_digest=digest
+        )
     return FeatureRun(slices=out, replayed=replayed)

@@ -80,8 +80,14 @@ class FeatureState:
         return int(self.families["category"].amounts.count.sum())
 
     def to_bytes(self) -> bytes:
-        meta = {"format": FORMAT, "version": FORMAT_VERSION, "label_delay_steps": self.label_delay_steps,
-                "last_step": self.last_step, "step_open": self.step_open, "inputs": self.inputs}
+        meta = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "label_delay_steps": self.label_delay_steps,
+            "last_step": self.last_step,
+            "step_open": self.step_open,
+            "inputs": self.inputs,
+        }
         arrays = {"meta": np.array(json.dumps(meta))}
         for family, history in self.families.items():
             arrays[f"{family}.keys"] = np.asarray(history.keys, dtype=str)
@@ -114,8 +120,10 @@ class FeatureState:
         except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
             raise ValueError(f"feature state: bytes are not a stored feature state ({error})") from error
         if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-            raise ValueError(f"feature state: format {meta.get('format')!r} version {meta.get('version')!r}, "
-                             f"expected {FORMAT!r} version {FORMAT_VERSION}; recompute the state")
+            raise ValueError(
+                f"feature state: format {meta.get('format')!r} version {meta.get('version')!r}, "
+                f"expected {FORMAT!r} version {FORMAT_VERSION}; recompute the state"
+            )
 
         def group(kind, prefix: str):
             try:
@@ -132,7 +140,17 @@ class FeatureState:
             for family in FAMILIES
         }
         # States stored before open steps existed are closed and never need the step before theirs.
-        previous = (group(StepTotals, "previous_category_step_totals")
-                    if "previous_category_step_totals.counts" in arrays else StepTotals.empty())
-        return cls(meta["label_delay_steps"], meta["last_step"], families, group(StepTotals, "category_step_totals"),
-                   previous, bool(meta.get("step_open", False)), meta.get("inputs"))
+        previous = (
+            group(StepTotals, "previous_category_step_totals")
+            if "previous_category_step_totals.counts" in arrays
+            else StepTotals.empty()
+        )
+        return cls(
+            meta["label_delay_steps"],
+            meta["last_step"],
+            families,
+            group(StepTotals, "category_step_totals"),
+            previous,
+            bool(meta.get("step_open", False)),
+            meta.get("inputs"),
+        )

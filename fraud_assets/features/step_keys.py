@@ -23,8 +23,9 @@ class StepKeyCodec:
         high = max(int(s.max()) for s in present) if present else 0
         codec = cls(low, high)
         if max(n_keys, 1) * codec.span >= _LIMIT:
-            raise ValueError(f"features: steps {low}..{high} over {n_keys} keys are too many to index; "
-                             "steps should be day numbers")
+            raise ValueError(
+                f"features: steps {low}..{high} over {n_keys} keys are too many to index; steps should be day numbers"
+            )
         return codec
 
     @property

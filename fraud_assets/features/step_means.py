@@ -31,8 +31,14 @@ class StepTotals:
         return StepTotals(np.concatenate((self.cents_sums, extra)), np.concatenate((self.counts, extra)))
 
 
-def previous_step_means(totals: StepTotals, previous_totals: StepTotals, last_step: int | None, order: KeyOrder,
-                        step: np.ndarray, cents: np.ndarray) -> tuple[np.ndarray, StepTotals, StepTotals]:
+def previous_step_means(
+    totals: StepTotals,
+    previous_totals: StepTotals,
+    last_step: int | None,
+    order: KeyOrder,
+    step: np.ndarray,
+    cents: np.ndarray,
+) -> tuple[np.ndarray, StepTotals, StepTotals]:
     """Each row's key mean amount on step - 1 (NaN if none), rows in key order; and the totals of the
     newest step and of the step before it, including the new rows.
 
@@ -68,13 +74,13 @@ def previous_step_means(totals: StepTotals, previous_totals: StepTotals, last_st
         run_means = np.where(before_counts > 0, before_sums / (before_counts * 100.0), np.nan)
 
     newest_step = int(step.max()) if last_step is None else max(int(step.max()), last_step)
-    newest = [_totals_on(stored, newest_step - back, n_keys, run_key, run_step, run_sums, run_sizes)
-              for back in (0, 1)]
+    newest = [_totals_on(stored, newest_step - back, n_keys, run_key, run_step, run_sums, run_sizes) for back in (0, 1)]
     return np.repeat(run_means, run_sizes), newest[0], newest[1]
 
 
-def _totals_on(stored, at: int, n_keys: int, run_key: np.ndarray, run_step: np.ndarray, run_sums: np.ndarray,
-               run_sizes: np.ndarray) -> StepTotals:
+def _totals_on(
+    stored, at: int, n_keys: int, run_key: np.ndarray, run_step: np.ndarray, run_sums: np.ndarray, run_sizes: np.ndarray
+) -> StepTotals:
     """Per key index: the state's totals on step `at` plus the new runs on it."""
     keys = np.arange(n_keys)
     sums, counts = stored(np.full(n_keys, at), keys)

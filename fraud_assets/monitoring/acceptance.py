@@ -30,17 +30,27 @@ class DriftAcceptance:
     accepted_at: str  # ISO 8601, UTC
 
     def describe(self) -> str:
-        return (f"accepted drift reference of {len(self.slices)} slices ({self.slices[0]} .. {self.slices[-1]}), "
-                f"by {self.accepted_by} at {self.accepted_at}: {self.reason}")
+        return (
+            f"accepted drift reference of {len(self.slices)} slices ({self.slices[0]} .. {self.slices[-1]}), "
+            f"by {self.accepted_by} at {self.accepted_at}: {self.reason}"
+        )
 
     def to_metadata(self) -> dict:
-        return {"slices": list(self.slices), "reason": self.reason, "accepted_by": self.accepted_by,
-                "accepted_at": self.accepted_at}
+        return {
+            "slices": list(self.slices),
+            "reason": self.reason,
+            "accepted_by": self.accepted_by,
+            "accepted_at": self.accepted_at,
+        }
 
     @classmethod
     def from_metadata(cls, values: Mapping) -> DriftAcceptance:
-        return cls(slices=tuple(values["slices"]), reason=values["reason"], accepted_by=values["accepted_by"],
-                   accepted_at=values["accepted_at"])
+        return cls(
+            slices=tuple(values["slices"]),
+            reason=values["reason"],
+            accepted_by=values["accepted_by"],
+            accepted_at=values["accepted_at"],
+        )
 
 
 def accept(slice_ids: Iterable[str], reason: str, accepted_by: str, now: datetime | None = None) -> DriftAcceptance:

@@ -249,8 +249,16 @@ def compute_drift(
     )
     verdicts |= _value_drift_verdicts(snapshot.dict())
     return _result(
-        reference, current, reference_sample, current_sample, columns, test.label, verdicts,
-        test.max_drift_share, test.target_method, html=snapshot.get_html_str(as_iframe=False) if html else "",
+        reference,
+        current,
+        reference_sample,
+        current_sample,
+        columns,
+        test.label,
+        verdicts,
+        test.max_drift_share,
+        test.target_method,
+        html=snapshot.get_html_str(as_iframe=False) if html else "",
     )
 
 
@@ -288,12 +296,23 @@ def per_slice_summary(
             if column not in verdicts:
                 verdicts[column] = _stat_test(reference_sample[column], current_sample[column], kinds[column])
         verdicts[test.label] = _stat_test(
-            reference_sample[test.label], current_sample[test.label], ColumnType.Categorical,
-            test.target_method, test.target_threshold,
+            reference_sample[test.label],
+            current_sample[test.label],
+            ColumnType.Categorical,
+            test.target_method,
+            test.target_threshold,
         )
         result = _result(
-            reference, frame, reference_sample, current_sample, columns, test.label, verdicts,
-            test.max_drift_share, test.target_method, html="",
+            reference,
+            frame,
+            reference_sample,
+            current_sample,
+            columns,
+            test.label,
+            verdicts,
+            test.max_drift_share,
+            test.target_method,
+            html="",
         )
         rows.append(
             row

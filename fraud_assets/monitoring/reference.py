@@ -74,7 +74,9 @@ def reference_and_current(
 
 
 def drift_since_reference(
-    features: Mapping[str, pd.DataFrame], max_drift_share: float, sample_size: int,
+    features: Mapping[str, pd.DataFrame],
+    max_drift_share: float,
+    sample_size: int,
     accepted: DriftAcceptance | None = None,
 ) -> DriftOutcome:
     """Evidently drift of the model's feature columns (never `step`, never the label) and target
@@ -92,18 +94,28 @@ def drift_since_reference(
         return DriftOutcome(**outcome, result=None, per_slice=None, verdict=why)
     if len(current) < MIN_ROWS_PER_SIDE:
         missing = MIN_ROWS_PER_SIDE - len(current)
-        why = (f"waiting for {missing:,} more new rows: {len(current):,} since the reference, and Evidently needs "
-               f"more than {MIN_ROWS_PER_SIDE - 1} per side for its large-sample tests; nothing deploys until the "
-               "next days bring them")
+        why = (
+            f"waiting for {missing:,} more new rows: {len(current):,} since the reference, and Evidently needs "
+            f"more than {MIN_ROWS_PER_SIDE - 1} per side for its large-sample tests; nothing deploys until the "
+            "next days bring them"
+        )
         return DriftOutcome(**outcome, result=None, per_slice=None, verdict=why, rows_missing=missing)
     if len(reference) < MIN_ROWS_PER_SIDE:
-        why = (f"the reference has only {len(reference):,} rows (Evidently needs more than {MIN_ROWS_PER_SIDE - 1} "
-               "per side): accepting the drift moves it to every slice")
+        why = (
+            f"the reference has only {len(reference):,} rows (Evidently needs more than {MIN_ROWS_PER_SIDE - 1} "
+            "per side): accepting the drift moves it to every slice"
+        )
         return DriftOutcome(**outcome, result=None, per_slice=None, verdict=why)
-    result = compute_drift(reference, current, list(DRIFT_COLUMNS), sample_size=sample_size,
-                           max_drift_share=max_drift_share)
-    per_slice = per_slice_summary(reference, {k: features[k] for k in cur_keys[-PER_SLICE_VIEW:]}, list(DRIFT_COLUMNS),
-                                  sample_size=sample_size, max_drift_share=max_drift_share)
+    result = compute_drift(
+        reference, current, list(DRIFT_COLUMNS), sample_size=sample_size, max_drift_share=max_drift_share
+    )
+    per_slice = per_slice_summary(
+        reference,
+        {k: features[k] for k in cur_keys[-PER_SLICE_VIEW:]},
+        list(DRIFT_COLUMNS),
+        sample_size=sample_size,
+        max_drift_share=max_drift_share,
+    )
     return DriftOutcome(**outcome, result=result, per_slice=per_slice, verdict=None)
 
 

@@ -83,7 +83,7 @@ def profile_of(frame: pd.DataFrame) -> dict:
     customer_gender = df.groupby("customer", sort=False)["gender"].first()
     fm = customer_gender.isin(["F", "M"])
     return {
-        "rows": int(len(df)),
+        "rows": len(df),
         "fraud_rows": int(fraud.sum()),
         "legit_rows": int((~fraud).sum()),
         "fraud_rate": float(fraud.mean()),
@@ -128,9 +128,7 @@ def profile_of(frame: pd.DataFrame) -> dict:
                 else None,
                 "approx_count": int((per_customer["sum"] > 0).sum()),
             },
-            "top_fraud_customers": [
-                [str(c), int(n)] for c, n in per_customer["sum"].nlargest(10).items() if n > 0
-            ],
+            "top_fraud_customers": [[str(c), int(n)] for c, n in per_customer["sum"].nlargest(10).items() if n > 0],
             "customer_merchant_pairs": int(pairs.shape[0]),
             "fraud_customer_merchant_pairs": int((pairs["sum"] > 0).sum()),
             "pairs_with_more_than_one_fraud": int((pairs["sum"] > 1).sum()),
@@ -206,14 +204,21 @@ def compare(measured: dict, reference: dict | None = None) -> list[Row]:
     rows: list[Row] = []
     rows += _shape_rows(measured, ref, exp)
     merchants = ref["merchants_detail"]
-    rows += _group_rows("category", measured["categories"], ref["categories"], measured, exp,
-                        rate_abs=True, class_means=True)
+    rows += _group_rows(
+        "category", measured["categories"], ref["categories"], measured, exp, rate_abs=True, class_means=True
+    )
     # A merchant's mean mixes its legit and fraud payments, so it is judged on the whole run only.
-    rows += _group_rows("merchant", measured["merchants_detail"], merchants, measured, exp,
-                        rate_abs=True, judged_means=tuple(merchants) if exp.full else None)
+    rows += _group_rows(
+        "merchant",
+        measured["merchants_detail"],
+        merchants,
+        measured,
+        exp,
+        rate_abs=True,
+        judged_means=tuple(merchants) if exp.full else None,
+    )
     rows += _group_rows("age", measured["age"], ref["age"], measured, exp)
-    rows += _group_rows("gender", measured["gender"], ref["gender"], measured, exp,
-                        judged_means=JUDGED_GENDER_MEANS)
+    rows += _group_rows("gender", measured["gender"], ref["gender"], measured, exp, judged_means=JUDGED_GENDER_MEANS)
     rows += _amount_rows(measured, ref, exp)
     rows += _step_rows(measured, ref, exp)
     rows += _structure_rows(measured, ref, exp)
@@ -280,8 +285,16 @@ def _shape_rows(m: dict, ref: dict, exp: _Expectation) -> list[Row]:
     rate_ref = 100 * exp.fraud / exp.rows
     floor = NOISE_SE * _se_pct(rate_ref / 100, m["rows"])
     tol = max(OVERALL_FRAUD_RATE_PP, floor)
-    rows.append(_judge(s, "fraud rate (%)", 100 * m["fraud_rate"], rate_ref, tol,
-                       "0.10 pp" if tol == OVERALL_FRAUD_RATE_PP else "3 SE"))
+    rows.append(
+        _judge(
+            s,
+            "fraud rate (%)",
+            100 * m["fraud_rate"],
+            rate_ref,
+            tol,
+            "0.10 pp" if tol == OVERALL_FRAUD_RATE_PP else "3 SE",
+        )
+    )
     for col in ("zipcodeOri", "zipMerchant"):
         got, want = ",".join(m[col]["values"]), ",".join(ref[col]["values"])
         rows.append(Row(s, f"{col} values", got, want, None, "identical", PASS if got == want else FAIL))
@@ -299,8 +312,9 @@ def _shape_rows(m: dict, ref: dict, exp: _Expectation) -> list[Row]:
     return rows
 
 
-def _group_rows(kind, measured_groups, ref_groups, m, exp, *, rate_abs=False, class_means=False,
-                judged_means=None) -> list[Row]:
+def _group_rows(
+    kind, measured_groups, ref_groups, m, exp, *, rate_abs=False, class_means=False, judged_means=None
+) -> list[Row]:
     """Row share and fraud rate of every reference group; with class_means, its mean fraud and legit
     amounts; with judged_means, its mean amount (judged for those names, shown for the others)."""
     rows = []
@@ -324,7 +338,7 @@ def _group_rows(kind, measured_groups, ref_groups, m, exp, *, rate_abs=False, cl
             floor = NOISE_SE * _se_pct(rate_ref / 100, n)
             rel = REL * rate_ref
             tol = max(RATE_ABS_PP if rate_abs else 0.0, rel, floor)
-            rule = ("2 pp" if rate_abs and tol == RATE_ABS_PP else "10% relative" if tol == rel else "3 SE")
+            rule = "2 pp" if rate_abs and tol == RATE_ABS_PP else "10% relative" if tol == rel else "3 SE"
             rows.append(_judge(kind, f"{name} fraud rate (%)", rate, rate_ref, tol, rule))
         if class_means:
             for cls in ("fraud", "legit"):
@@ -346,8 +360,17 @@ def _group_rows(kind, measured_groups, ref_groups, m, exp, *, rate_abs=False, cl
             else:
                 rows.append(_info(kind, metric, got["mean_amount"], ref["mean_amount"], "single source: shown only"))
     for name in sorted(set(measured_groups) - set(ref_groups)):
-        rows.append(Row(kind, f"{name} row share (%)", 100 * measured_groups[name]["count"] / total, None, None,
-                        f"not a BankSim {kind}", FAIL))
+        rows.append(
+            Row(
+                kind,
+                f"{name} row share (%)",
+                100 * measured_groups[name]["count"] / total,
+                None,
+                None,
+                f"not a BankSim {kind}",
+                FAIL,
+            )
+        )
     return rows
 
 
@@ -375,14 +398,16 @@ def _step_rows(m: dict, ref: dict, exp: _Expectation) -> list[Row]:
     for step in STEP_ANCHORS:
         if step in counts:
             want = exp.rows_by_step[step]
-            rows.append(_relative(s, f"rows at step {step}", counts[step], want, STEP_ROWS_REL,
-                                  NOISE_SE * math.sqrt(want)))
+            rows.append(
+                _relative(s, f"rows at step {step}", counts[step], want, STEP_ROWS_REL, NOISE_SE * math.sqrt(want))
+            )
     if exp.full:
         est = np.asarray(ref["step_stats"]["per_step_count_estimate"], dtype=float)
         growth_ref = est[-10:].mean() / est[:10].mean()
         growth = np.mean([counts[t] for t in range(170, 180)]) / np.mean([counts[t] for t in range(10)])
-        rows.append(_relative(s, "rows per step, last 10 / first 10 days", float(growth), float(growth_ref),
-                              STEP_ROWS_REL))
+        rows.append(
+            _relative(s, "rows per step, last 10 / first 10 days", float(growth), float(growth_ref), STEP_ROWS_REL)
+        )
         for key in ("mean", "q25", "median", "q75"):
             rows.append(_relative(s, f"step {key}", m["step_stats"][key], ref["step_stats"][key], 0.02))
     fraud_per_step = ref["fraud_rows"] / ref["steps"]
@@ -396,11 +421,17 @@ def _structure_rows(m: dict, ref: dict, exp: _Expectation) -> list[Row]:
     pairs = [
         ("customer-merchant pairs", got["customer_merchant_pairs"], want["customer_merchant_pairs"]),
         ("pairs with fraud", got["fraud_customer_merchant_pairs"], want["fraud_customer_merchant_pairs"]),
-        ("pairs with more than one fraud", got["pairs_with_more_than_one_fraud"],
-         want["pairs_with_more_than_one_fraud"]),
+        (
+            "pairs with more than one fraud",
+            got["pairs_with_more_than_one_fraud"],
+            want["pairs_with_more_than_one_fraud"],
+        ),
         ("pairs with fraud and legit rows", got["pairs_with_mixed_labels"], want["pairs_with_mixed_labels"]),
-        ("F/M customers with fraud (%)", got["customers_with_fraud"]["pct_of_F_M_customers"],
-         want["customers_with_fraud"]["pct_of_F_M_customers"]),
+        (
+            "F/M customers with fraud (%)",
+            got["customers_with_fraud"]["pct_of_F_M_customers"],
+            want["customers_with_fraud"]["pct_of_F_M_customers"],
+        ),
     ]
     rows = []
     for gender, count in want["by_gender"].items():
@@ -417,8 +448,11 @@ def _structure_rows(m: dict, ref: dict, exp: _Expectation) -> list[Row]:
     top = sum(n for _, n in got["top_fraud_customers"])
     top_ref = sum(n for _, n in want["top_fraud_customers"])
     fraud_rows = max(m["fraud_rows"], 1)
-    rows.append(_info(s, "share of frauds on the top-10 customers (%)", 100 * top / fraud_rows,
-                      100 * top_ref / ref["fraud_rows"]))
+    rows.append(
+        _info(
+            s, "share of frauds on the top-10 customers (%)", 100 * top / fraud_rows, 100 * top_ref / ref["fraud_rows"]
+        )
+    )
     rows.append(_info(s, "rows per customer (max)", got["tx_per_customer"]["max"], want["tx_per_customer"]["max"]))
     return rows
 
@@ -464,8 +498,10 @@ def _diff(row: Row) -> str:
 def render_comparison(rows: list[Row], only_failures: bool = False) -> str:
     """A side-by-side text table, one line per figure, sections separated, failures marked."""
     counts = summary(rows)
-    head = (f"BankSim fidelity: {len(rows)} figures, {counts[PASS]} pass, {counts[FAIL]} fail, "
-            f"{counts[INFO]} shown for information")
+    head = (
+        f"BankSim fidelity: {len(rows)} figures, {counts[PASS]} pass, {counts[FAIL]} fail, "
+        f"{counts[INFO]} shown for information"
+    )
     widths = (46, 13, 13, 8, 12, 6)
     header = ("metric", "measured", "reference", "diff", "tolerance", "result")
     lines = [head, "", _line(header, widths), _line(tuple("-" * w for w in widths), widths)]
@@ -484,5 +520,5 @@ def render_comparison(rows: list[Row], only_failures: bool = False) -> str:
 
 def _line(cells: tuple, widths: tuple) -> str:
     first = f"{cells[0]:<{widths[0]}}"
-    rest = "".join(f" {c:>{w}}" for c, w in zip(cells[1:], widths[1:]))
+    rest = "".join(f" {c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=False))
     return first + rest

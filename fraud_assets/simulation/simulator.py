@@ -225,9 +225,7 @@ def _calibration() -> _Calibration:
     # Legit pools: the transportation category as one pool (its two merchants are split per
     # customer), every other merchant its own pool.
     idx = {m: i for i, m in enumerate(merchants)}
-    transport = sorted(
-        (m for m in merchants if detail[m]["category"] == TRANSPORT), key=lambda m: -detail[m]["count"]
-    )
+    transport = sorted((m for m in merchants if detail[m]["category"] == TRANSPORT), key=lambda m: -detail[m]["count"])
     big, small = transport
     pool_merchant = [-1] + [idx[m] for m in merchants if m not in transport]
     pool_count = [cats[TRANSPORT]["legit_count"]] + [detail[merchants[i]]["legit_count"] for i in pool_merchant[1:]]
@@ -239,7 +237,7 @@ def _calibration() -> _Calibration:
     # outside a merchant's reach never pay there legitimately, which keeps customer-merchant pairs
     # near BankSim's 47,132 instead of everyone visiting everyone.
     reach = [1.0]
-    for i, count in zip(pool_merchant[1:], pool_count[1:]):
+    for i, count in zip(pool_merchant[1:], pool_count[1:], strict=False):
         d = detail[merchants[i]]
         target = d["distinct_customers_F_or_M"] / n_fm * d["legit_count"] / d["count"]
         reach.append(_reach_for(target, count / n_all))
@@ -442,7 +440,7 @@ def _rake_activity(base, gender, age, arrival, cal: _Calibration, rounds: int = 
     for _ in range(rounds):
         for labels, target in ((gender, cal.legit_by_gender), (age, cal.legit_by_age)):
             expected = np.zeros(activity.size)
-            for n, rows in zip(present, legit_rows):
+            for n, rows in zip(present, legit_rows, strict=False):
                 expected[:n] += _pay_probability(activity[:n], rows / TX_PER_ACTIVE_DAY)
             total = sum(target.values())
             for label, want in target.items():
@@ -524,8 +522,10 @@ def _plan(population: _Population, drift: Drift | None, last_step: int) -> _Plan
     # customers already there, so the demographic fraud mix holds even for the ~17 customers aged 0.
     present = np.searchsorted(population.arrival, np.maximum(thefts, 0), side="right")
     cell_weight = np.stack(
-        [np.concatenate([[0.0], np.cumsum(population.theft_weight[c])])[np.searchsorted(c, present)]
-         for c in population.victim_cells],
+        [
+            np.concatenate([[0.0], np.cumsum(population.theft_weight[c])])[np.searchsorted(c, present)]
+            for c in population.victim_cells
+        ],
         axis=1,
     )
     cards = frauds_per_theft_day / (1 + EXTRA_PAYMENTS_PER_CARD)
@@ -612,10 +612,7 @@ def _legit_payments(population: _Population, plan: _Plan, step: int) -> dict[str
         q = int(count[p])
         if q == 0:
             continue
-        if cal.legit_pool_merchant[p] == -1:
-            rows = np.flatnonzero(free)
-        else:
-            rows = _pick(rng, free, eligible[:, p], q)
+        rows = np.flatnonzero(free) if cal.legit_pool_merchant[p] == -1 else _pick(rng, free, eligible[:, p], q)
         pool[rows] = p
         free[rows] = False
         quantiles = _amount_quantiles(population.legit_offset[p, 1], int(first[p]), q)
@@ -646,7 +643,7 @@ def _theft_payments(population: _Population, plan: _Plan, origin: int) -> dict[s
     # among the customers already there; the day's payments are spread over the cards at random.
     present = population.arrived_by(origin)
     victims = []
-    for members, q in zip(population.victim_cells, cards_per_cell):
+    for members, q in zip(population.victim_cells, cards_per_cell, strict=False):
         members = members[: np.searchsorted(members, present)]
         if q and members.size:
             weight = population.theft_weight[members]

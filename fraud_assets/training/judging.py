@@ -28,6 +28,8 @@ def judge(candidate: ModelCandidate, bounds: MetricBounds) -> Judgement:
         champion = registry.load_version(name, champion_version)
         champion_pr_auc = pr_auc(champion, candidate.X_validation, candidate.y_validation)
     metrics = candidate.evaluation.metrics
-    gates = [*metric_gates(metrics, bounds),
-             champion_gate(metrics["pr_auc"], champion_pr_auc, bounds.champion_pr_auc_margin)]
+    gates = [
+        *metric_gates(metrics, bounds),
+        champion_gate(metrics["pr_auc"], champion_pr_auc, bounds.champion_pr_auc_margin),
+    ]
     return Judgement(gates=gates, champion_version=champion_version, champion_pr_auc=champion_pr_auc)

@@ -105,6 +105,8 @@ def test_stored_slice_contract_holds_for_a_validated_day_and_names_what_breaks_i
     frame = load_slice(day_bytes(4), "step_004.csv", expected_step=4).frame
     assert stored_slice_problems(frame, 4) == []
     broken = frame.assign(step=frame["step"].astype("float64"), zipcodeOri=frame["zipcodeOri"].where(frame.index > 0))
-    assert stored_slice_problems(broken, 4) == ["step is float64, expected int64",
-                                                "zipcodeOri holds values that are not strings",
-                                                "null values in ['zipcodeOri']"]
+    assert stored_slice_problems(broken, 4) == [
+        "step is float64, expected int64",
+        "zipcodeOri holds values that are not strings",
+        "null values in ['zipcodeOri']",
+    ]

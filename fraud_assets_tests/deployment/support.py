@@ -15,8 +15,14 @@ from fraud_assets_tests.features.online_support import offline_state
 # Raw-transaction scoring: the days, the Kaggle columns a payment system sends.
 TRANSACTIONS = small_transactions(seed=31)
 RAW = ["step", "customer", "age", "gender", "zipcodeOri", "merchant", "zipMerchant", "category", "amount"]
-ROW = {"amount": 420.0, "category_code": 3, "age_code": 2, "gender_code": 1, "customer_tx_count": 12,
-       "merchant_fraud_rate": 0.05}
+ROW = {
+    "amount": 420.0,
+    "category_code": 3,
+    "age_code": 2,
+    "gender_code": 1,
+    "customer_tx_count": 12,
+    "merchant_fraud_rate": 0.05,
+}
 
 
 def bundle_for(model_dir, sha256: str, version: str, threshold: float = 0.5) -> ModelBundle:

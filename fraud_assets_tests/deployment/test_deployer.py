@@ -57,11 +57,20 @@ def test_canary_needs_kubernetes(toy_models):
 
 
 K8S_ENVIRONMENT = {
-    "FRAUD_DEPLOY_TARGET": "kubernetes", "FRAUD_K8S_NAMESPACE": "models", "FRAUD_K8S_DEPLOYMENT_NAME": "fraud-canary",
-    "FRAUD_K8S_IMAGE": "registry.local/fraud-assets-model:9", "FRAUD_K8S_IMAGE_PULL_POLICY": "always",
-    "FRAUD_K8S_REPLICAS": "5", "FRAUD_K8S_WORKERS": "3", "FRAUD_K8S_CPU_REQUEST": "250m", "FRAUD_K8S_CPU_LIMIT": "2",
-    "FRAUD_K8S_MEMORY_REQUEST": "1Gi", "FRAUD_K8S_MEMORY_LIMIT": "3Gi", "FRAUD_K8S_ARTIFACT_SECRET": "mlflow-s3",
-    "FRAUD_K8S_MLFLOW_TRACKING_URI": "http://mlflow.mlflow:5000", "FRAUD_K8S_INGRESS_URL": "https://models.example",
+    "FRAUD_DEPLOY_TARGET": "kubernetes",
+    "FRAUD_K8S_NAMESPACE": "models",
+    "FRAUD_K8S_DEPLOYMENT_NAME": "fraud-canary",
+    "FRAUD_K8S_IMAGE": "registry.local/fraud-assets-model:9",
+    "FRAUD_K8S_IMAGE_PULL_POLICY": "always",
+    "FRAUD_K8S_REPLICAS": "5",
+    "FRAUD_K8S_WORKERS": "3",
+    "FRAUD_K8S_CPU_REQUEST": "250m",
+    "FRAUD_K8S_CPU_LIMIT": "2",
+    "FRAUD_K8S_MEMORY_REQUEST": "1Gi",
+    "FRAUD_K8S_MEMORY_LIMIT": "3Gi",
+    "FRAUD_K8S_ARTIFACT_SECRET": "mlflow-s3",
+    "FRAUD_K8S_MLFLOW_TRACKING_URI": "http://mlflow.mlflow:5000",
+    "FRAUD_K8S_INGRESS_URL": "https://models.example",
     "FRAUD_K8S_WAIT_TIMEOUT_S": "90.5",
 }
 
@@ -74,15 +83,27 @@ def test_every_kubernetes_setting_reaches_the_kubernetes_deployer():
     assert k8s_variables == set(K8S_ENVIRONMENT) - {"FRAUD_DEPLOY_TARGET"}, "every FRAUD_K8S_* variable is set here"
     config = deployer.plain()
     assert (config.namespace, config.deployment_name, config.image, config.image_pull_policy) == (
-        "models", "fraud-canary", "registry.local/fraud-assets-model:9", "Always")
+        "models",
+        "fraud-canary",
+        "registry.local/fraud-assets-model:9",
+        "Always",
+    )
     assert (config.replicas, config.workers, config.wait_timeout_s) == (5, 3, 90.5)
     assert (config.cpu_request, config.cpu_limit, config.memory_request, config.memory_limit) == (
-        "250m", "2", "1Gi", "3Gi")
+        "250m",
+        "2",
+        "1Gi",
+        "3Gi",
+    )
     assert (config.artifact_secret, config.mlflow_tracking_uri, config.ingress_url) == (
-        "mlflow-s3", "http://mlflow.mlflow:5000", "https://models.example")
+        "mlflow-s3",
+        "http://mlflow.mlflow:5000",
+        "https://models.example",
+    )
 
 
 def test_the_local_deployer_gets_port_and_workers():
-    deployer = model_deployer(settings.load({"FRAUD_DEPLOY_PORT": "9100", "FRAUD_DEPLOY_WORKERS": "4",
-                                             "FRAUD_K8S_REPLICAS": "5"}))
+    deployer = model_deployer(
+        settings.load({"FRAUD_DEPLOY_PORT": "9100", "FRAUD_DEPLOY_WORKERS": "4", "FRAUD_K8S_REPLICAS": "5"})
+    )
     assert isinstance(deployer, LocalDeployer) and (deployer.port, deployer.workers) == (9100, 4)

@@ -30,6 +30,8 @@ from fraud_assets_tests.deployment.support import ROW, bundle_for, free_port, re
 from fraud_assets_tests.deployment.toy_model import FEATURES
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
 def settings(port: int, **overrides) -> LocalSettings:
     return LocalSettings(port=port, workers=1, start_timeout_s=45, **overrides)
 
@@ -60,7 +62,7 @@ def listening_addresses(pids: list[int]) -> list[tuple[str, int]]:
             hex_ip, hex_port = local_address.split(":")
             raw = bytes.fromhex(hex_ip)
             # /proc prints the address as 32-bit words in host (little-endian) order
-            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             found.append((str(ipaddress.ip_address(raw)), int(hex_port, 16)))
     return found
 
@@ -68,8 +70,10 @@ def listening_addresses(pids: list[int]) -> list[tuple[str, int]]:
 def model_servers(serving_version: str) -> list[int]:
     """PIDs of model servers this test's home started for a version, found by their environment
     (other test runs on the machine may be serving the same version numbers)."""
-    wanted = {b"FRAUD_MODEL_VERSION=" + serving_version.encode(),
-              b"FRAUD_ASSETS_HOME=" + os.environ["FRAUD_ASSETS_HOME"].encode()}
+    wanted = {
+        b"FRAUD_MODEL_VERSION=" + serving_version.encode(),
+        b"FRAUD_ASSETS_HOME=" + os.environ["FRAUD_ASSETS_HOME"].encode(),
+    }
     found = []
     for pid_dir in Path("/proc").iterdir():
         try:
@@ -184,6 +188,8 @@ def body(names=FEATURES, **data) -> bytes:
 
 
 JSON = "application/json"
+
+
 def test_every_server_process_runs_one_openmp_thread(served):
     _, record, _ = served
     members = processes.group_members(record["server"]["pid"])
@@ -198,7 +204,7 @@ BAD_BODIES = [
     (b"{not json", JSON, "Can't find JSON"),
     (b"[1, 2]", JSON, "Invalid request data type"),
     (b'{"data": {"ndarray": [[1]]}}', JSON, 'expected {"data"'),
-    (body(FEATURES + ["x"], ndarray=[[1] * 7]), JSON, "unknown features"),
+    (body([*FEATURES, "x"], ndarray=[[1] * 7]), JSON, "unknown features"),
     (body(FEATURES[1:], ndarray=[[1] * 5]), JSON, "misses features"),
     (body(ndarray=[[1] * 6, [1] * 4]), JSON, "row 1 has 4 values"),
     (body(ndarray=[["1"] * 6]), JSON, "got str"),
@@ -248,7 +254,7 @@ def test_seldon_client_works(served, transport, payload_type):
 
     assert prediction.success, prediction.msg
     data = seldon_message_to_json(prediction.response)["data"]
-    (probability, decision), = data["ndarray"]
+    ((probability, decision),) = data["ndarray"]
     assert data["names"] == ["fraud_probability", "fraud_decision"]
     assert 0.0 <= probability <= 1.0 and decision == (probability >= 0.5)
 
@@ -257,9 +263,11 @@ def test_redeploy_moves_traffic_without_a_failed_request(clean_serving, toy_mode
     config = settings(free_port())
     # The first deploy runs in a process that exits at once, like a Dagster run: the server must outlive it.
     v1_dir, v1_sha = toy_models["v1"]
-    code = ("from fraud_assets.deployment import local; from fraud_assets_tests.deployment.support import bundle_for; "
-            f"local.deploy(bundle_for({str(v1_dir)!r}, {v1_sha!r}, '1'), "
-            f"local.LocalSettings(port={config.port}, workers=1))")
+    code = (
+        "from fraud_assets.deployment import local; from fraud_assets_tests.deployment.support import bundle_for; "
+        f"local.deploy(bundle_for({str(v1_dir)!r}, {v1_sha!r}, '1'), "
+        f"local.LocalSettings(port={config.port}, workers=1))"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
     first = local.status()
     assert first["healthy"] and first["model_version"] == "1"
@@ -290,10 +298,10 @@ def test_failed_deploys_leave_the_old_model_serving(clean_serving, toy_models):
     config = settings(free_port())
     local.deploy(bundle_for(*toy_models["v1"], "1"), config)
     before = local.status()
-    v2_dir, v2_sha = toy_models["v2"]
+    v2_dir, _v2_sha = toy_models["v2"]
 
     with Traffic(config.url) as traffic:
-        with pytest.raises(DeployError, match="exited with code 1: .*ModelIntegrityError: .*refusing to load"):
+        with pytest.raises(DeployError, match=r"exited with code 1: .*ModelIntegrityError: .*refusing to load"):
             local.deploy(bundle_for(v2_dir, "0" * 64, "2"), config)
         with pytest.raises(DeployError, match="toy model told to fail"):
             local.deploy(bundle_for(*toy_models["broken"], "3"), config)
@@ -311,6 +319,6 @@ def test_front_port_taken_by_someone_else_fails_cleanly(clean_serving, toy_model
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         config = settings(squatter.getsockname()[1])
-        with pytest.raises(DeployError, match="127.0.0.1:.* is taken by another process"):
+        with pytest.raises(DeployError, match=r"127\.0\.0\.1:.* is taken by another process"):
             local.deploy(bundle_for(*toy_models["v1"], "1"), config)
     assert local.status() is None

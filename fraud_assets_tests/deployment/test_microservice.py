@@ -28,9 +28,13 @@ def seldon_started(monkeypatch):
     started = []
     monkeypatch.setattr(seldon, "main", lambda: started.append(True))
     monkeypatch.delenv(seldon.DEBUG_ENV, raising=False)
-    for module, name in [(gunicorn_utils.StandaloneApplication, "load_config"), (seldon, "_run_grpc_server"),
-                         (seldon, "_reserve_grpc_port"), (wrapper, "get_rest_microservice"),
-                         (wrapper, "get_metrics_microservice")]:
+    for module, name in [
+        (gunicorn_utils.StandaloneApplication, "load_config"),
+        (seldon, "_run_grpc_server"),
+        (seldon, "_reserve_grpc_port"),
+        (wrapper, "get_rest_microservice"),
+        (wrapper, "get_metrics_microservice"),
+    ]:
         monkeypatch.setattr(module, name, getattr(module, name))
     return started
 
@@ -63,8 +67,12 @@ def test_seldon_debug_that_seldon_reads_as_false_starts_normally(monkeypatch, se
 
 
 def test_refusal_exits_before_anything_starts():
-    finished = subprocess.run([sys.executable, "-m", "fraud_assets.deployment.microservice", MODEL_CLASS, "--deb"],
-                              capture_output=True, text=True, timeout=120)
+    finished = subprocess.run(
+        [sys.executable, "-m", "fraud_assets.deployment.microservice", MODEL_CLASS, "--deb"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert finished.returncode == 1 and "debug mode" in finished.stderr and "not allowed" in finished.stderr
 
 
@@ -72,8 +80,11 @@ def test_flask_debug_servers_would_listen_on_the_host_only(monkeypatch, seldon_s
     """Were debug to get past the check, Seldon's Flask servers (REST and metrics) still bind the host."""
     listening = []
     monkeypatch.setattr(Flask, "run", lambda app, host=None, port=None, **options: listening.append((host, port)))
-    monkeypatch.setattr(sys, "argv", ["seldon-core-microservice", MODEL_CLASS, "--debug",
-                                      "--http-port", "9101", "--metrics-port", "9102"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["seldon-core-microservice", MODEL_CLASS, "--debug", "--http-port", "9101", "--metrics-port", "9102"],
+    )
     args, _ = seldon.parse_args()
     microservice.bind_servers_to("127.0.0.1")
 

@@ -56,16 +56,19 @@ def one(**changes) -> dict:
     return {"jsonData": {"transactions": [{**row, **changes}]}, "meta": {"tags": {"features": True}}}
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"customer": None}, "field 'customer' must be a string"),
-    ({"amount": -1.0}, "field 'amount' must not be negative"),
-    ({"amount": "12,50"}, "field 'amount' must be a number"),
-    ({"amount": math.inf}, "field 'amount' must be finite"),
-    ({"amount": "nan"}, "field 'amount' must be finite"),
-    ({"step": "tuesday"}, "field 'step' must be a whole number of days"),
-    ({"step": 8.5}, "field 'step' must be a whole number of days"),
-    ({"step": -1}, "field 'step' must be a whole number of days"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"customer": None}, "field 'customer' must be a string"),
+        ({"amount": -1.0}, "field 'amount' must not be negative"),
+        ({"amount": "12,50"}, "field 'amount' must be a number"),
+        ({"amount": math.inf}, "field 'amount' must be finite"),
+        ({"amount": "nan"}, "field 'amount' must be finite"),
+        ({"step": "tuesday"}, "field 'step' must be a whole number of days"),
+        ({"step": 8.5}, "field 'step' must be a whole number of days"),
+        ({"step": -1}, "field 'step' must be a whole number of days"),
+    ],
+)
 def test_bad_fields_get_400_naming_field_and_rule_and_change_nothing(served, changes, message):
     served.predict_raw(one())  # the scorer exists and the state has moved once
     store = served.online.store

@@ -38,21 +38,25 @@ def test_refuses_an_artifact_whose_sha256_differs(toy_models, tmp_path):
     model_dir, sha = toy_models["v1"]
     tampered = shutil.copytree(model_dir, tmp_path / "tampered")
     (tampered / "model.pkl").write_bytes((tampered / "model.pkl").read_bytes() + b"\0")
-    with pytest.raises(ModelIntegrityError, match="differs from the registered .*refusing to load"):
+    with pytest.raises(ModelIntegrityError, match=r"differs from the registered .*refusing to load"):
         FraudModel(str(tampered), sha, "fraud-model", "1")
     assert load_verified_model(model_dir, sha.upper()).threshold == 0.5  # the untouched copy loads
 
 
 def test_config_names_the_missing_setting(monkeypatch, toy_models):
     monkeypatch.delenv("FRAUD_MODEL_SHA256", raising=False)
-    with pytest.raises(ValueError, match="expected_sha256.*FRAUD_MODEL_SHA256"):
+    with pytest.raises(ValueError, match=r"expected_sha256.*FRAUD_MODEL_SHA256"):
         FraudModel(str(toy_models["v1"][0]), None, "fraud-model", "1")
 
 
 def test_config_from_environment(monkeypatch, toy_models):
     model_dir, sha = toy_models["v2"]
-    for var, value in {"FRAUD_MODEL_DIR": str(model_dir), "FRAUD_MODEL_SHA256": sha,
-                       "FRAUD_MODEL_NAME": "env-model", "FRAUD_MODEL_VERSION": "7"}.items():
+    for var, value in {
+        "FRAUD_MODEL_DIR": str(model_dir),
+        "FRAUD_MODEL_SHA256": sha,
+        "FRAUD_MODEL_NAME": "env-model",
+        "FRAUD_MODEL_VERSION": "7",
+    }.items():
         monkeypatch.setenv(var, value)
     model = FraudModel()
     assert (model.config.model_name, model.config.model_version, model.threshold) == ("env-model", "7", 0.3)
@@ -82,22 +86,25 @@ def test_tensor_encoding_gives_the_same_answer(served):
     assert by_tensor["data"] == by_ndarray["data"]
 
 
-@pytest.mark.parametrize("names, rows, rule", [
-    (FEATURES + ["extra"], [[1.0] * 7], "unknown features \\['extra'\\]"),
-    (FEATURES[1:], [[1.0] * 5], "misses features \\['amount'\\]"),
-    (FEATURES[:5] + ["amount"], [[1.0] * 6], "repeats \\['amount'\\]"),
-    (FEATURES, [[1.0] * 5], "row 0 has 5 values for 6 names"),
-    (FEATURES, [[1.0] * 6, [1.0] * 7], "row 1 has 7 values"),
-    (FEATURES, [[1.0] * 5 + ["0.3"]], "row 0, feature 'merchant_fraud_rate': expected a number, got str"),
-    (FEATURES, [[True] + [1.0] * 5], "feature 'amount': expected a number, got bool"),
-    (FEATURES, [[float("nan")] + [1.0] * 5], "feature 'amount': nan is not a finite number"),
-    (FEATURES, [[1.0] * 5 + [float("inf")]], "inf is not a finite number"),
-    (FEATURES, [[10**309] + [1.0] * 5], "feature 'amount': an integer beyond the float64 range is not a finite"),
-    (FEATURES, [[1.0] * 5 + [-int("9" * 309)]], "'merchant_fraud_rate': an integer beyond the float64 range"),
-    (FEATURES, [], "non-empty list of rows"),
-    (FEATURES, [1.0] * 6, "row 0 must be a list"),
-    ("amount", [[1.0]], "list of feature names"),
-])
+@pytest.mark.parametrize(
+    "names, rows, rule",
+    [
+        ([*FEATURES, "extra"], [[1.0] * 7], "unknown features \\['extra'\\]"),
+        (FEATURES[1:], [[1.0] * 5], "misses features \\['amount'\\]"),
+        ([*FEATURES[:5], "amount"], [[1.0] * 6], "repeats \\['amount'\\]"),
+        (FEATURES, [[1.0] * 5], "row 0 has 5 values for 6 names"),
+        (FEATURES, [[1.0] * 6, [1.0] * 7], "row 1 has 7 values"),
+        (FEATURES, [[1.0] * 5 + ["0.3"]], "row 0, feature 'merchant_fraud_rate': expected a number, got str"),
+        (FEATURES, [[True] + [1.0] * 5], "feature 'amount': expected a number, got bool"),
+        (FEATURES, [[float("nan")] + [1.0] * 5], "feature 'amount': nan is not a finite number"),
+        (FEATURES, [[1.0] * 5 + [float("inf")]], "inf is not a finite number"),
+        (FEATURES, [[10**309] + [1.0] * 5], "feature 'amount': an integer beyond the float64 range is not a finite"),
+        (FEATURES, [[1.0] * 5 + [-int("9" * 309)]], "'merchant_fraud_rate': an integer beyond the float64 range"),
+        (FEATURES, [], "non-empty list of rows"),
+        (FEATURES, [1.0] * 6, "row 0 must be a list"),
+        ("amount", [[1.0]], "list of feature names"),
+    ],
+)
 def test_bad_rows_name_the_rule(names, rows, rule):
     with pytest.raises(BadRequest, match=rule):
         feature_frame(rows, names, FEATURES)
@@ -127,18 +134,21 @@ def predictions_body(first_value: str) -> str:
     return json.dumps({"data": {"names": FEATURES, "ndarray": [[0] * 6]}}).replace("[[0,", f"[[{first_value},", 1)
 
 
-@pytest.mark.parametrize("send, rule", [
-    (dict(data=predictions_body("1" + "0" * 309), content_type="application/json"), "beyond the float64 range"),
-    (dict(data=predictions_body("1" * 5000), content_type="application/json"), "Can't find JSON"),
-    (dict(data="[" * 5000 + "]" * 5000, content_type="application/json"), "nests deeper than the parser allows"),
-    (dict(data={"json": predictions_body("1" + "0" * 309)}), "beyond the float64 range"),
-    (dict(data={"json": predictions_body("1" * 5000)}), "not valid JSON: Exceeds the limit (4300 digits)"),
-    (dict(data={"json": "[" * 5000 + "]" * 5000}), "nests deeper than the parser allows"),
-    (dict(query_string={"json": "[" * 5000 + "]" * 5000}), "nests deeper than the parser allows"),
-    (dict(data={"data": "[" * 5000}, content_type="multipart/form-data"), "nests deeper than the parser allows"),
-    (dict(data={"data": "1" * 5000}, content_type="multipart/form-data"), "Exceeds the limit (4300 digits)"),
-    (dict(data={"strData": (io.BytesIO(b"\xff"), "f")}, content_type="multipart/form-data"), "not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "send, rule",
+    [
+        (dict(data=predictions_body("1" + "0" * 309), content_type="application/json"), "beyond the float64 range"),
+        (dict(data=predictions_body("1" * 5000), content_type="application/json"), "Can't find JSON"),
+        (dict(data="[" * 5000 + "]" * 5000, content_type="application/json"), "nests deeper than the parser allows"),
+        (dict(data={"json": predictions_body("1" + "0" * 309)}), "beyond the float64 range"),
+        (dict(data={"json": predictions_body("1" * 5000)}), "not valid JSON: Exceeds the limit (4300 digits)"),
+        (dict(data={"json": "[" * 5000 + "]" * 5000}), "nests deeper than the parser allows"),
+        (dict(query_string={"json": "[" * 5000 + "]" * 5000}), "nests deeper than the parser allows"),
+        (dict(data={"data": "[" * 5000}, content_type="multipart/form-data"), "nests deeper than the parser allows"),
+        (dict(data={"data": "1" * 5000}, content_type="multipart/form-data"), "Exceeds the limit (4300 digits)"),
+        (dict(data={"strData": (io.BytesIO(b"\xff"), "f")}, content_type="multipart/form-data"), "not valid UTF-8"),
+    ],
+)
 def test_every_malformed_body_is_a_400_through_the_wrapper(client, send, rule):
     answer = client.post("/api/v1.0/predictions" if "content_type" in send else "/predict", **send)
     assert answer.status_code == 400 and rule in answer.get_json()["status"]["info"]
@@ -146,8 +156,9 @@ def test_every_malformed_body_is_a_400_through_the_wrapper(client, send, rule):
 
 def test_decoding_before_the_view_leaves_the_request_as_it_was(client):
     """The view decodes again after the early check: a multipart file must still be read from its start."""
-    answer = client.post("/transform-input", data={"strData": (io.BytesIO(b"some text"), "f")},
-                         content_type="multipart/form-data")
+    answer = client.post(
+        "/transform-input", data={"strData": (io.BytesIO(b"some text"), "f")}, content_type="multipart/form-data"
+    )
     assert answer.status_code == 200 and answer.get_json()["strData"] == "some text"
     assert client.get("/health/status").status_code == 200  # views that decode nothing are left alone
 

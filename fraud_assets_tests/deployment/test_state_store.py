@@ -115,8 +115,10 @@ def send_one_customer(store_url: str, seed: int, barrier) -> None:
 
 
 def run_clients(store_url: str, first_seed: int, barrier) -> None:
-    threads = [threading.Thread(target=send_one_customer, args=(store_url, first_seed + i, barrier))
-               for i in range(CLIENTS_PER_PROCESS)]
+    threads = [
+        threading.Thread(target=send_one_customer, args=(store_url, first_seed + i, barrier))
+        for i in range(CLIENTS_PER_PROCESS)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

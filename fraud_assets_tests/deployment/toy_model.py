@@ -47,8 +47,9 @@ def training_frame(rows: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.nda
     return X, y
 
 
-def save_toy_model(path: Path, threshold: float = 0.5, fail_on_predict: bool = False,
-                   seed: int = 0) -> tuple[Path, str]:
+def save_toy_model(
+    path: Path, threshold: float = 0.5, fail_on_predict: bool = False, seed: int = 0
+) -> tuple[Path, str]:
     """(model dir, SHA-256 of its manifest) for a freshly trained toy model."""
     X, y = training_frame(seed=seed)
     model = ToyFraudClassifier(threshold=threshold).fit(X, y)
@@ -56,8 +57,9 @@ def save_toy_model(path: Path, threshold: float = 0.5, fail_on_predict: bool = F
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
         # explicit requirements: inferring them would re-import the model in a subprocess (seconds)
-        mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle",
-                                  pip_requirements=["scikit-learn"])
+        mlflow.sklearn.save_model(
+            model, str(path), serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
+        )
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     return path, write_manifest(path)
@@ -68,8 +70,9 @@ def save_feature_model(path: Path, features: pd.DataFrame, labels, threshold: fl
     model = ToyFraudClassifier(threshold=threshold).fit(features, np.asarray(labels))
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
-        mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle",
-                                  pip_requirements=["scikit-learn"])
+        mlflow.sklearn.save_model(
+            model, str(path), serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
+        )
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     return path, write_manifest(path)

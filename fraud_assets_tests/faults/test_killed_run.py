@@ -19,11 +19,10 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 from mlflow.tracking import MlflowClient
 
-from fraud_assets import settings
+from fraud_assets import registry, settings
+from fraud_assets.asset_keys import TRANSACTION_FEATURES
 from fraud_assets.demo import land_and_refresh
 from fraud_assets.features.state import FeatureState
-from fraud_assets import registry
-from fraud_assets.asset_keys import TRANSACTION_FEATURES
 from fraud_assets.instance import prepare_dagster_home
 from fraud_assets.storage import StorageLayout, read_parquet
 from fraud_assets_tests.faults.conftest import free_port, stop_group
@@ -75,8 +74,13 @@ def test_graph_completes_after_a_run_killed_during_training(home, deployer, tmp_
     prepare_dagster_home()
     log = tmp_path / "child.log"
     with open(log, "wb") as out:
-        child = subprocess.Popen([sys.executable, "-c", GRAPH_IN_A_CHILD, str(free_port())], env=dict(os.environ),
-                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", GRAPH_IN_A_CHILD, str(free_port())],
+            env=dict(os.environ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         kill_when_step_starts(child, "fraud_model")
     finally:
@@ -100,7 +104,8 @@ def test_graph_completes_after_a_run_killed_during_training(home, deployer, tmp_
     assert after.success and all(after.checks.values()), after.check_messages
     uri = registry.tracking_uri()
     versions = MlflowClient(tracking_uri=uri, registry_uri=uri).search_model_versions(
-        f"name='{registry.DEFAULT_MODEL_NAME}'")
+        f"name='{registry.DEFAULT_MODEL_NAME}'"
+    )
     assert after.deployed_version == max(int(v.version) for v in versions)
     assert after.serving_version == str(after.deployed_version)
     assert after.candidate.training_slices == tuple(f"step_{i:03d}" for i in range(31))
@@ -110,7 +115,11 @@ def test_graph_completes_after_a_run_killed_during_training(home, deployer, tmp_
     stored = [p for p in Path(settings.storage()).rglob("*") if p.is_file()]
     visible = [p for p in stored if not p.name.startswith(".")]
     names = {str(p.relative_to(settings.storage())) for p in visible}
-    assert {"transaction_slices/step_030.parquet", "transaction_features/step_030.parquet", "fraud_model.pkl"} <= names, names
+    assert {
+        "transaction_slices/step_030.parquet",
+        "transaction_features/step_030.parquet",
+        "fraud_model.pkl",
+    } <= names, names
     unknown = [p for p in visible if p.suffix not in READERS]
     assert not unknown, f"no reader for {unknown[:5]}"
     for path in visible:

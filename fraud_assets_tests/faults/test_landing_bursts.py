@@ -32,8 +32,9 @@ def test_ten_files_at_once_one_run_and_a_relanded_file_none(home, day_bytes):
         assert instance.get_dynamic_partitions("slices") == KEYS
         assert run_request_keys(instance, burst.run_requests[0]) == KEYS
         request = burst.run_requests[0]
-        assert materialize_range(instance, request.tags[ASSET_PARTITION_RANGE_START_TAG],
-                                 request.tags[ASSET_PARTITION_RANGE_END_TAG]).success
+        assert materialize_range(
+            instance, request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]
+        ).success
 
         for step in (4, 9):  # landing again, byte for byte, after the run
             warehouse.write(f"step_{step:03d}.csv", day_bytes(step))

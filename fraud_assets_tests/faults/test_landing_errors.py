@@ -25,4 +25,3 @@ def test_a_full_disk_names_the_file_and_leaves_nothing_half_written(home, tmp_pa
         assert (small / "landing" / "step_000.csv").read_bytes() == b"fits\n"
     finally:
         subprocess.run(["umount", str(small)], check=False)
-

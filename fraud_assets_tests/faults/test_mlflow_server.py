@@ -13,9 +13,9 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 from mlflow.tracking import MlflowClient
 
+from fraud_assets import registry
 from fraud_assets.asset_keys import FRAUD_MODEL, MODEL_DEPLOYMENT, MODEL_EVALUATION
 from fraud_assets.demo import land_and_refresh
-from fraud_assets import registry
 from fraud_assets.model_artifact import MANIFEST_FILE
 from fraud_assets_tests.faults.conftest import mlflow_server
 
@@ -23,8 +23,10 @@ DOWNSTREAM_OF_MODEL = (MODEL_EVALUATION, MODEL_DEPLOYMENT)
 
 
 def materialization_counts(instance) -> dict[str, int]:
-    return {key.to_user_string(): len(instance.fetch_materializations(key, limit=100).records)
-            for key in (FRAUD_MODEL, *DOWNSTREAM_OF_MODEL)}
+    return {
+        key.to_user_string(): len(instance.fetch_materializations(key, limit=100).records)
+        for key in (FRAUD_MODEL, *DOWNSTREAM_OF_MODEL)
+    }
 
 
 def training_failure(instance) -> str:
@@ -86,5 +88,6 @@ def test_tracking_server_then_server_gone(home, deployer, tmp_path, monkeypatch)
     # Nothing new reached the store (read directly, the server being down).
     offline = f"sqlite:///{server_root / 'mlflow.db'}"
     versions = MlflowClient(tracking_uri=offline, registry_uri=offline).search_model_versions(
-        f"name='{registry.DEFAULT_MODEL_NAME}'")
+        f"name='{registry.DEFAULT_MODEL_NAME}'"
+    )
     assert [str(v.version) for v in versions] == ["1"]

@@ -22,18 +22,20 @@ def small_transactions(seed: int = 0, rows: int = 300, duplicates: int = 12) -> 
     merchant = rng.choice(merchants, size=rows)
     repeated = rng.choice([9.99, 10.0, 25.5, 100.0], size=rows)
     drawn = np.round(rng.gamma(2.0, 30.0, size=rows), 2)
-    frame = pd.DataFrame({
-        "step": rng.choice(STEPS, size=rows),
-        "customer": customer,
-        "age": [CUSTOMERS[c][0] for c in customer],
-        "gender": [CUSTOMERS[c][1] for c in customer],
-        "zipcodeOri": "28007",
-        "merchant": merchant,
-        "zipMerchant": "28007",
-        "category": [catalogue[m] for m in merchant],
-        "amount": np.where(rng.random(rows) < 0.4, repeated, drawn),
-        "fraud": (rng.random(rows) < 0.2).astype(np.int64),
-    })
+    frame = pd.DataFrame(
+        {
+            "step": rng.choice(STEPS, size=rows),
+            "customer": customer,
+            "age": [CUSTOMERS[c][0] for c in customer],
+            "gender": [CUSTOMERS[c][1] for c in customer],
+            "zipcodeOri": "28007",
+            "merchant": merchant,
+            "zipMerchant": "28007",
+            "category": [catalogue[m] for m in merchant],
+            "amount": np.where(rng.random(rows) < 0.4, repeated, drawn),
+            "fraud": (rng.random(rows) < 0.2).astype(np.int64),
+        }
+    )
     copies = frame.sample(duplicates, random_state=seed).assign(fraud=lambda f: 1 - f["fraud"])
     habit = frame.iloc[[0] * len(STEPS)].assign(step=STEPS, customer="C_habit", amount=12.34, fraud=0)
     # exact duplicates (even with other labels), and a customer who always pays the same

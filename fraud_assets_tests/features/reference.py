@@ -27,8 +27,9 @@ def reference_features(transactions: pd.DataFrame, label_delay_steps: int = 1) -
         for name, levels in d.CATEGORICAL_LEVELS.items():
             features[name] = levels.index(row[name]) if row[name] in levels else math.nan
         for family, windows in d.AMOUNT_WINDOWS.items():
-            seen = sorted((r for r in rows if r[family] == row[family] and canonical(r) <= canonical(row)),
-                          key=canonical)
+            seen = sorted(
+                (r for r in rows if r[family] == row[family] and canonical(r) <= canonical(row)), key=canonical
+            )
             amounts = [r["amount"] for r in seen]
             for window in windows:
                 features[d.window_mean(family, window)] = statistics.fmean(amounts[-window:])
@@ -38,8 +39,13 @@ def reference_features(transactions: pd.DataFrame, label_delay_steps: int = 1) -
             features[d.history_max(family)] = max(amounts)
             if family in d.NUMBERED_FAMILIES:
                 features[d.transaction_number(family)] = len(amounts)
-            labels = [r["fraud"] for r in rows if r[family] == row[family]
-                      and r["step"] <= row["step"] - label_delay_steps and not _missing(r.get("fraud"))]
+            labels = [
+                r["fraud"]
+                for r in rows
+                if r[family] == row[family]
+                and r["step"] <= row["step"] - label_delay_steps
+                and not _missing(r.get("fraud"))
+            ]
             features[d.fraud_rate(family)] = statistics.fmean(labels) if labels else math.nan
         yesterday = [r["amount"] for r in rows if r["category"] == row["category"] and r["step"] == row["step"] - 1]
         features[d.CATEGORY_PREVIOUS_STEP_MEAN] = statistics.fmean(yesterday) if yesterday else math.nan

@@ -70,7 +70,10 @@ def test_feature_columns_are_fixed_unique_and_named_honestly():
     assert len(set(FEATURE_COLUMNS)) == len(FEATURE_COLUMNS)
     assert not [c for c in FEATURE_COLUMNS if "fraud" in c and not c.endswith("_fraud_rate")]
     assert {c for c in FEATURE_COLUMNS if c.endswith("_fraud_rate")} == {
-        "customer_fraud_rate", "merchant_fraud_rate", "category_fraud_rate"}
+        "customer_fraud_rate",
+        "merchant_fraud_rate",
+        "category_fraud_rate",
+    }
 
 
 @pytest.mark.parametrize("delay", [0, -1, 1.5, True, "1"])

@@ -23,10 +23,14 @@ def run_in_slices(transactions: pd.DataFrame, slices: list[list[int]], config: F
 
 
 @pytest.mark.parametrize("delay", [1, 3])
-@pytest.mark.parametrize("slices", [
-    [[0], [1], [2], [3], [5], [6], [7], [8], [9]],
-    [[0, 1, 2], [3], [5, 6, 7], [8, 9]],
-], ids=["daily", "uneven"])
+@pytest.mark.parametrize(
+    "slices",
+    [
+        [[0], [1], [2], [3], [5], [6], [7], [8], [9]],
+        [[0, 1, 2], [3], [5, 6, 7], [8, 9]],
+    ],
+    ids=["daily", "uneven"],
+)
 def test_slices_on_a_stored_state_equal_the_full_recompute(slices, delay):
     transactions = small_transactions(seed=3)
     config = FeatureConfig(label_delay_steps=delay)

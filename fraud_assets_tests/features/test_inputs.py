@@ -19,13 +19,16 @@ def test_missing_columns_are_named(transactions):
         compute_features(transactions.drop(columns="merchant"))
 
 
-@pytest.mark.parametrize("column, value, rule", [
-    ("amount", np.nan, "'amount' must be a finite number"),
-    ("amount", np.inf, "'amount' must be a finite number"),
-    ("amount", 1e13, "'amount' must be a finite number"),
-    ("fraud", 2, "'fraud' must be 0, 1 or missing"),
-    ("customer", None, "'customer' must not be missing"),
-])
+@pytest.mark.parametrize(
+    "column, value, rule",
+    [
+        ("amount", np.nan, "'amount' must be a finite number"),
+        ("amount", np.inf, "'amount' must be a finite number"),
+        ("amount", 1e13, "'amount' must be a finite number"),
+        ("fraud", 2, "'fraud' must be 0, 1 or missing"),
+        ("customer", None, "'customer' must not be missing"),
+    ],
+)
 def test_bad_values_are_reported_with_their_rows(transactions, column, value, rule):
     transactions = transactions.astype({"fraud": float}) if column == "fraud" else transactions
     transactions.loc[3, column] = value

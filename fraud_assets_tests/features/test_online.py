@@ -63,7 +63,7 @@ def test_online_rows_of_later_steps_survive_a_rebase_and_the_landed_day_is_not_c
     day_7, day_8 = (transactions[transactions["step"] == s] for s in (7, 8))
     for request in requests(day_7):
         online.score(request)
-    first, second = requests(day_8)[: len(day_8) // 2], requests(day_8)[len(day_8) // 2:]
+    first, second = requests(day_8)[: len(day_8) // 2], requests(day_8)[len(day_8) // 2 :]
     for request in first:
         online.score(request)
     online.rebase(offline_state(transactions, 7, config))  # day 7 landed, with its labels
@@ -94,8 +94,11 @@ def test_records_assemble_back_into_the_same_state():
     state = offline_state(transactions, 8, config)
     again = assemble_state(split_state(state), 3, state.last_step, False)
     day = transactions[transactions["step"] == 9]
-    pd.testing.assert_frame_equal(compute_features_incremental(day, again, config)[0],
-                                  compute_features_incremental(day, state, config)[0], check_exact=True)
+    pd.testing.assert_frame_equal(
+        compute_features_incremental(day, again, config)[0],
+        compute_features_incremental(day, state, config)[0],
+        check_exact=True,
+    )
     assert split_state(again) == split_state(state)
 
 

@@ -70,10 +70,10 @@ def test_a_stored_state_built_before_a_late_day_is_not_reused():
     features_for_slices({k: days[k] for k in without_late[:5]}, without_late, config, store)
     store.slices[keys[3]] = days[keys[3]]  # the late day is stored; its features are not computed yet
 
-    state, replayed = starting_state(keys, STEPS[5], config, store)
+    _state, replayed = starting_state(keys, STEPS[5], config, store)
     assert replayed == keys[3:5], "the states of days 3 and 4 were stored without the late day"
     run = features_for_slices({k: days[k] for k in (keys[2], keys[5])}, keys, config, store)
     assert run.replayed == keys[3:5]
     full = compute_features(pd.concat([days[k] for k in keys[:6]], ignore_index=True), config)
     rows = run.slices[keys[5]].rows[list(FEATURE_COLUMNS)]
-    pd.testing.assert_frame_equal(rows, full.iloc[-len(rows):].reset_index(drop=True), check_exact=True)
+    pd.testing.assert_frame_equal(rows, full.iloc[-len(rows) :].reset_index(drop=True), check_exact=True)

@@ -29,12 +29,16 @@ def test_shuffled_rows_get_the_same_features(transactions, features):
         pd.testing.assert_frame_equal(result.loc[transactions.index], features, check_exact=True)
 
 
-@pytest.mark.parametrize("index", [
-    pd.Index(["row-%d" % i for i in range(10_000)]),
-    pd.Index([7] * 10_000),  # every label the same
-    pd.RangeIndex(10_000, 0, -1),
-    pd.MultiIndex.from_arrays([np.arange(10_000) % 3, np.arange(10_000)]),
-], ids=["strings", "all-duplicate", "descending", "multi"])
+@pytest.mark.parametrize(
+    "index",
+    [
+        pd.Index([f"row-{i}" for i in range(10_000)]),
+        pd.Index([7] * 10_000),  # every label the same
+        pd.RangeIndex(10_000, 0, -1),
+        pd.MultiIndex.from_arrays([np.arange(10_000) % 3, np.arange(10_000)]),
+    ],
+    ids=["strings", "all-duplicate", "descending", "multi"],
+)
 def test_any_index_is_kept_and_changes_nothing(transactions, features, index):
     relabelled = transactions.set_axis(index[: len(transactions)])
     result = compute_features(relabelled)
@@ -72,11 +76,11 @@ def test_labels_of_the_current_and_later_steps_change_no_feature(transactions, d
     for step in STEPS:
         # Flip every label a row at `step` must not see: its own step and all later ones, and with a
         # longer delay the steps the delay still hides.
-        flipped = transactions.assign(fraud=np.where(transactions["step"] > step - delay,
-                                                     1 - transactions["fraud"], transactions["fraud"]))
+        flipped = transactions.assign(
+            fraud=np.where(transactions["step"] > step - delay, 1 - transactions["fraud"], transactions["fraud"])
+        )
         at_step = transactions["step"] == step
-        pd.testing.assert_frame_equal(compute_features(flipped, config)[at_step], features[at_step],
-                                      check_exact=True)
+        pd.testing.assert_frame_equal(compute_features(flipped, config)[at_step], features[at_step], check_exact=True)
 
 
 def test_labels_of_earlier_steps_do_change_the_fraud_rates(transactions, features):

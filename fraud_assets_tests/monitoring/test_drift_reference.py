@@ -19,8 +19,9 @@ from fraud_assets.training.candidate import ModelCandidate
 def champion(monkeypatch):
     """Set the champion's training slices (None: no champion) without an MLflow store."""
     trained_on: dict = {"slices": None}
-    monkeypatch.setattr(reference.registry, "get_alias_version",
-                        lambda name, alias: None if trained_on["slices"] is None else 3)
+    monkeypatch.setattr(
+        reference.registry, "get_alias_version", lambda name, alias: None if trained_on["slices"] is None else 3
+    )
     monkeypatch.setattr(reference.registry, "training_slices", lambda name, version: trained_on["slices"])
     return trained_on
 
@@ -42,8 +43,12 @@ def test_an_acceptance_needs_a_reason_and_a_name_and_records_when():
         acceptance.accept(keys([0]), "new normal", "")
     with pytest.raises(ValueError, match="no slices"):
         acceptance.accept([], "new normal", "ana")
-    decided = acceptance.accept(["step_010", "step_002", "step_002"], " new normal ", "ana",
-                                now=datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2))))
+    decided = acceptance.accept(
+        ["step_010", "step_002", "step_002"],
+        " new normal ",
+        "ana",
+        now=datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2))),
+    )
     assert decided.slices == ("step_002", "step_010") and decided.reason == "new normal"
     assert decided.accepted_at == "2024-05-01T10:00:00+00:00"
     assert acceptance.DriftAcceptance.from_metadata(decided.to_metadata()) == decided
@@ -83,7 +88,8 @@ def test_nothing_new_is_not_waiting(champion):
 
 def test_features_that_grow_with_history_are_not_drift_tested():
     assert {"customer_transaction_number", "merchant_transaction_number", "customer_amount_max_all"}.isdisjoint(
-        reference.DRIFT_COLUMNS)
+        reference.DRIFT_COLUMNS
+    )
     assert "customer_amount_mean_all" in reference.DRIFT_COLUMNS
 
 
@@ -94,8 +100,9 @@ def test_a_waiting_drift_report_deploys_nothing_and_fails_nothing():
 
     waiting = {"waiting": True, "verdict": "waiting for 600 more new rows: ..."}
     never_read = object.__new__(ModelCandidate)
-    produced = model_deployment(build_asset_context(), fraud_model=never_read, drift_report=waiting,
-                                model_deployer=NoDeployer())
+    produced = model_deployment(
+        build_asset_context(), fraud_model=never_read, drift_report=waiting, model_deployer=NoDeployer()
+    )
     assert list(produced or []) == []
 
 

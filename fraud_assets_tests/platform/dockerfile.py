@@ -24,7 +24,9 @@ class Instruction:
         except json.JSONDecodeError:
             value = None
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            raise ValueError(f"Dockerfile line {self.line}: {self.keyword} must be a JSON array (exec form), got {self.args!r}")
+            raise ValueError(
+                f"Dockerfile line {self.line}: {self.keyword} must be a JSON array (exec form), got {self.args!r}"
+            )
         return value
 
 

@@ -47,7 +47,9 @@ def model_class(api_version: str, kind: str) -> type:
 def parse_as(model: type, value: dict, where: str) -> Any:
     """`value` (camelCase, as in YAML) as an instance of the kubernetes client `model`."""
     if not isinstance(value, dict):
-        raise InvalidObject(f"{where}: expected a mapping of {model.__name__} fields, got {type(value).__name__} {value!r}")
+        raise InvalidObject(
+            f"{where}: expected a mapping of {model.__name__} fields, got {type(value).__name__} {value!r}"
+        )
     try:
         parsed = k8s_model_from_dict(model, k8s_snake_case_dict(model, value))
     except Exception as exc:  # the loader raises bare Exception for unknown keys
@@ -75,7 +77,7 @@ def _differences(given: Any, kept: Any, path: str = ""):
         for key in given:
             yield from _differences(given[key], kept.get(key), f"{path}/{key}" if path else str(key))
     elif isinstance(given, list) and isinstance(kept, list) and len(given) == len(kept):
-        for i, (g, k) in enumerate(zip(given, kept)):
+        for i, (g, k) in enumerate(zip(given, kept, strict=False)):
             yield from _differences(g, k, f"{path}[{i}]")
     elif given != kept or type(given) is not type(kept):
         yield path, given, kept

@@ -44,7 +44,7 @@ def click_params(group: click.Group, argv: list[str]) -> dict:
 def test_both_targets_build_on_one_python_base():
     assert set(TARGETS) <= set(STAGES)
     base = dockerfile.chain(STAGES, "code")[0]
-    assert [s.name for s in dockerfile.chain(STAGES, "model")][0] == base.name
+    assert next(s.name for s in dockerfile.chain(STAGES, "model")) == base.name
     python = re.fullmatch(r"python:(\d+\.\d+)-slim", base.base)
     assert python, f"base image {base.base!r} is not an official python:X.Y-slim"
     assert f">={python.group(1)}" in pyproject()["project"]["requires-python"]
@@ -54,8 +54,11 @@ def test_both_targets_build_on_one_python_base():
 def test_runs_as_an_unprivileged_user_the_image_creates(target):
     user = dockerfile.effective(STAGES, target, "USER")
     assert user is not None and user.args not in ("root", "0") and not user.args.startswith(("root:", "0:"))
-    assert any(re.search(rf"useradd .*--uid [1-9]\d{{3,}} {re.escape(user.args)}\b", i.args)
-               for i in instructions(target) if i.keyword == "RUN"), f"user {user.args!r} is not created with a uid"
+    assert any(
+        re.search(rf"useradd .*--uid [1-9]\d{{3,}} {re.escape(user.args)}\b", i.args)
+        for i in instructions(target)
+        if i.keyword == "RUN"
+    ), f"user {user.args!r} is not created with a uid"
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -108,7 +111,11 @@ def test_model_target_runs_the_seldon_class(monkeypatch):
     assert isinstance(getattr(importlib.import_module(module), name), type)
     assert args.interface_name == MODEL_CLASS
     exposed = {int(p) for p in dockerfile.effective(STAGES, "model", "EXPOSE").args.split()}
-    assert exposed == {microservice.DEFAULT_HTTP_PORT, microservice.DEFAULT_GRPC_PORT, microservice.DEFAULT_METRICS_PORT}
+    assert exposed == {
+        microservice.DEFAULT_HTTP_PORT,
+        microservice.DEFAULT_GRPC_PORT,
+        microservice.DEFAULT_METRICS_PORT,
+    }
     assert dockerfile.effective(STAGES, "model", "ENTRYPOINT") is None
 
 

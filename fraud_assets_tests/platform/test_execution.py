@@ -4,6 +4,7 @@ Job that dagster-k8s builds for a step (its own parsing and Job construction, no
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from dagster import Definitions, asset
@@ -21,17 +22,19 @@ from fraud_assets.execution import K8S_RESOURCES, executor_for, k8s_op_tags
 from fraud_assets.settings import SettingError
 from fraud_assets_tests.platform.project import instance_config
 
-
 EXECUTOR_ENV = "FRAUD_EXECUTOR"
 
 
-@pytest.mark.parametrize("environ, executor", [
-    ({}, "in_process"),
-    ({EXECUTOR_ENV: ""}, "in_process"),
-    ({EXECUTOR_ENV: "in_process"}, "in_process"),
-    ({EXECUTOR_ENV: "kubernetes"}, "k8s"),
-    ({EXECUTOR_ENV: " Kubernetes\n"}, "k8s"),
-])
+@pytest.mark.parametrize(
+    "environ, executor",
+    [
+        ({}, "in_process"),
+        ({EXECUTOR_ENV: ""}, "in_process"),
+        ({EXECUTOR_ENV: "in_process"}, "in_process"),
+        ({EXECUTOR_ENV: "kubernetes"}, "k8s"),
+        ({EXECUTOR_ENV: " Kubernetes\n"}, "k8s"),
+    ],
+)
 def test_the_executor_follows_the_executor_variable(environ, executor):
     @asset
     def numbers():
@@ -63,8 +66,13 @@ def step_job(group: str):
         postgres_password_secret=launcher["postgres_password_secret"],
     )
     user_config = get_user_defined_k8s_config(sized.op.tags)
-    return construct_dagster_k8s_job(job_config, ["dagster", "api", "execute_step"], f"dagster-step-{group}",
-                                     user_defined_k8s_config=user_config, component="step_worker")
+    return construct_dagster_k8s_job(
+        job_config,
+        ["dagster", "api", "execute_step"],
+        f"dagster-step-{group}",
+        user_defined_k8s_config=user_config,
+        component="step_worker",
+    )
 
 
 @pytest.mark.parametrize("group", sorted(K8S_RESOURCES))
@@ -104,7 +112,9 @@ def test_a_typo_in_the_tag_is_refused_by_dagster_k8s(monkeypatch):
     broken = json.loads(k8s_op_tags("ingest")[USER_DEFINED_K8S_CONFIG_KEY])
     broken["container_config"]["resources"]["request"] = broken["container_config"]["resources"].pop("requests")
     monkeypatch.setitem(execution.K8S_RESOURCES, "ingest", broken)
-    with pytest.raises(Exception, match="Unexpected keys in model class V1ResourceRequirements: {'request'}"):
+    with pytest.raises(
+        Exception, match=re.escape("Unexpected keys in model class V1ResourceRequirements: {'request'}")
+    ):
         get_user_defined_k8s_config(k8s_op_tags("ingest"))
     monkeypatch.setitem(execution.K8S_RESOURCES, "ingest", {"container_configs": {}})
     with pytest.raises(DagsterInvalidConfigError, match="dagster-k8s/config"):
@@ -112,7 +122,9 @@ def test_a_typo_in_the_tag_is_refused_by_dagster_k8s(monkeypatch):
 
 
 def test_an_unknown_group_names_the_known_ones():
-    with pytest.raises(KeyError, match=r"asset group 'scoring' has no Kubernetes pod size; known groups: \['deployment'"):
+    with pytest.raises(
+        KeyError, match=r"asset group 'scoring' has no Kubernetes pod size; known groups: \['deployment'"
+    ):
         k8s_op_tags("scoring")
 
 

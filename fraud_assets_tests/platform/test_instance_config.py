@@ -29,13 +29,15 @@ def load_instance_config(folder) -> dict:
     for section in PLUGGABLE:
         if section in config:
             # As ConfigurableClassData.rehydrate does it, short of building the object.
-            data = ConfigurableClassData(config[section]["module"], config[section]["class"],
-                                         yaml.safe_dump(config[section].get("config") or {}))
+            data = ConfigurableClassData(
+                config[section]["module"], config[section]["class"], yaml.safe_dump(config[section].get("config") or {})
+            )
             klass = class_from_code_pointer(data.module_name, data.class_name)
             result = process_config(resolve_to_config_type(klass.config_type()), data.config_dict)
             if not result.success:
-                raise DagsterInvalidConfigError(f"{section} ({klass.__name__}) config in {folder}", result.errors,
-                                                data.config_dict)
+                raise DagsterInvalidConfigError(
+                    f"{section} ({klass.__name__}) config in {folder}", result.errors, data.config_dict
+                )
             config = {**config, section: {**config[section], "config": result.value}}
     return config
 
@@ -63,13 +65,16 @@ def test_every_configmap_and_secret_it_names_exists():
     assert "postgresql-password" in secrets[launcher["postgres_password_secret"]]["stringData"]
 
 
-@pytest.mark.parametrize("mutate, problem", [
-    (lambda c: c.update(storge=c.pop("storage")), 'unexpected config entry "storge"'),
-    (lambda c: c["run_launcher"]["config"].update(job_namspace="x"), 'unexpected config entry "job_namspace"'),
-    (lambda c: c["run_launcher"]["config"].update(env_config_maps="fraud-assets-env"), "env_config_maps"),
-    (lambda c: c["storage"]["postgres"]["postgres_db"].pop("hostname"), 'missing required config entry "hostname"'),
-    (lambda c: c["run_coordinator"]["config"].update(max_concurrent_runs="four"), "max_concurrent_runs"),
-])
+@pytest.mark.parametrize(
+    "mutate, problem",
+    [
+        (lambda c: c.update(storge=c.pop("storage")), 'unexpected config entry "storge"'),
+        (lambda c: c["run_launcher"]["config"].update(job_namspace="x"), 'unexpected config entry "job_namspace"'),
+        (lambda c: c["run_launcher"]["config"].update(env_config_maps="fraud-assets-env"), "env_config_maps"),
+        (lambda c: c["storage"]["postgres"]["postgres_db"].pop("hostname"), 'missing required config entry "hostname"'),
+        (lambda c: c["run_coordinator"]["config"].update(max_concurrent_runs="four"), "max_concurrent_runs"),
+    ],
+)
 def test_a_typo_or_a_wrong_type_fails_the_check(mutate, problem, tmp_path, monkeypatch):
     for name, value in cluster_environment().items():
         monkeypatch.setenv(name, value)

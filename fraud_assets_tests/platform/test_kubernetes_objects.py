@@ -39,8 +39,11 @@ def validate(manifest: dict, where: str) -> None:
 
 def test_deploy_holds_the_environment_objects():
     kinds = {(doc["kind"], doc["metadata"]["name"]) for _, doc in DOCUMENTS}
-    assert {("ConfigMap", "fraud-assets-env"), ("Secret", "fraud-assets-secrets"),
-            ("Secret", "dagster-postgresql-secret")} <= kinds
+    assert {
+        ("ConfigMap", "fraud-assets-env"),
+        ("Secret", "fraud-assets-secrets"),
+        ("Secret", "dagster-postgresql-secret"),
+    } <= kinds
 
 
 @pytest.mark.parametrize("where, manifest", DOCUMENTS, ids=[where for where, _ in DOCUMENTS])
@@ -52,14 +55,17 @@ def env_config_map() -> dict:
     return objects_of_kind("ConfigMap")["fraud-assets-env"]
 
 
-@pytest.mark.parametrize("mutate, problem", [
-    (lambda m: m["metadata"].update(nmae="x"), "Unexpected keys in model class V1ObjectMeta: {'nmae'}"),
-    (lambda m: m.update(dta=m.pop("data")), "Unexpected keys in model class V1ConfigMap"),
-    (lambda m: m["data"].update(DAGSTER_PG_PORT=5432), "DAGSTER_PG_PORT is 5432 but the API reads it as '5432'"),
-    (lambda m: m["data"].update(FRAUD_EXECUTOR=True), "FRAUD_EXECUTOR is True"),
-    (lambda m: m.update(apiVersion="apps/v1"), "apps/v1 ConfigMap is not a built-in Kubernetes kind"),
-    (lambda m: m["metadata"].pop("name"), "metadata.name is required"),
-])
+@pytest.mark.parametrize(
+    "mutate, problem",
+    [
+        (lambda m: m["metadata"].update(nmae="x"), "Unexpected keys in model class V1ObjectMeta: {'nmae'}"),
+        (lambda m: m.update(dta=m.pop("data")), "Unexpected keys in model class V1ConfigMap"),
+        (lambda m: m["data"].update(DAGSTER_PG_PORT=5432), "DAGSTER_PG_PORT is 5432 but the API reads it as '5432'"),
+        (lambda m: m["data"].update(FRAUD_EXECUTOR=True), "FRAUD_EXECUTOR is True"),
+        (lambda m: m.update(apiVersion="apps/v1"), "apps/v1 ConfigMap is not a built-in Kubernetes kind"),
+        (lambda m: m["metadata"].pop("name"), "metadata.name is required"),
+    ],
+)
 def test_a_typo_or_a_wrong_type_fails_the_check(mutate, problem):
     manifest = copy.deepcopy(env_config_map())
     mutate(manifest)
@@ -81,8 +87,11 @@ def test_the_environment_selects_kubernetes_everywhere():
     assert data["MLFLOW_TRACKING_URI"].startswith("http")
     # Storage locations; FRAUD_K8S_INGRESS_URL is the model's gateway and FRAUD_STATE_STORE_URL the online
     # state's store (Redis), not storage.
-    urls = {k: v for k, v in data.items() if k.startswith("FRAUD_") and k.endswith("_URL")
-            and "_K8S_" not in k and k != "FRAUD_STATE_STORE_URL"}
+    urls = {
+        k: v
+        for k, v in data.items()
+        if k.startswith("FRAUD_") and k.endswith("_URL") and "_K8S_" not in k and k != "FRAUD_STATE_STORE_URL"
+    }
     assert {"FRAUD_LANDING_URL", "FRAUD_QUARANTINE_URL", "FRAUD_STORAGE_URL", "FRAUD_REPORTS_URL"} <= set(urls)
     assert all(url.startswith("s3://") for url in urls.values()), urls
 

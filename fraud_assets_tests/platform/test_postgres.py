@@ -101,8 +101,13 @@ def dagster_url(libpq_url: str) -> str:
 
 def test_the_deploy_instance_storage_works_on_a_real_server(postgres_server, tmp_path, monkeypatch):
     url = urlparse(fresh_database(postgres_server))
-    settings = {"DAGSTER_PG_HOST": url.hostname, "DAGSTER_PG_PORT": str(url.port), "DAGSTER_PG_USERNAME": url.username,
-                "DAGSTER_PG_PASSWORD": "unused-with-trust-auth", "DAGSTER_PG_DB": url.path.lstrip("/")}
+    settings = {
+        "DAGSTER_PG_HOST": url.hostname,
+        "DAGSTER_PG_PORT": str(url.port),
+        "DAGSTER_PG_USERNAME": url.username,
+        "DAGSTER_PG_PASSWORD": "unused-with-trust-auth",
+        "DAGSTER_PG_DB": url.path.lstrip("/"),
+    }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     # The storage section verbatim; the run launcher needs a cluster and is checked offline elsewhere.
@@ -123,8 +128,11 @@ def test_the_ingest_location_matches_the_project_definitions():
     from fraud_assets_tests.platform import ingest_location
 
     ours, theirs = ingest_location.automation_sensor, definitions.automation_sensor
-    assert (ours.name, ours.minimum_interval_seconds, ours.default_status) == \
-           (theirs.name, theirs.minimum_interval_seconds, theirs.default_status)
+    assert (ours.name, ours.minimum_interval_seconds, ours.default_status) == (
+        theirs.name,
+        theirs.minimum_interval_seconds,
+        theirs.default_status,
+    )
     assert ingest_location.defs.sensors[0] is definitions.landing_sensor
     for name, resource in ingest_location.defs.resources.items():
         assert resource == definitions.defs.resources[name], name
@@ -135,9 +143,21 @@ def test_the_ingest_location_matches_the_project_definitions():
 def ingest_workspace(folder: Path) -> Path:
     """A workspace with the ingest and features groups only (see ingest_location)."""
     path = folder / "workspace.yaml"
-    path.write_text(yaml.safe_dump({"load_from": [{"python_module": {
-        "module_name": "fraud_assets_tests.platform.ingest_location", "location_name": "fraud_assets",
-        "working_directory": str(ROOT)}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "load_from": [
+                    {
+                        "python_module": {
+                            "module_name": "fraud_assets_tests.platform.ingest_location",
+                            "location_name": "fraud_assets",
+                            "working_directory": str(ROOT),
+                        }
+                    }
+                ]
+            }
+        )
+    )
     return path
 
 
@@ -148,15 +168,17 @@ def running_daemon(workspace: Path, log: Path):
     daemon = Path(sys.executable).parent / "dagster-daemon"
     proc = subprocess.Popen(
         [str(daemon), "run", "-w", str(workspace)],
-        cwd=ROOT, env=dict(os.environ), stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         yield proc
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
 
@@ -192,9 +214,11 @@ def wait_until_settled(instance: DagsterInstance, keys: set[str], timeout: float
         if settled(instance, keys):
             return
         time.sleep(1)
-    pytest.fail(f"timed out after {timeout}s waiting for slices and features of {sorted(keys)}; "
-                f"slices {dict(materialized(instance, SLICES))}, features {dict(materialized(instance, FEATURES))}; "
-                f"runs:\n{timeline(instance)}\ndaemon log:\n{log.read_text()[-4000:]}")
+    pytest.fail(
+        f"timed out after {timeout}s waiting for slices and features of {sorted(keys)}; "
+        f"slices {dict(materialized(instance, SLICES))}, features {dict(materialized(instance, FEATURES))}; "
+        f"runs:\n{timeline(instance)}\ndaemon log:\n{log.read_text()[-4000:]}"
+    )
 
 
 @pytest.mark.timeout(400)
@@ -243,7 +267,12 @@ class SteadyLoad:
     def __init__(self, url: str, row: dict, clients: int = 2, pause_s: float = 0.02, max_s: float = 600):
         import threading
 
-        self.url, self.body, self.pause_s, self.deadline = url, json.dumps(row).encode(), pause_s, time.monotonic() + max_s
+        self.url, self.body, self.pause_s, self.deadline = (
+            url,
+            json.dumps(row).encode(),
+            pause_s,
+            time.monotonic() + max_s,
+        )
         self.stop, self.results = threading.Event(), []
         self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
 
@@ -273,7 +302,9 @@ class SteadyLoad:
 
 
 @pytest.mark.timeout(600)
-def test_the_whole_graph_on_postgres_keeps_serving_through_a_retrain_under_load(postgres_server, home, tmp_path, record_property):
+def test_the_whole_graph_on_postgres_keeps_serving_through_a_retrain_under_load(
+    postgres_server, home, tmp_path, record_property
+):
     from fraud_assets.demo import land_and_refresh
     from fraud_assets.deployment.deployer import LocalDeployer
 
@@ -296,7 +327,9 @@ def test_the_whole_graph_on_postgres_keeps_serving_through_a_retrain_under_load(
             record_property("requests", len(latencies))
             record_property("p50_ms", round(p50, 2))
             record_property("p99_ms", round(p99, 2))
-            print(f"{len(latencies)} requests during retrain and redeploy, 0 failed, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+            print(
+                f"{len(latencies)} requests during retrain and redeploy, 0 failed, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+            )
             assert isinstance(instance.run_storage, PostgresRunStorage)
             assert len(instance.get_run_records()) == 4, "two runs per landing, all recorded in Postgres"
     finally:

@@ -28,8 +28,18 @@ def sixth_days() -> pd.DataFrame:
 
 
 def _row(step, customer, merchant, category, amount, fraud, gender="F", age="2"):
-    return dict(step=step, customer=customer, age=age, gender=gender, zipcodeOri="28007", merchant=merchant,
-                zipMerchant="28007", category=category, amount=amount, fraud=fraud)
+    return dict(
+        step=step,
+        customer=customer,
+        age=age,
+        gender=gender,
+        zipcodeOri="28007",
+        merchant=merchant,
+        zipMerchant="28007",
+        category=category,
+        amount=amount,
+        fraud=fraud,
+    )
 
 
 def test_profile_of_a_hand_made_frame():

@@ -59,8 +59,16 @@ def test_full_run_matches_banksim_size_and_fraud_structure(full_run):
 def test_frame_is_typed_in_column_order_and_sorted_by_step(sixth_days):
     assert tuple(sixth_days.columns) == COLUMNS
     assert sixth_days.dtypes.astype(str).to_dict() == {
-        "step": "int64", "customer": "object", "age": "object", "gender": "object", "zipcodeOri": "object",
-        "merchant": "object", "zipMerchant": "object", "category": "object", "amount": "float64", "fraud": "int64",
+        "step": "int64",
+        "customer": "object",
+        "age": "object",
+        "gender": "object",
+        "zipcodeOri": "object",
+        "merchant": "object",
+        "zipMerchant": "object",
+        "category": "object",
+        "amount": "float64",
+        "fraud": "int64",
     }
     assert sixth_days["step"].is_monotonic_increasing
     assert set(sixth_days["step"]) == set(EVERY_SIXTH_DAY)
@@ -79,7 +87,7 @@ def test_merchants_stay_in_their_category(full_run):
     from fraud_assets.data.schema import merchant_categories
 
     pairs = full_run[["merchant", "category"]].drop_duplicates()
-    assert dict(zip(pairs["merchant"], pairs["category"])) == merchant_categories()
+    assert dict(zip(pairs["merchant"], pairs["category"], strict=False)) == merchant_categories()
 
 
 def test_no_fraud_where_banksim_has_none(full_run):

@@ -32,7 +32,7 @@ def test_bad_serving_input_is_refused(trained):
 
 
 def test_categoricals_are_split_natively(trained):
-    flags = dict(zip(trained.model.feature_names_in_, trained.model.estimator_.is_categorical_))
+    flags = dict(zip(trained.model.feature_names_in_, trained.model.estimator_.is_categorical_, strict=False))
     assert {name for name, categorical in flags.items() if categorical} == set(CATEGORICAL_FEATURES)
 
 
@@ -40,7 +40,9 @@ def test_fit_is_deterministic_and_clonable(trained):
     windows = trained.windows
     again = clone(trained.model).fit(windows.X_train, windows.y_train, calibration_mask=windows.calibration_mask)
     assert again.threshold == trained.model.threshold
-    np.testing.assert_array_equal(again.predict_proba(windows.X_validation), trained.model.predict_proba(windows.X_validation))
+    np.testing.assert_array_equal(
+        again.predict_proba(windows.X_validation), trained.model.predict_proba(windows.X_validation)
+    )
 
 
 def test_threshold_maximises_f1_on_calibration_rows(trained):

@@ -2,6 +2,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -108,7 +109,7 @@ def test_a_tampered_artifact_is_refused(home, register):
     version = register()
     stored = next((home / "mlflow" / "artifacts").rglob(registry.MODEL_FILE))
     stored.write_bytes(stored.read_bytes() + b"\0")
-    with pytest.raises(ModelIntegrityError, match="differs from the registered manifest's .*refusing to load"):
+    with pytest.raises(ModelIntegrityError, match=r"differs from the registered manifest's .*refusing to load"):
         registry.load_version(version.name, version.version)
 
 
@@ -164,23 +165,32 @@ def test_the_run_links_back_to_its_dagster_run(home, register, monkeypatch):
 def test_run_link_is_the_ui_page_when_a_ui_is_known(home, register, monkeypatch):
     version = register()
     monkeypatch.delenv("FRAUD_MLFLOW_UI_URL", raising=False)
-    assert registry.run_url(version.run_id) is None and "mlflow ui --backend-store-uri" in registry.run_link(version.run_id)
+    assert registry.run_url(version.run_id) is None and "mlflow ui --backend-store-uri" in registry.run_link(
+        version.run_id
+    )
     monkeypatch.setenv("FRAUD_MLFLOW_UI_URL", "http://127.0.0.1:5999")
     experiment = MlflowClient(registry.tracking_uri()).get_run(version.run_id).info.experiment_id
-    assert registry.run_link(version.run_id) == f"http://127.0.0.1:5999/#/experiments/{experiment}/runs/{version.run_id}"
+    assert (
+        registry.run_link(version.run_id) == f"http://127.0.0.1:5999/#/experiments/{experiment}/runs/{version.run_id}"
+    )
 
 
 def test_a_drift_report_is_a_finished_run_with_its_html(home):
     html = "<html><body>Evidently drift report</body></html>"
-    experiment, run_id = registry.log_drift_report(html, {"share_drifted": 0.25}, {"reference": "champion v1"},
-                                                   dagster_run_id="dagster-run-2")
+    experiment, run_id = registry.log_drift_report(
+        html, {"share_drifted": 0.25}, {"reference": "champion v1"}, dagster_run_id="dagster-run-2"
+    )
     client = MlflowClient(registry.tracking_uri())
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.info.experiment_id == experiment
     assert client.get_experiment(experiment).name == registry.DRIFT_EXPERIMENT
     assert run.data.metrics["share_drifted"] == 0.25 and run.data.tags["reference"] == "champion v1"
     assert run.data.tags[registry.DAGSTER_RUN_TAG] == "dagster-run-2"
-    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=registry.DRIFT_REPORT_ARTIFACT,
-                                                dst_path=str(home / "download"), tracking_uri=registry.tracking_uri())
-    assert open(local).read() == html
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run_id,
+        artifact_path=registry.DRIFT_REPORT_ARTIFACT,
+        dst_path=str(home / "download"),
+        tracking_uri=registry.tracking_uri(),
+    )
+    assert Path(local).read_text() == html
     assert mlflow.active_run() is None
