@@ -68,7 +68,9 @@ def compute_features_incremental(
     coded = {family: sortable_codes(columns[family]) for family in d.FAMILIES}
     for family, (codes, _) in coded.items():
         _reject_rows(new_transactions, codes < 0, family, "must not be missing")
-    canonical = canonical_order(step, *(coded[f][0] for f in d.FAMILIES), columns["amount"])
+    canonical = canonical_order(
+        step, coded["customer"][0], coded["merchant"][0], coded["category"][0], columns["amount"]
+    )
     # Input row j shows the features of canonical row source[j]: itself, or its last exact duplicate.
     source = canonical.tie_last[_inverse(canonical.rows)]
 
@@ -98,8 +100,8 @@ def compute_features_incremental(
 
     table[d.FEATURE_COLUMNS.index("amount")] = columns["amount"]
     for name, levels in d.CATEGORICAL_LEVELS.items():
-        codes = coded.get(name) or sortable_codes(columns[name])
-        table[d.FEATURE_COLUMNS.index(name)] = _catalogue_codes(codes, levels)
+        factorized = coded.get(name) or sortable_codes(columns[name])
+        table[d.FEATURE_COLUMNS.index(name)] = _catalogue_codes(factorized, levels)
     last_step = int(step.max()) if state.last_step is None else max(int(step.max()), state.last_step)
     new_state = FeatureState(
         config.label_delay_steps, last_step, families, category_totals, previous_category_totals, step_open

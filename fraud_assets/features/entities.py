@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -114,7 +114,7 @@ def assemble_state(
     return FeatureState(label_delay_steps, last_step, families, totals[0], totals[1], step_open)
 
 
-def touched_keys(columns: Mapping[str, object]) -> dict[str, list[str]]:
+def touched_keys(columns: Mapping[str, Iterable[object]]) -> dict[str, list[str]]:
     """The distinct keys per family that transactions (columns by family name) touch."""
     return {family: list(dict.fromkeys(str(key) for key in columns[family])) for family in d.FAMILIES}
 

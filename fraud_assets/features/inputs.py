@@ -35,8 +35,8 @@ def fold(inputs: str, step: int, digest: str) -> str:
 def chains(slice_digests: Mapping[str, str]) -> dict[str, str]:
     """For each partition key, the inputs digest of the state after it: every slice up to its step, in step order."""
     out, inputs = {}, NOTHING
-    for key in sorted(slice_digests, key=step_from_name):
-        inputs = fold(inputs, step_from_name(key), slice_digests[key])
+    for key in sorted(slice_digests, key=_step):
+        inputs = fold(inputs, _step(key), slice_digests[key])
         out[key] = inputs
     return out
 
@@ -67,11 +67,11 @@ def stale_features(slice_digests: Mapping[str, str], recorded: Mapping[str, Reco
     stale = [k for k in expected if k in recorded and recorded[k].inputs != expected[k]]
     if not stale:
         return None
-    last = max(step_from_name(k) for k in stale)
-    late = [k for k in expected if k not in recorded and step_from_name(k) < last]
+    last = max(_step(k) for k in stale)
+    late = [k for k in expected if k not in recorded and _step(k) < last]
     changed = [k for k in stale if recorded[k].slice_digest not in (None, slice_digests[k])]
-    first = min(step_from_name(k) for k in stale + late)
-    partitions = [k for k in expected if step_from_name(k) >= first]
+    first = min(_step(k) for k in stale + late)
+    partitions = [k for k in expected if _step(k) >= first]
     causes = [f"{k} re-landed with changed content" for k in changed] + [f"{k} landed late" for k in late]
     if not causes:
         causes = [f"the days before {stale[0]} are not those its features were computed from"]
@@ -79,3 +79,11 @@ def stale_features(slice_digests: Mapping[str, str], recorded: Mapping[str, Reco
         partitions,
         f"{'; '.join(causes)}: features of {partitions[0]}..{partitions[-1]} computed again from the days before each",
     )
+
+
+def _step(key: str) -> int:
+    """The day of a partition key (`step_042`); a key without one cannot take part in a chain."""
+    step = step_from_name(key)
+    if step is None:
+        raise ValueError(f"partition key {key!r} names no step")
+    return step

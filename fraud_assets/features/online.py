@@ -53,7 +53,11 @@ class Position:
 
     @property
     def scoring_step_for_late(self) -> int:
-        return self.open_step if self.open_step is not None else int(self.landed_step) + 1
+        if self.open_step is not None:
+            return self.open_step
+        if self.landed_step is None:
+            raise ValueError("online state: no step landed or open yet")
+        return self.landed_step + 1
 
 
 @dataclass(frozen=True)

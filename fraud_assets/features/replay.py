@@ -111,7 +111,7 @@ def features_for_slices(
     out: dict[str, SliceFeatures] = {}
     for step, key in timeline:
         frame = slices[key] if key in slices else store.read_slice(key)
-        digest, inputs = slice_digest(frame), state.inputs
+        digest, inputs = slice_digest(frame), state.inputs or NOTHING
         features, state = compute_features_incremental(frame, state, config)
         state = replace(state, inputs=fold(inputs, step, digest))
         if key not in slices:
@@ -120,6 +120,6 @@ def features_for_slices(
         rows = pd.concat([frame.loc[:, list(CARRIED_COLUMNS)], features], axis=1)
         store.write_state(key, state.to_bytes())
         out[key] = SliceFeatures(
-            rows=rows, history_rows=state.transactions_seen, inputs=state.inputs, slice_digest=digest
+            rows=rows, history_rows=state.transactions_seen, inputs=state.inputs or NOTHING, slice_digest=digest
         )
     return FeatureRun(slices=out, replayed=replayed)

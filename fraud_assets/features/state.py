@@ -96,8 +96,8 @@ class FeatureState:
                 for member in fields(group):
                     arrays[f"{family}.{part}.{member.name}"] = getattr(group, member.name)
         for totals in ("category_step_totals", "previous_category_step_totals"):
-            for part in fields(StepTotals):
-                arrays[f"{totals}.{part.name}"] = getattr(getattr(self, totals), part.name)
+            for member in fields(StepTotals):
+                arrays[f"{totals}.{member.name}"] = getattr(getattr(self, totals), member.name)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         return buffer.getvalue()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -88,7 +88,9 @@ def drift_since_reference(
     slice_ids = sorted(features, key=lambda k: (step_from_name(k) or 0, k))
     ref_keys, cur_keys, basis = reference_and_current(slice_ids, accepted)
     reference, current = _concat(features, ref_keys), _concat(features, cur_keys)
-    outcome = dict(reference_slices=ref_keys, current_slices=cur_keys, basis=basis, current_rows=len(current))
+    outcome: dict[str, Any] = dict(
+        reference_slices=ref_keys, current_slices=cur_keys, basis=basis, current_rows=len(current)
+    )
     if not cur_keys:
         why = "no slices arrived since the reference: nothing new to drift"
         return DriftOutcome(**outcome, result=None, per_slice=None, verdict=why)
