@@ -27,7 +27,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/fraud-assets dev
 
-test: $(VENV)/.installed postgres-deps redis-deps browser-deps
+test: $(VENV)/.installed lint postgres-deps redis-deps browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Lint, format and types: ruff over the whole tree, mypy over the plain packages (pyproject.toml).
