@@ -248,16 +248,14 @@ def compute_drift(
         Dataset.from_pandas(reference_sample, data_definition=definition),
     )
     verdicts |= _value_drift_verdicts(snapshot.dict())
+    samples = (reference_sample, current_sample)
     return _result(
         reference,
         current,
-        reference_sample,
-        current_sample,
+        samples,
         columns,
-        test.label,
         verdicts,
-        test.max_drift_share,
-        test.target_method,
+        test,
         html=snapshot.get_html_str(as_iframe=False) if html else "",
     )
 
@@ -302,18 +300,7 @@ def per_slice_summary(
             test.target_method,
             test.target_threshold,
         )
-        result = _result(
-            reference,
-            frame,
-            reference_sample,
-            current_sample,
-            columns,
-            test.label,
-            verdicts,
-            test.max_drift_share,
-            test.target_method,
-            html="",
-        )
+        result = _result(reference, frame, (reference_sample, current_sample), columns, verdicts, test, html="")
         rows.append(
             row
             | {
@@ -342,15 +329,15 @@ def _no_verdict(note: str) -> dict:
 def _result(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    reference_sample: pd.DataFrame,
-    current_sample: pd.DataFrame,
+    samples: tuple[pd.DataFrame, pd.DataFrame],
     columns: Sequence[str],
-    label: str,
     verdicts: dict[str, ColumnDrift],
-    max_drift_share: float,
-    target_method: str,
+    test: DriftTest,
     html: str,
 ) -> DriftResult:
+    """The verdicts as plain values; `samples` are the (reference, current) rows the tests saw."""
+    reference_sample, current_sample = samples
+    label, max_drift_share, target_method = test.label, test.max_drift_share, test.target_method
     column_drifts = tuple(verdicts[c] for c in columns)
     label_drift = verdicts[label]
     n_drifted = sum(c.drifted for c in column_drifts)
