@@ -9,6 +9,7 @@ test-artifacts/ui/ so a failed CI run can be read afterwards.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from playwright.sync_api import expect, sync_playwright
 
 from fraud_assets.deployment import processes
@@ -31,6 +34,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# What workspace.yaml loads, as the webserver names it: the location, the repository Definitions make, its asset job.
+LOCATION, REPOSITORY, ASSET_JOB = "fraud_assets", "__repository__", "__ASSET_JOB"
 VIEWPORT = {"width": 1920, "height": 1200}  # wide enough for the six-asset graph with labels
 # Dagster, MLflow, the page and the model server share the machine with the browser: pages can take a while.
 expect.set_options(timeout=30_000)
@@ -131,6 +136,47 @@ class DagsterDev:
     def materialized_partitions(self, asset: str) -> set[str]:
         with self.instance() as instance:
             return {r.partition_key for r in instance.fetch_materializations(AssetKey(asset), limit=10_000).records}
+
+    def slices_idle(self) -> bool:
+        """No run that stores slices is queued or running."""
+        with self.instance() as instance:
+            runs = instance.get_runs(RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES))
+        return not [run for run in runs if AssetKey("transaction_slices") in (run.asset_selection or ())]
+
+    def launch_run(self, assets: list[str], partition_range: tuple[str, str]) -> str:
+        """One run of `assets` over a range of partition keys (unpartitioned assets run whole), launched through the
+        webserver (GraphQL launchRun, as the UI's Materialize button does) so it runs with the server's settings;
+        the run id."""
+        mutation = """mutation Launch($params: ExecutionParams!) {
+            launchRun(executionParams: $params) {
+                __typename ... on LaunchRunSuccess { run { runId } } ... on Error { message } } }"""
+        params = {
+            "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": ASSET_JOB,
+                         "assetSelection": [{"path": [asset]} for asset in assets]},
+            "executionMetadata": {"tags": [{"key": ASSET_PARTITION_RANGE_START_TAG, "value": partition_range[0]},
+                                           {"key": ASSET_PARTITION_RANGE_END_TAG, "value": partition_range[1]}]},
+        }
+        body = json.dumps({"query": mutation, "variables": {"params": params}}).encode()
+        request = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+        launched = (answer.get("data") or {}).get("launchRun") or {}
+        assert launched.get("__typename") == "LaunchRunSuccess", answer
+        return launched["run"]["runId"]
+
+    def finished_run(self, run_id: str) -> DagsterRun | None:
+        """The run once it has finished, else None; fails the test, with each failed step's error, if it failed."""
+        with self.instance() as instance:
+            run = instance.get_run_by_id(run_id)
+            if run is not None and run.is_finished and run.status != DagsterRunStatus.SUCCESS:
+                pytest.fail(f"run {run_id[:8]} {run.status.value}\n" + "\n".join(self._step_failures(instance, [run])))
+        return run if run is not None and run.is_finished else None
+
+    def materialized_by(self, asset: str, run_id: str) -> bool:
+        """Whether the asset's latest materialization came from the run."""
+        with self.instance() as instance:
+            latest = instance.fetch_materializations(AssetKey(asset), limit=1).records
+        return bool(latest) and latest[0].run_id == run_id
 
     def backfill_run(self, backfill_id: str, asset: str) -> DagsterRun | None:
         """The backfill's run that materializes `asset`, once launched; fails the test as soon as
