@@ -55,23 +55,61 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def services(host: str, ports: Ports, workspace: Path, tracking_uri: str, artifacts: str | None,
-             start_mlflow: bool) -> list[Service]:
+def services(
+    host: str, ports: Ports, workspace: Path, tracking_uri: str, artifacts: str | None, start_mlflow: bool
+) -> list[Service]:
     """The services and their URLs; MLflow's UI only for a store no server serves already."""
-    found = [Service("Dagster", [_bin("dagster"), "dev", "-h", host, "-p", str(ports.dagster), "-w", str(workspace)],
-                     f"http://{host}:{ports.dagster}", shutdown_pipe=True, grace_s=30.0)]
+    found = [
+        Service(
+            "Dagster",
+            [_bin("dagster"), "dev", "-h", host, "-p", str(ports.dagster), "-w", str(workspace)],
+            f"http://{host}:{ports.dagster}",
+            shutdown_pipe=True,
+            grace_s=30.0,
+        )
+    ]
     if start_mlflow:
-        command = [_bin("mlflow"), "server", "--backend-store-uri", tracking_uri, "--host", host,
-                   "--port", str(ports.mlflow), "--workers", "1"]
+        command = [
+            _bin("mlflow"),
+            "server",
+            "--backend-store-uri",
+            tracking_uri,
+            "--host",
+            host,
+            "--port",
+            str(ports.mlflow),
+            "--workers",
+            "1",
+        ]
         if artifacts:  # where proxied artifacts go (the experiments name their own locations)
             command += ["--artifacts-destination", artifacts]
         # Its job runner (a process per GenAI job type) serves nothing this project uses.
-        found.append(Service("MLflow", command, f"http://{host}:{ports.mlflow}",
-                             env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}))
-    found.append(Service("scoring page", [
-        _bin("streamlit"), "run", str(PAGE_SCRIPT), "--server.address", host, "--server.port", str(ports.page),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ], f"http://{host}:{ports.page}"))
+        found.append(
+            Service(
+                "MLflow", command, f"http://{host}:{ports.mlflow}", env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+            )
+        )
+    found.append(
+        Service(
+            "scoring page",
+            [
+                _bin("streamlit"),
+                "run",
+                str(PAGE_SCRIPT),
+                "--server.address",
+                host,
+                "--server.port",
+                str(ports.page),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            f"http://{host}:{ports.page}",
+        )
+    )
     return found
 
 
@@ -81,8 +119,9 @@ def _start(service: Service, env: Mapping[str, str]) -> Running:
         read_end, write_end = os.pipe()
         command += ["--shutdown-pipe", str(read_end)]
         pass_fds = (read_end,)
-    process = subprocess.Popen(command, env={**env, **service.env}, pass_fds=pass_fds, stdin=subprocess.DEVNULL,
-                               process_group=0)
+    process = subprocess.Popen(
+        command, env={**env, **service.env}, pass_fds=pass_fds, stdin=subprocess.DEVNULL, process_group=0
+    )
     if pass_fds:
         os.close(pass_fds[0])
     return Running(service, process, write_end)
@@ -149,8 +188,11 @@ def run(found: list[Service], env: Mapping[str, str], model_server_note: Callabl
             time.sleep(1)
             for running in started:
                 if running.process.poll() is not None:
-                    print(f"{running.service.name} exited with code {running.process.returncode}: "
-                          "stopping the others", file=sys.stderr, flush=True)
+                    print(
+                        f"{running.service.name} exited with code {running.process.returncode}: stopping the others",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     code = 1
     except KeyboardInterrupt:
         pass

@@ -18,16 +18,26 @@ WITH_CHILD = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-
 # Ignores SIGTERM: only SIGKILL after the grace period stops it.
 STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
 # Like `dagster dev --shutdown-pipe FD`: ignores SIGINT and SIGTERM, exits when the pipe says SHUTDOWN.
-PIPED = ("import os, signal, sys; [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)]; "
-         "pipe = os.fdopen(int(sys.argv[-1])); line = pipe.readline(); print('piped service got', line.strip(), flush=True)")
+PIPED = (
+    "import os, signal, sys; [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)]; "
+    "pipe = os.fdopen(int(sys.argv[-1])); line = pipe.readline(); print('piped service got', line.strip(), flush=True)"
+)
 
 
 def supervise(tmp_path: Path, services: str) -> subprocess.Popen:
     script = tmp_path / "supervise.py"
-    script.write_text("import os, sys\nfrom fraud_assets.dev import Service, run\n"
-                      f"sys.exit(run({services}, os.environ, lambda: 'the model server note.'))\n")
-    return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True, stdin=subprocess.DEVNULL)
+    script.write_text(
+        "import os, sys\nfrom fraud_assets.dev import Service, run\n"
+        f"sys.exit(run({services}, os.environ, lambda: 'the model server note.'))\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def wait_until_started(process: subprocess.Popen, count: int) -> str:
@@ -42,11 +52,14 @@ def wait_until_started(process: subprocess.Popen, count: int) -> str:
 
 def test_ctrl_c_stops_every_service_and_what_it_started(tmp_path):
     py = repr(sys.executable)
-    process = supervise(tmp_path, f"""[
+    process = supervise(
+        tmp_path,
+        f"""[
         Service("with-child", [{py}, "-c", {WITH_CHILD!r}], "http://a"),
         Service("stubborn", [{py}, "-c", {STUBBORN!r}], "http://b", grace_s=2.0),
         Service("piped", [{py}, "-c", {PIPED!r}], "http://c", shutdown_pipe=True),
-    ]""")
+    ]""",
+    )
     wait_until_started(process, 4)  # three services and one grandchild
     time.sleep(1.5)  # the Python children install their signal handlers
     os.killpg(process.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
@@ -61,10 +74,13 @@ def test_ctrl_c_stops_every_service_and_what_it_started(tmp_path):
 
 def test_a_service_that_exits_stops_the_others(tmp_path):
     py = repr(sys.executable)
-    process = supervise(tmp_path, f"""[
+    process = supervise(
+        tmp_path,
+        f"""[
         Service("with-child", [{py}, "-c", {WITH_CHILD!r}], "http://a"),
         Service("crashing", [{py}, "-c", "import time; time.sleep(2); raise SystemExit(3)"], "http://b"),
-    ]""")
+    ]""",
+    )
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1
     assert "crashing exited with code 3: stopping the others" in output
@@ -72,14 +88,24 @@ def test_a_service_that_exits_stops_the_others(tmp_path):
 
 
 def test_make_run_serves_dagster_mlflow_and_the_page_on_loopback(tmp_path):
-    found = dev.services("127.0.0.1", dev.Ports(3000, 5000, 8501), tmp_path / "workspace.yaml",
-                         "sqlite:////x/mlflow.db", "file:///x/artifacts", start_mlflow=True)
-    assert [(s.name, s.url) for s in found] == [("Dagster", "http://127.0.0.1:3000"),
-                                                ("MLflow", "http://127.0.0.1:5000"),
-                                                ("scoring page", "http://127.0.0.1:8501")]
+    found = dev.services(
+        "127.0.0.1",
+        dev.Ports(3000, 5000, 8501),
+        tmp_path / "workspace.yaml",
+        "sqlite:////x/mlflow.db",
+        "file:///x/artifacts",
+        start_mlflow=True,
+    )
+    assert [(s.name, s.url) for s in found] == [
+        ("Dagster", "http://127.0.0.1:3000"),
+        ("MLflow", "http://127.0.0.1:5000"),
+        ("scoring page", "http://127.0.0.1:8501"),
+    ]
     mlflow = found[1].command
     assert mlflow[mlflow.index("--backend-store-uri") + 1] == "sqlite:////x/mlflow.db"
     assert found[2].command[2] == str(dev.PAGE_SCRIPT) and dev.PAGE_SCRIPT.exists()
     # a tracking server is its own UI: none is started
     assert [s.name for s in dev.services("127.0.0.1", dev.Ports(), tmp_path, "http://mlflow:5000", None, False)] == [
-        "Dagster", "scoring page"]
+        "Dagster",
+        "scoring page",
+    ]

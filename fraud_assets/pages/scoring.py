@@ -30,8 +30,10 @@ def _serving() -> dict | None:
 def _not_serving(reason: str) -> None:
     deploy = f"{settings.dagster_url()}/assets/model_deployment"
     st.error(f"Nothing serves: {reason}")
-    st.markdown(f"Deploy a model: materialize `model_deployment` in [Dagster]({deploy}) (it deploys once the "
-                "gates pass), or redeploy a registered version with `fraud-assets rollback --version N`.")
+    st.markdown(
+        f"Deploy a model: materialize `model_deployment` in [Dagster]({deploy}) (it deploys once the "
+        "gates pass), or redeploy a registered version with `fraud-assets rollback --version N`."
+    )
 
 
 def _show_score(result: tx.Score, label: int | None) -> None:
@@ -68,7 +70,9 @@ def main() -> None:
     url = tx.endpoint(serving)
     if url:
         parts = [f"endpoint {url}", f"{len(landed):,} landed transactions"]
-        if version_url := links.mlflow_model_version_url(serving.get("model_name", ""), serving.get("model_version", "")):
+        if version_url := links.mlflow_model_version_url(
+            serving.get("model_name", ""), serving.get("model_version", "")
+        ):
             parts.append(f"[the serving version in MLflow]({version_url})")
         st.caption(" · ".join(parts))
     mode = st.radio("transaction", ["a landed one", "type one"], horizontal=True)
@@ -83,10 +87,16 @@ def main() -> None:
             wanted = st.selectbox("random among", ["all", "frauds", "legitimate"])
             if st.button("Random transaction"):
                 st.session_state["number"] = tx.pick_random(
-                    landed, {"all": None, "frauds": 1, "legitimate": 0}[wanted], np.random.default_rng())
+                    landed, {"all": None, "frauds": 1, "legitimate": 0}[wanted], np.random.default_rng()
+                )
         with left:
-            number = st.number_input(f"transaction number (0-{len(landed) - 1})", min_value=0,
-                                     max_value=len(landed) - 1, step=1, key="number")
+            number = st.number_input(
+                f"transaction number (0-{len(landed) - 1})",
+                min_value=0,
+                max_value=len(landed) - 1,
+                step=1,
+                key="number",
+            )
         row = landed.loc[int(number)]
         transaction, label, before = tx.raw_transaction(row), int(row[LABEL]), int(number)
         st.dataframe(pd.DataFrame([row]), hide_index=True)
@@ -101,8 +111,15 @@ def main() -> None:
         age = cols[1].selectbox("age band", AGES, index=AGES.index("3"))
         gender = cols[2].selectbox("gender", GENDERS)
         st.caption(f"scored as of day {day}, the last landed one, so the server's history is left as it is")
-        transaction = {"step": day, "customer": customer, "age": age, "gender": gender, "merchant": merchant,
-                       "category": category, "amount": amount}
+        transaction = {
+            "step": day,
+            "customer": customer,
+            "age": age,
+            "gender": gender,
+            "merchant": merchant,
+            "category": category,
+            "amount": amount,
+        }
     if not st.button("Score", type="primary"):
         return
     if not url:

@@ -77,15 +77,19 @@ def raw_transaction(row: Mapping) -> dict:
     return raw
 
 
-def history(transactions: pd.DataFrame, column: str, key: str, before: int | None = None,
-            limit: int = 10) -> tuple[pd.DataFrame, dict]:
+def history(
+    transactions: pd.DataFrame, column: str, key: str, before: int | None = None, limit: int = 10
+) -> tuple[pd.DataFrame, dict]:
     """The last `limit` transactions of a customer or merchant (before transaction number `before`,
     if given) and a summary of all of them: what the history features were computed from."""
     rows = transactions[transactions[column] == key]
     if before is not None:
         rows = rows[rows.index < before]
-    summary = {"transactions": len(rows), "mean amount": round(float(rows["amount"].mean()), 2) if len(rows) else None,
-               "frauds": int(rows[LABEL].sum()) if len(rows) else 0}
+    summary = {
+        "transactions": len(rows),
+        "mean amount": round(float(rows["amount"].mean()), 2) if len(rows) else None,
+        "frauds": int(rows[LABEL].sum()) if len(rows) else 0,
+    }
     return rows.loc[:, HISTORY_COLUMNS].tail(limit), summary
 
 
@@ -96,8 +100,12 @@ def request_body(transaction: Mapping) -> dict:
 
 def score(url: str, transaction: Mapping, timeout: float = 30.0) -> Score:
     """Post one raw transaction to the endpoint and read back its score, model and features."""
-    request = urllib.request.Request(url, data=json.dumps(request_body(transaction)).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(request_body(transaction)).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = json.loads(response.read())
@@ -115,9 +123,14 @@ def read_score(body: Mapping) -> Score:
     probability, decision = body["data"]["ndarray"][0]
     tags = body.get("meta", {}).get("tags", {})
     features = (tags.get("features") or [{}])[0]
-    return Score(probability=float(probability), decision=int(decision), threshold=tags.get("threshold"),
-                 model=f"{tags.get('model_name', '?')} version {tags.get('model_version', '?')}",
-                 features=features, warnings=list(tags.get("warnings", [])))
+    return Score(
+        probability=float(probability),
+        decision=int(decision),
+        threshold=tags.get("threshold"),
+        model=f"{tags.get('model_name', '?')} version {tags.get('model_version', '?')}",
+        features=features,
+        warnings=list(tags.get("warnings", [])),
+    )
 
 
 def endpoint(serving: Mapping | None) -> str | None:

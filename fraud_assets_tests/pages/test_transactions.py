@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_raw_transaction_is_json_ready(landed):
 
 class _Endpoint(BaseHTTPRequestHandler):
     answer: tuple[int, dict] = (200, {})
-    received: list = []
+    received: ClassVar[list] = []  # shared on purpose: the test reads what the server thread received
 
     def do_POST(self):
         self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
@@ -87,10 +88,21 @@ def endpoint():
 
 
 def test_score_reads_probability_decision_model_and_features(endpoint):
-    _Endpoint.answer = (200, {"data": {"names": ["fraud_probability", "fraud_decision"], "ndarray": [[0.93, 1]]},
-                              "meta": {"tags": {"model_name": "fraud-detector", "model_version": "3",
-                                                "threshold": 0.4, "features": [{"amount": 120.0}],
-                                                "warnings": ["late"]}}})
+    _Endpoint.answer = (
+        200,
+        {
+            "data": {"names": ["fraud_probability", "fraud_decision"], "ndarray": [[0.93, 1]]},
+            "meta": {
+                "tags": {
+                    "model_name": "fraud-detector",
+                    "model_version": "3",
+                    "threshold": 0.4,
+                    "features": [{"amount": 120.0}],
+                    "warnings": ["late"],
+                }
+            },
+        },
+    )
     result = tx.score(endpoint, {"step": 5, "customer": "C1"})
     assert (result.probability, result.decision, result.threshold) == (0.93, 1, 0.4)
     assert result.model == "fraud-detector version 3" and result.features == {"amount": 120.0}

@@ -9,6 +9,7 @@ test-artifacts/ui/ so a failed CI run can be read afterwards.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from playwright.sync_api import expect, sync_playwright
 
 from fraud_assets.deployment import processes
@@ -29,8 +32,18 @@ from fraud_assets.resources import model_deployer
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# What workspace.yaml loads, as the webserver names it: the location, the repository Definitions make, its asset job.
+LOCATION, REPOSITORY, ASSET_JOB = "fraud_assets", "__repository__", "__ASSET_JOB"
 VIEWPORT = {"width": 1920, "height": 1200}  # wide enough for the six-asset graph with labels
 # Dagster, MLflow, the page and the model server share the machine with the browser: pages can take a while.
 expect.set_options(timeout=30_000)
@@ -86,27 +99,48 @@ class DagsterDev:
         return f"http://127.0.0.1:{self.page_port}"
 
     def start(self) -> None:
-        command = [str(Path(sys.executable).parent / "fraud-assets"), "dev", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--mlflow-port", str(self.mlflow_port), "--page-port", str(self.page_port)]
+        command = [
+            str(Path(sys.executable).parent / "fraud-assets"),
+            "dev",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--mlflow-port",
+            str(self.mlflow_port),
+            "--page-port",
+            str(self.page_port),
+        ]
         self.log.parent.mkdir(parents=True, exist_ok=True)
         # cwd is the home so nothing a library writes to the working directory lands in the repo.
-        self.process = subprocess.Popen(command, cwd=self.home, env=dict(os.environ), stdout=self.log.open("wb"),
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.home,
+            env=dict(os.environ),
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def wait_for(self, predicate: Callable[[], object], timeout: float, what: str):
         """Poll `predicate` each second until it returns something truthy, and return that."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                pytest.fail(f"`fraud-assets dev` exited ({self.process.returncode}) while waiting for {what}:\n{self.log_tail()}")
+                pytest.fail(
+                    f"`fraud-assets dev` exited ({self.process.returncode}) while waiting for {what}:\n{self.log_tail()}"
+                )
             if value := predicate():
                 return value
             time.sleep(1)
         pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; `fraud-assets dev` log:\n{self.log_tail()}")
 
     def serving_ui(self) -> bool:
-        return all(self._answers(url) for url in (f"{self.url}/server_info", f"{self.mlflow_url}/health",
-                                                  f"{self.page_url}/_stcore/health"))
+        return all(
+            self._answers(url)
+            for url in (f"{self.url}/server_info", f"{self.mlflow_url}/health", f"{self.page_url}/_stcore/health")
+        )
 
     @staticmethod
     def _answers(url: str) -> bool:
@@ -132,6 +166,55 @@ class DagsterDev:
         with self.instance() as instance:
             return {r.partition_key for r in instance.fetch_materializations(AssetKey(asset), limit=10_000).records}
 
+    def slices_idle(self) -> bool:
+        """No run that stores slices is queued or running."""
+        with self.instance() as instance:
+            runs = instance.get_runs(RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES))
+        return not [run for run in runs if AssetKey("transaction_slices") in (run.asset_selection or ())]
+
+    def launch_run(self, assets: list[str], partition_range: tuple[str, str]) -> str:
+        """One run of `assets` over a range of partition keys (unpartitioned assets run whole), launched through the
+        webserver (GraphQL launchRun, as the UI's Materialize button does) so it runs with the server's settings;
+        the run id."""
+        mutation = """mutation Launch($params: ExecutionParams!) {
+            launchRun(executionParams: $params) {
+                __typename ... on LaunchRunSuccess { run { runId } } ... on Error { message } } }"""
+        params = {
+            "selector": {
+                "repositoryLocationName": LOCATION,
+                "repositoryName": REPOSITORY,
+                "jobName": ASSET_JOB,
+                "assetSelection": [{"path": [asset]} for asset in assets],
+            },
+            "executionMetadata": {
+                "tags": [
+                    {"key": ASSET_PARTITION_RANGE_START_TAG, "value": partition_range[0]},
+                    {"key": ASSET_PARTITION_RANGE_END_TAG, "value": partition_range[1]},
+                ]
+            },
+        }
+        body = json.dumps({"query": mutation, "variables": {"params": params}}).encode()
+        request = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+        launched = (answer.get("data") or {}).get("launchRun") or {}
+        assert launched.get("__typename") == "LaunchRunSuccess", answer
+        return launched["run"]["runId"]
+
+    def finished_run(self, run_id: str) -> DagsterRun | None:
+        """The run once it has finished, else None; fails the test, with each failed step's error, if it failed."""
+        with self.instance() as instance:
+            run = instance.get_run_by_id(run_id)
+            if run is not None and run.is_finished and run.status != DagsterRunStatus.SUCCESS:
+                pytest.fail(f"run {run_id[:8]} {run.status.value}\n" + "\n".join(self._step_failures(instance, [run])))
+        return run if run is not None and run.is_finished else None
+
+    def materialized_by(self, asset: str, run_id: str) -> bool:
+        """Whether the asset's latest materialization came from the run."""
+        with self.instance() as instance:
+            latest = instance.fetch_materializations(AssetKey(asset), limit=1).records
+        return bool(latest) and latest[0].run_id == run_id
+
     def backfill_run(self, backfill_id: str, asset: str) -> DagsterRun | None:
         """The backfill's run that materializes `asset`, once launched; fails the test as soon as
         any run of the backfill failed, with each failed step's error."""
@@ -139,8 +222,10 @@ class DagsterDev:
             runs = instance.get_runs(filters=RunsFilter.for_backfill(backfill_id))
             failed = [run for run in runs if run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)]
             if failed:
-                pytest.fail(f"backfill {backfill_id}: {[f'{r.run_id[:8]} {r.status.value}' for r in failed]}\n"
-                            + "\n".join(self._step_failures(instance, failed)))
+                pytest.fail(
+                    f"backfill {backfill_id}: {[f'{r.run_id[:8]} {r.status.value}' for r in failed]}\n"
+                    + "\n".join(self._step_failures(instance, failed))
+                )
             return next((run for run in runs if AssetKey(asset) in (run.asset_selection or ())), None)
 
     @staticmethod
@@ -149,7 +234,9 @@ class DagsterDev:
         for run in runs:
             for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE):
                 error = entry.dagster_event.step_failure_data.error
-                failures.append(f"run {run.run_id[:8]} step {entry.step_key}: {error.message.strip() if error else '?'}")
+                failures.append(
+                    f"run {run.run_id[:8]} step {entry.step_key}: {error.message.strip() if error else '?'}"
+                )
         return failures
 
     def log_tail(self, chars: int = 4000) -> str:
@@ -242,8 +329,9 @@ def page(request):
     """A page in a fresh headless Chromium; on failure, the page as it was goes to failure.png."""
     with sync_playwright() as playwright:
         # launch() gives every browser a fresh, throwaway user-data-dir.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-                                             chromium_sandbox=False)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, chromium_sandbox=False
+        )
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(30_000)
@@ -254,4 +342,3 @@ def page(request):
                     page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
         finally:
             browser.close()
-

@@ -3,13 +3,16 @@ against `fraud-assets dev`.
 
 The story, in manual mode (FRAUD_AUTOMATION=off): 30 days land, the landing sensor ingests them;
 the person opens the asset lineage, sees the seven assets, and asks for what is behind with
-"Materialize unsynced" (features for the missing partitions, then model, drift, evaluation and
-deployment) rather than "Materialize all", which would re-read and re-validate 30 files the sensor
-has just ingested. Then they read the gates on model_evaluation's Checks tab and the endpoint on
-model_deployment. From there they follow the links: the MLflow run (its metrics, and its link back
-to the Dagster run), the drift report rendered by MLflow, and the scoring page, where they score a
-historical fraud and a historical legitimate transaction. Ctrl-C then stops everything `make run`
-started but the model server. Screenshots of every step go to test-artifacts/ui/.
+"Materialize unsynced" (features for the missing partitions, then model, drift, evaluation,
+deployment and diagnostics) rather than "Materialize all", which would re-read and re-validate 30
+files the sensor has just ingested. Once the model is deployed they read the gates on
+model_evaluation's Checks tab and the endpoint on model_deployment, and follow its links: the MLflow
+run (its metrics, and its link back to the Dagster run) and the scoring page, where they score a
+historical fraud and a historical legitimate transaction. The 30 days are the champion's training
+days, so drift_report had nothing to compare yet: two more days land meanwhile, their features and
+drift_report run, and the drift report opens from drift_report's metadata, rendered by MLflow.
+Ctrl-C then stops everything `make run` started but the model server. One server and one graph
+serve every check; screenshots of every step go to test-artifacts/ui/.
 """
 
 import re
@@ -18,18 +21,29 @@ import pytest
 from dagster import AssetKey
 from playwright.sync_api import expect
 
-from fraud_assets.data.warehouse import Warehouse
+from fraud_assets.asset_keys import DRIFT_REPORT, TRANSACTION_FEATURES
+from fraud_assets.data.warehouse import Warehouse, partition_key_for
 from fraud_assets.pages import transactions
 from fraud_assets.resources import model_deployer
 from fraud_assets.simulation.landing import land_steps
 
 from .conftest import CHROMIUM
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/browser-deps (Debian's chromium)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/browser-deps (Debian's chromium)"
+)
 
 LANDED_DAYS = range(0, 30)  # ~80k rows: enough for a model that passes the default gates
-MATERIALIZED = {"transaction_slices", "transaction_features", "fraud_model", "drift_report", "model_evaluation",
-                "model_deployment", "model_diagnostics"}
+NEW_DAYS = range(30, 32)  # after the champion's training days: enough rows for Evidently to judge drift
+MATERIALIZED = {
+    "transaction_slices",
+    "transaction_features",
+    "fraud_model",
+    "drift_report",
+    "model_evaluation",
+    "model_deployment",
+    "model_diagnostics",
+}
 ASSETS = MATERIALIZED | {"drift_reference"}  # recorded only when a person accepts a drift
 BEHIND_THE_SENSOR = MATERIALIZED - {"transaction_slices"}
 DOWNSTREAM = BEHIND_THE_SENSOR - {"transaction_features"}  # unpartitioned: one run after the features
@@ -125,6 +139,12 @@ def finished(run):
     return run if run is not None and run.is_finished else None
 
 
+def deployed(dev, backfill_id: str):
+    """The backfill's downstream run once it has materialized model_deployment, else None (a wait_for predicate)."""
+    run = dev.backfill_run(backfill_id, "model_deployment")
+    return run if run is not None and dev.materialized_by("model_deployment", run.run_id) else None
+
+
 def check_status(page, check: str):
     """The status line under a check's name in the Checks tab list ("Succeeded", "Failed", ...)."""
     return page.locator(f"div[title='{check}'] + span")
@@ -135,8 +155,11 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
     land_steps(Warehouse(), LANDED_DAYS)
     dagster_dev.start()
     dagster_dev.wait_for(dagster_dev.serving_ui, 300, "the webserver, MLflow and the page")
-    dagster_dev.wait_for(lambda: len(dagster_dev.materialized_partitions("transaction_slices")) == len(LANDED_DAYS),
-                         150, f"the landing sensor to ingest {len(LANDED_DAYS)} slices")
+    dagster_dev.wait_for(
+        lambda: len(dagster_dev.materialized_partitions("transaction_slices")) == len(LANDED_DAYS),
+        150,
+        f"the landing sensor to ingest {len(LANDED_DAYS)} slices",
+    )
 
     # The lineage shows the whole graph, ingested slices and all.
     page.goto(f"{dagster_dev.url}/asset-groups")
@@ -154,15 +177,12 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
     expect(page.get_by_text("Partition selection")).to_be_visible()
     screenshots.take(page, "backfill-launched")
 
-    # The backfill runs the 30 feature partitions, then the four downstream assets in one run.
-    deploying_run = dagster_dev.wait_for(lambda: finished(dagster_dev.backfill_run(backfill_id, "model_deployment")),
-                                         600, f"backfill {backfill_id} to deploy")
+    # The backfill runs the 30 feature partitions, then the downstream assets in one run. The person reads on once
+    # the model is deployed, while model_diagnostics still works out its importances and curves.
+    deploying_run = dagster_dev.wait_for(
+        lambda: deployed(dagster_dev, backfill_id), 600, f"backfill {backfill_id} to deploy"
+    )
     assert deploying_run.asset_selection == {AssetKey(name) for name in DOWNSTREAM}
-    page.goto(f"{dagster_dev.url}/runs/{deploying_run.run_id}")
-    expect(page.get_by_text("Success", exact=True).first).to_be_visible()
-    expect(page.get_by_text(f"Succeeded ({len(DOWNSTREAM)})", exact=True)).to_be_visible()
-    expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible()  # the event log has loaded
-    screenshots.take(page, "deploying-run")
 
     # The gates: every blocking check on model_evaluation passed, min_f1 with its figures.
     page.goto(f"{dagster_dev.url}/assets/model_evaluation?view=checks")
@@ -184,14 +204,10 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
     expect(page.get_by_text(f"{serving['model_name']} version {serving['model_version']}", exact=True)).to_be_visible()
     screenshots.take(page, "model-deployment")
 
-    # Back on the lineage, every node but drift_reference is green (materialized).
-    page.goto(f"{dagster_dev.url}/asset-groups")
-    expand_all_groups(page)
-    expect(page.locator("[style*='--minimal-bg: var(--color-background-green)']")).to_have_count(len(MATERIALIZED))
-    screenshots.take(page, "lineage-after")
+    # Two days land after the champion's training days; the sensor ingests them while the person reads MLflow.
+    new_keys = [partition_key_for(path.name) for path in land_steps(Warehouse(), NEW_DAYS)]
 
     # The deployment links to the MLflow run: its metrics, and a link back to the Dagster run.
-    page.goto(f"{dagster_dev.url}/assets/model_deployment")
     run_link = page.locator(f"a[href^='{dagster_dev.mlflow_url}/#/experiments/'][href*='/runs/']").first
     mlflow_page = open_link(page, run_link)
     expect(mlflow_page.get_by_text("pr_auc", exact=True).first).to_be_visible()
@@ -200,21 +216,27 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
     expect(mlflow_page.locator(f"a[href='{dagster_dev.url}/runs/{deploying_run.run_id}']").first).to_be_visible()
     screenshots.take(mlflow_page, "mlflow-run")
     mlflow_page.close()
-    expect(page.locator(f"a[href='{dagster_dev.mlflow_url}/#/models/{serving['model_name']}/versions/"
-                        f"{serving['model_version']}']").first).to_be_visible()
+    expect(
+        page.locator(
+            f"a[href='{dagster_dev.mlflow_url}/#/models/{serving['model_name']}/versions/{serving['model_version']}']"
+        ).first
+    ).to_be_visible()
 
-    # The drift report opens from drift_report's metadata, rendered by MLflow.
-    page.goto(f"{dagster_dev.url}/assets/drift_report")
-    report_link = page.locator("a[href*='/artifacts/drift_report.html']").first
-    report_page = open_link(page, report_link)
-    report = report_page.frame_locator("iframe.mlflow-html-iframe")
-    expect(report.get_by_text(re.compile("drift", re.IGNORECASE)).first).to_be_visible()
-    screenshots.take(report_page, "drift-report")
-    report_page.close()
+    # The new days' features and drift_report run while the person scores on the page.
+    all_days = len(LANDED_DAYS) + len(NEW_DAYS)
+    dagster_dev.wait_for(
+        lambda: (
+            len(dagster_dev.materialized_partitions("transaction_slices")) == all_days and dagster_dev.slices_idle()
+        ),
+        150,
+        f"the landing sensor to ingest {len(NEW_DAYS)} more slices",
+    )
+    drift_run_id = dagster_dev.launch_run(
+        [TRANSACTION_FEATURES.to_user_string(), DRIFT_REPORT.to_user_string()], (new_keys[0], new_keys[-1])
+    )
 
     # The scoring page, from the deployment's metadata: a fraud and a legitimate transaction.
     examples = scored_examples(serving["url"])
-    page.goto(f"{dagster_dev.url}/assets/model_deployment")
     scoring = open_link(page, page.locator(f"a[href^='{dagster_dev.page_url}']").first)
     expect(scoring.get_by_role("heading", name="Score a transaction")).to_be_visible()
     serving_version = f"{serving['model_name']} version {serving['model_version']}"
@@ -225,6 +247,34 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
         expect(scoring.get_by_text(re.compile(r"^The customer's history")).first).to_be_visible()
         screenshots.take(scoring, f"scoring-page-{decision.lower()}")
     scoring.close()
+
+    # The deploying run, finished with model_diagnostics: every step succeeded.
+    dagster_dev.wait_for(
+        lambda: finished(dagster_dev.backfill_run(backfill_id, "model_deployment")),
+        600,
+        f"backfill {backfill_id} to finish",
+    )
+    page.goto(f"{dagster_dev.url}/runs/{deploying_run.run_id}")
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+    expect(page.get_by_text(f"Succeeded ({len(DOWNSTREAM)})", exact=True)).to_be_visible()
+    expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible()  # the event log has loaded
+    screenshots.take(page, "deploying-run")
+
+    # The drift report opens from drift_report's metadata, rendered by MLflow.
+    dagster_dev.wait_for(lambda: dagster_dev.finished_run(drift_run_id), 300, f"run {drift_run_id} to report drift")
+    page.goto(f"{dagster_dev.url}/assets/drift_report")
+    expect(page.locator(f"a[href^='/runs/{drift_run_id}']").first).to_be_visible()  # latest materialization
+    report_page = open_link(page, page.locator("a[href*='/artifacts/drift_report.html']").first)
+    report = report_page.frame_locator("iframe.mlflow-html-iframe")
+    expect(report.get_by_text(re.compile(r"^Drift in column '")).first).to_be_visible()  # an Evidently widget
+    screenshots.take(report_page, "drift-report")
+    report_page.close()
+
+    # Back on the lineage, every node but drift_reference (no drift accepted) is green, the new days included.
+    page.goto(f"{dagster_dev.url}/asset-groups")
+    expand_all_groups(page)
+    expect(page.locator("[style*='--minimal-bg: var(--color-background-green)']")).to_have_count(len(MATERIALIZED))
+    screenshots.take(page, "lineage-after")
 
     # Ctrl-C stops everything `make run` started; the model server keeps serving, as it says.
     said = dagster_dev.interrupt()
