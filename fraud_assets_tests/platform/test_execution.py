@@ -139,6 +139,8 @@ def test_the_definitions_use_the_executor_and_the_pod_sizes(monkeypatch):
     from fraud_assets.definitions import defs
 
     for assets_def in defs.resolve_asset_graph().assets_defs:
+        if not assets_def.is_executable:
+            continue  # drift_reference: recorded by the accept_drift job, whose op carries the same tags
         for key in assets_def.keys:
             group = assets_def.specs_by_key[key].group_name
             assert get_user_defined_k8s_config(assets_def.op.tags) == get_user_defined_k8s_config(k8s_op_tags(group))
