@@ -136,7 +136,7 @@ def test_the_ingest_location_matches_the_project_definitions():
     assert ingest_location.defs.sensors[0] is definitions.landing_sensor
     for name, resource in ingest_location.defs.resources.items():
         assert resource == definitions.defs.resources[name], name
-    assets = {k for a in definitions.defs.assets for k in a.keys}
+    assets = {spec.key for spec in definitions.defs.resolve_all_asset_specs()}
     assert {SLICES, FEATURES} <= assets
 
 
