@@ -44,7 +44,7 @@ def register(seed: int) -> registry.RegisteredModelVersion:
     try:
         return registry.log_and_register(
             model,
-            evaluate(model, X, y, importance_rows=50),
+            evaluate(model, X, y),
             params={},
             tags=registry.lineage_tags(None, None, ["step_000"]),
             input_example=X.head(3),
