@@ -42,16 +42,7 @@ def test_features_across_runs_equal_one_full_recompute(home):
         meta = {m.partition: m.metadata for m in mats}
         assert meta["step_005"]["replayed_slices"].value == 0, "the stored state must be used, not history"
 
-    layout = StorageLayout(settings.storage())
-    stored = pd.concat([read_parquet(layout.partition_path(TRANSACTION_FEATURES, k)) for k in keys], ignore_index=True)
-    full = compute_features(simulate(steps=range(0, 6)))
-    np.testing.assert_allclose(
-        stored[list(FEATURE_COLUMNS)].to_numpy(),
-        full[list(FEATURE_COLUMNS)].to_numpy(),
-        rtol=1e-6,
-        atol=1e-6,
-        equal_nan=True,
-    )
+    stored = assert_stored_equal_full_recompute(StorageLayout(settings.storage()), keys, range(0, 6))
     assert stored["fraud"].tolist() == simulate(steps=range(0, 6))["fraud"].tolist()
 
 
@@ -70,8 +61,13 @@ def test_features_follow_the_io_managers_base_url(home, tmp_path):
     assert meta["step_002"]["history_rows"].value == len(simulate(steps=range(0, 3)))
     layout = io_manager.layout()
     assert layout.feature_state_path("step_002").exists() and not settings.storage().exists()
+    assert_stored_equal_full_recompute(layout, keys, range(0, 3))
+
+
+def assert_stored_equal_full_recompute(layout: StorageLayout, keys: list[str], steps: range) -> pd.DataFrame:
+    """The stored features partitions, checked against one full recompute over the same days."""
     stored = pd.concat([read_parquet(layout.partition_path(TRANSACTION_FEATURES, k)) for k in keys], ignore_index=True)
-    full = compute_features(simulate(steps=range(0, 3)))
+    full = compute_features(simulate(steps=steps))
     np.testing.assert_allclose(
         stored[list(FEATURE_COLUMNS)].to_numpy(),
         full[list(FEATURE_COLUMNS)].to_numpy(),
@@ -79,3 +75,4 @@ def test_features_follow_the_io_managers_base_url(home, tmp_path):
         atol=1e-6,
         equal_nan=True,
     )
+    return stored

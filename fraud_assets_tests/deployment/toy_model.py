@@ -54,22 +54,20 @@ def save_toy_model(
     X, y = training_frame(seed=seed)
     model = ToyFraudClassifier(threshold=threshold).fit(X, y)
     model.fail_on_predict = fail_on_predict
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    try:
-        # explicit requirements: inferring them would re-import the model in a subprocess (seconds)
-        mlflow.sklearn.save_model(
-            model, str(path), serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
-        )
-    finally:
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    return path, write_manifest(path)
+    return _save(model, path)
 
 
 def save_feature_model(path: Path, features: pd.DataFrame, labels, threshold: float = 0.5) -> tuple[Path, str]:
     """A model over the real feature columns (what raw-transaction scoring feeds), saved like the toy."""
     model = ToyFraudClassifier(threshold=threshold).fit(features, np.asarray(labels))
+    return _save(model, path)
+
+
+def _save(model: ToyFraudClassifier, path: Path) -> tuple[Path, str]:
+    """Saved as training saves (cloudpickle, this module pickled by value), with its manifest."""
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
+        # explicit requirements: inferring them would re-import the model in a subprocess (seconds)
         mlflow.sklearn.save_model(
             model, str(path), serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
         )
