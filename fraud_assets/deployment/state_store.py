@@ -13,6 +13,7 @@ Two backends share the interface and the helpers here: `SqliteStateStore` below 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -117,7 +118,13 @@ def should_rebase(stored: FeatureState, current: Position | None) -> bool:
 
 class SqliteStateStore(StateStore):
     """One SQLite file; each request is one `BEGIN IMMEDIATE` transaction (a write lock for its
-    duration, a few milliseconds), so workers of one machine take turns on it."""
+    duration, a few milliseconds), so workers of one machine take turns on it.
+
+    The turns are taken on an exclusive `flock` of a lock file beside the database first: a waiting
+    worker sleeps in the kernel and wakes the moment the holder is done. SQLite's own busy handler,
+    met alone, polls with growing sleeps (1, 2, 5, 10 ... 100 ms), which put tens of milliseconds on
+    the tail latency of a server whose requests hold the lock for about one.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -135,26 +142,32 @@ class SqliteStateStore(StateStore):
             )
 
     def _connection(self) -> sqlite3.Connection:
-        """One connection per thread and process (a connection must not cross a fork)."""
+        """One connection (and lock file handle) per thread and process (neither may cross a fork)."""
         owner = (os.getpid(), threading.get_ident())
         if getattr(self._local, "owner", None) != owner:
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            self._local.lock = self.path.with_name(self.path.name + ".lock").open("a")
             self._local.db, self._local.owner = db, owner
         return self._local.db
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: the write lock from the first read, so a read-compute-write is atomic."""
+        """BEGIN IMMEDIATE: the write lock from the first read, so a read-compute-write is atomic;
+        taken after the lock file's, so writers of this store queue in the kernel (class docstring)."""
         db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
+        fcntl.flock(self._local.lock, fcntl.LOCK_EX)
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            fcntl.flock(self._local.lock, fcntl.LOCK_UN)
 
     def position(self) -> Position | None:
         row = self._connection().execute("SELECT value FROM meta WHERE name = 'position'").fetchone()
@@ -221,4 +234,5 @@ class SqliteStateStore(StateStore):
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
-            self._local.db = self._local.owner = None
+            self._local.lock.close()
+            self._local.db = self._local.lock = self._local.owner = None
