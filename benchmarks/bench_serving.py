@@ -184,6 +184,24 @@ def load(
     return {"timings": timings, "failures": failures, "versions": versions, "rate": len(timings) / elapsed}
 
 
+def serving_cpu_seconds() -> float:
+    """CPU seconds used so far by the deployed front and server processes and all their descendants
+    (the Seldon workers): per request, a figure a busy machine does not distort the way it does rates."""
+    record = local.status()
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])))
+    tree = {record["front"]["pid"], record["server"]["pid"]}
+    while True:
+        grown = tree | {pid for pid, (parent, _) in parents.items() if parent in tree}
+        if grown == tree:
+            break
+        tree = grown
+    return sum(parents[pid][1] for pid in tree if pid in parents) / os.sysconf("SC_CLK_TCK")
+
+
 def side_by_side(
     port: int, seconds: float, rounds: int, vector: Callable[[], str], raw: Callable[[], str], label: str
 ) -> bool:
@@ -195,7 +213,9 @@ def side_by_side(
     results = {"feature vector": [], "raw transaction": []}
     for round_number in range(rounds):
         for kind, next_body in (("feature vector", vector), ("raw transaction", raw)):
+            cpu = serving_cpu_seconds()
             result = load(port, 4, seconds, next_body)
+            result["server_cpu"] = serving_cpu_seconds() - cpu
             results[kind].append(result)
             print(
                 f"  {label:6s} round {round_number + 1} {kind:15s} 4 clients: {result['rate']:6.0f} req/s  "
@@ -207,6 +227,7 @@ def side_by_side(
             "timings": [t for r in runs for t in r["timings"]],
             "rate": statistics.fmean(r["rate"] for r in runs),
             "failures": [f for r in runs for f in r["failures"]],
+            "cpu_ms": 1000 * sum(r["server_cpu"] for r in runs) / sum(len(r["timings"]) for r in runs),
         }
         for kind, runs in results.items()
     }
@@ -217,6 +238,10 @@ def side_by_side(
         f"  {label:6s} all rounds: feature vector {vector_run['rate']:6.0f} req/s {percentiles(vector_run['timings'])}"
     )
     print(f"  {label:6s} all rounds: raw transaction {raw_run['rate']:5.0f} req/s {percentiles(raw_run['timings'])}")
+    print(
+        f"  {label:6s} server CPU per request: feature vector {vector_run['cpu_ms']:.2f} ms, raw transaction "
+        f"{raw_run['cpu_ms']:.2f} ms (ratio {vector_run['cpu_ms'] / raw_run['cpu_ms']:.2f})"
+    )
     print(
         f"  {label:6s} raw / feature vector throughput {share:.2f}, p99 ratio "
         f"{raw_p99 / percentile(vector_run['timings'], 0.99):.2f}"
