@@ -22,7 +22,7 @@ from pydantic import Field
 from fraud_assets import metadata_links, registry, settings
 from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REFERENCE, DRIFT_REPORT, TARGET_DRIFT, TRANSACTION_FEATURES
 from fraud_assets.automation import refresh_when_upstream_passes
-from fraud_assets.execution import k8s_op_tags
+from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.monitoring import acceptance
 from fraud_assets.monitoring.limits import DriftLimits
 from fraud_assets.monitoring.reference import drift_since_reference
@@ -107,6 +107,7 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
         ),
     ],
 )
+@records_peak_memory
 def drift_report(
     context: AssetExecutionContext, transaction_features: dict[str, pd.DataFrame], drift_limits: DriftLimits
 ):
