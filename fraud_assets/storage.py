@@ -56,8 +56,8 @@ def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def read_parquet(path: UPath) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(path.read_bytes()))
+def read_parquet(path: UPath, columns: list[str] | None = None) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(path.read_bytes()), columns=columns)
 
 
 @dataclass(frozen=True)
@@ -121,11 +121,12 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
         wants_dict = typing_type is dict or typing.get_origin(typing_type) is dict
         if context.has_asset_partitions:
             keys = sorted(context.asset_partition_keys)
+            columns = context.definition_metadata.get("columns")  # an input that needs only these
             parts, missing = {}, []
             for key in keys:
                 path = layout.partition_path(context.asset_key, key)
                 if path.exists():
-                    parts[key] = read_parquet(path)
+                    parts[key] = read_parquet(path, columns)
                 else:
                     missing.append(key)
             # A day that lands while a model trains adds a partition the run was not planned for:

@@ -21,13 +21,13 @@ from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.storage import atomic_write_bytes
-from fraud_assets.training.candidate import ModelCandidate, diagnose_and_log, train_and_register
+from fraud_assets.training.candidate import INPUT_COLUMNS, ModelCandidate, diagnose_and_log, train_and_register
 from fraud_assets.training.judging import judge
 from fraud_assets.training.report import curves_markdown, gates_markdown
 
 
 @asset(
-    ins=every_features_partition(),
+    ins=every_features_partition(columns=INPUT_COLUMNS),
     required_resource_keys={"mlflow"},
     group_name="training",
     op_tags=k8s_op_tags("training"),

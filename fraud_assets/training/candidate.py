@@ -13,7 +13,11 @@ from fraud_assets import registry
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.registry import RegisteredModelVersion
 from fraud_assets.training.evaluation import ModelDiagnostics, ModelEvaluation, diagnose, evaluate
-from fraud_assets.training.train import train_model
+from fraud_assets.training.train import LABEL, STEP, train_model
+
+# What training reads of each features partition: at 10x BankSim the carried customer and merchant
+# ids alone would take more memory than the features.
+INPUT_COLUMNS = (*FEATURE_COLUMNS, STEP, LABEL)
 
 
 @dataclass(frozen=True)
