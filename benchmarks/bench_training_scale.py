@@ -48,8 +48,8 @@ CONFIGURATIONS = {
 
 def build(runs: int, steps: int, folder: Path) -> dict[str, Path]:
     """Simulate, compute features over the union, write float64 and float32 Parquet files."""
-    from fraud_assets.simulation.simulator import simulate
     from fraud_assets.features import compute_features
+    from fraud_assets.simulation.simulator import simulate
 
     started = time.perf_counter()
     parts = []
