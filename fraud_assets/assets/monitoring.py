@@ -9,6 +9,7 @@ from dagster import (
     AssetMaterialization,
     AssetSelection,
     AssetSpec,
+    AutomationCondition,
     Config,
     DagsterInstance,
     MetadataValue,
@@ -92,8 +93,13 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
     kinds={"evidently"},
     owners=["team:fraud-ml"],
     code_version="1",
-    # drift_reference exists only once a person accepted a drift: until then it is no missing dependency.
-    automation_condition=refresh_when_upstream_passes().ignore(AssetSelection.assets(DRIFT_REFERENCE)),
+    # drift_reference exists only once a person accepted a drift: until then it is no missing dependency;
+    # an acceptance refreshes the report at once.
+    automation_condition=refresh_when_upstream_passes().ignore(AssetSelection.assets(DRIFT_REFERENCE))
+    | (
+        AutomationCondition.any_deps_updated().allow(AssetSelection.assets(DRIFT_REFERENCE))
+        & ~AutomationCondition.in_progress()
+    ),
     check_specs=[
         AssetCheckSpec(
             DATA_DRIFT,
