@@ -43,6 +43,7 @@ CONFIGURATIONS = {
     "one fit, float32, last 60 steps": ("float32", {"window_steps": 60}),
     "one fit, float32, last 90 steps": ("float32", {"window_steps": 90}),
     "one fit, float32, last 60, legit 10%": ("float32", {"window_steps": 60, "legit_sample_rate": 0.1}),
+    "one fit, float32, last 90, legit 10%": ("float32", {"window_steps": 90, "legit_sample_rate": 0.1}),
 }
 
 
