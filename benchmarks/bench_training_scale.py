@@ -39,15 +39,18 @@ CONFIGURATIONS = {
     "one fit, float32": ("float32", {}),
     "one fit, float32, legit 25%": ("float32", {"legit_sample_rate": 0.25}),
     "one fit, float32, legit 10%": ("float32", {"legit_sample_rate": 0.1}),
+    "one fit, float32, legit 5%": ("float32", {"legit_sample_rate": 0.05}),
     "one fit, float32, last 60 steps": ("float32", {"window_steps": 60}),
+    "one fit, float32, last 90 steps": ("float32", {"window_steps": 90}),
     "one fit, float32, last 60, legit 10%": ("float32", {"window_steps": 60, "legit_sample_rate": 0.1}),
+    "one fit, float32, last 90, legit 10%": ("float32", {"window_steps": 90, "legit_sample_rate": 0.1}),
 }
 
 
 def build(runs: int, steps: int, folder: Path) -> dict[str, Path]:
     """Simulate, compute features over the union, write float64 and float32 Parquet files."""
-    from fraud_assets.data.simulator import simulate
     from fraud_assets.features import compute_features
+    from fraud_assets.simulation.simulator import simulate
 
     started = time.perf_counter()
     parts = []

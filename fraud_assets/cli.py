@@ -13,7 +13,7 @@ import sys
 
 from fraud_assets.baseline import TOTAL_STEPS
 from fraud_assets.instance import PROJECT_ROOT, prepare_dagster_home
-from fraud_assets.simulation.simulator import DEFAULT_SEED
+from fraud_assets.simulation.simulator import DEFAULT_SEED, MAX_SCALE
 
 
 def _parse_steps(text: str) -> range:
@@ -22,6 +22,15 @@ def _parse_steps(text: str) -> range:
     if end < start:
         raise argparse.ArgumentTypeError(f"step range {text!r} ends before it starts")
     return range(start, end + 1)
+
+
+SCALE_HELP = "K times BankSim: K times the customers and the merchants' volume, the same shape per customer"
+
+
+def _scale(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number 1-{MAX_SCALE}")
+    return int(text)
 
 
 def _destination(text: str) -> str:
@@ -65,8 +74,8 @@ def _warehouse():
 def cmd_simulate(args) -> int:
     from fraud_assets.simulation.landing import write_days
 
-    paths = write_days(args.out, args.steps, seed=args.seed, drift=_drift_from(args))
-    print(f"wrote {len(paths)} daily files to {args.out}")
+    paths = write_days(args.out, args.steps, seed=args.seed, drift=_drift_from(args), scale=args.scale)
+    print(f"wrote {len(paths)} daily files to {args.out}" + (f" at {args.scale}x BankSim" if args.scale > 1 else ""))
     return 0
 
 
@@ -117,7 +126,7 @@ def _load_for_profile(path: str):
 def cmd_profile(args) -> int:
     from fraud_assets.simulation.profile import compare, comparison_to_json, profile_of, render_comparison
 
-    rows = compare(profile_of(_load_for_profile(args.path)))
+    rows = compare(profile_of(_load_for_profile(args.path)), scale=args.scale)
     if args.json:
         print(json.dumps(comparison_to_json(rows), indent=2, default=str))
     else:
@@ -327,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"A-B, inclusive (default 0-{TOTAL_STEPS - 1})",
     )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--scale", type=_scale, default=1, help=SCALE_HELP)
     _add_drift_options(p)
     p.set_defaults(func=cmd_simulate)
 
@@ -347,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="profile a file or folder of slices side by side with real BankSim")
     p.add_argument("path")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--scale", type=_scale, default=1, help="compare with a bank K times BankSim's size (counts x K)")
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("validate", help="check files against the slice rules; non-zero exit if any is bad")

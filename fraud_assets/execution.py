@@ -10,17 +10,30 @@ code location each step process would also import MLflow and Evidently.
 
 On Kubernetes a pod per step gives each asset group the CPU and memory it needs
 (`K8S_RESOURCES`), and a crash or OOM kill costs one step, not the run.
+
+Every asset step records its peak memory in its materialization's metadata (`records_peak_memory`),
+so the UI shows what each step needs on whichever executor it ran.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from dagster import ExecutorDefinition, in_process_executor
+from dagster import (
+    AssetExecutionContext,
+    DagsterInvariantViolationError,
+    ExecutorDefinition,
+    MaterializeResult,
+    Output,
+    in_process_executor,
+)
 
 from fraud_assets import settings
+from fraud_assets.peak_memory import PeakMemory
 
 # The op tag dagster-k8s reads (dagster_k8s.job.USER_DEFINED_K8S_CONFIG_KEY). dagster-k8s is
 # imported only on Kubernetes: it pulls in the kubernetes client, 0.4 s more per run on one machine.
@@ -74,3 +87,42 @@ def k8s_op_tags(group: str) -> dict[str, str]:
     if group not in K8S_RESOURCES:
         raise KeyError(f"asset group {group!r} has no Kubernetes pod size; known groups: {sorted(K8S_RESOURCES)}")
     return {K8S_CONFIG_TAG: json.dumps(K8S_RESOURCES[group], sort_keys=True)}
+
+
+# The metadata key of each materialization's peak memory (MiB, the step process's RSS).
+PEAK_MEMORY_MIB = "peak_memory_mib"
+
+
+def records_peak_memory(compute: Callable) -> Callable:
+    """Put under `@asset`: the step's peak RSS from the start of its computation to its output (for a
+    generator, up to the output it yields) becomes `peak_memory_mib` in the materialization's
+    metadata, of every partition the step materializes. Inputs loaded before the computation count
+    as resident from its start."""
+    if inspect.isgeneratorfunction(compute):
+
+        @functools.wraps(compute)
+        def step(*args, **kwargs):
+            with PeakMemory() as peak:
+                for event in compute(*args, **kwargs):
+                    if isinstance(event, (Output, MaterializeResult)):
+                        _record(peak)
+                    yield event
+
+        return step
+
+    @functools.wraps(compute)
+    def step(*args, **kwargs):
+        with PeakMemory() as peak:
+            result = compute(*args, **kwargs)
+            _record(peak)
+        return result
+
+    return step
+
+
+def _record(peak: PeakMemory) -> None:
+    try:
+        context = AssetExecutionContext.get()
+    except DagsterInvariantViolationError:  # called directly (a test invoking the asset): no step to record in
+        return
+    context.add_asset_metadata({PEAK_MEMORY_MIB: peak.mib(), "peak_memory_method": peak.method})

@@ -13,6 +13,7 @@ from typing import Protocol
 from upath import UPath
 
 FEATURE_STATE_DIR = "feature_state"
+SLICE_DIGEST_DIR = "slice_digest"
 
 
 class KeyPath(Protocol):
@@ -45,3 +46,7 @@ class StorageLayout:
 
     def feature_states_dir(self) -> UPath:
         return self.base / FEATURE_STATE_DIR
+
+    def slice_digest_path(self, partition: str) -> UPath:
+        """A stored slice's digest, kept with the version of the file it was computed from (`storage.StoredSlices`)."""
+        return self.base / SLICE_DIGEST_DIR / f"{partition}.json"

@@ -88,6 +88,15 @@ def _switch(text: str) -> bool:
     raise ValueError(text)
 
 
+def _window(text: str) -> int | None:
+    """`all` (None: every step before validation) or the number of latest training steps."""
+    if text.lower() == "all":
+        return None
+    if not re.fullmatch(r"[0-9]+", text) or int(text) < 2:
+        raise ValueError(text)
+    return int(text)
+
+
 def _pattern(accepts: str, regex: str) -> Kind:
     def parse(text: str) -> str:
         if not re.fullmatch(regex, text):
@@ -131,6 +140,7 @@ URI = Kind("a path or a URI scheme://...", _uri)
 LOCATION = Kind("a folder path or a URL with a protocol fsspec knows (file, memory, s3, gs, ...)", _fsspec_location)
 HTTP_URL = Kind("an http:// or https:// URL", _http_url)
 SHARE = _number(0, 1)
+WINDOW = Kind("`all` or a whole number >= 2 (the latest N steps before validation)", _window)
 CRON = _pattern("a cron schedule of five fields, e.g. '*/5 * * * *'", r"\s*[\w*,/-]+(\s+[\w*,/-]+){4}\s*")
 QUANTITY = _pattern("a Kubernetes quantity, e.g. 500m, 2, 512Mi, 1Gi", r"[0-9]+(\.[0-9]+)?([mkMGTPE]|[KMGTPE]i)?")
 K8S_NAME = _pattern(
@@ -189,6 +199,28 @@ class Settings:
         0.5,
         _number(0, 1, low_open=True),
         "drift gate: data drift when this share of feature columns or more drifted (Evidently's dataset rule)",
+    )
+    # training (`benchmarks/bench_training.py` chose the defaults; `benchmarks/bench_scale.py` the settings at 10x)
+    training_window: int | None = _setting(
+        "FRAUD_TRAINING_WINDOW",
+        None,
+        WINDOW,
+        "how much history trains the model: all of it, or the latest N steps before the validation window",
+        "`all`",
+    )
+    legit_sample_rate: float = _setting(
+        "FRAUD_LEGIT_SAMPLE_RATE",
+        1.0,
+        _number(0, 1, low_open=True),
+        "share of legitimate fit-window rows the model fits on, each weighted 1 / rate (every fraud kept; 1: all)",
+    )
+    # simulated days
+    simulation_scale: int = _setting(
+        "FRAUD_SIMULATION_SCALE",
+        1,
+        _whole(1, 100),
+        "simulated days landed at K times BankSim: K times the customers and the merchants' volume (`make run`, "
+        "`fraud-assets land`)",
     )
     # automation
     retrain_cron: str = _setting("FRAUD_RETRAIN_CRON", "* * * * *", CRON, "at most one retrain per cron interval")

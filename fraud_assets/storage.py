@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import typing
@@ -22,6 +23,7 @@ from upath import UPath
 
 from fraud_assets import settings
 from fraud_assets.asset_keys import TRANSACTION_SLICES
+from fraud_assets.features.inputs import slice_digest
 from fraud_assets.layout import StorageLayout
 
 
@@ -56,8 +58,8 @@ def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def read_parquet(path: UPath) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(path.read_bytes()))
+def read_parquet(path: UPath, columns: list[str] | None = None) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(path.read_bytes()), columns=columns)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,21 @@ class StoredSlices:
 
     def read_slice(self, partition: str) -> pd.DataFrame:
         return read_parquet(self.layout.partition_path(TRANSACTION_SLICES, partition))
+
+    def slice_digest(self, partition: str) -> str:
+        """The slice's digest, computed once per version of its file (fsspec's `ukey`: size, time, inode...):
+        a day's features check the digests of every earlier day, and reading them all would make a day
+        cost more the more history there is."""
+        path = self.layout.partition_path(TRANSACTION_SLICES, partition)
+        version = path.fs.ukey(path.path)
+        kept = self.layout.slice_digest_path(partition)
+        if kept.exists():
+            known = json.loads(kept.read_text())
+            if known.get("slice_version") == version:
+                return known["digest"]
+        digest = slice_digest(self.read_slice(partition))
+        atomic_write_bytes(kept, json.dumps({"slice_version": version, "digest": digest}).encode())
+        return digest
 
     def read_state(self, partition: str) -> bytes | None:
         path = self.layout.feature_state_path(partition)
@@ -121,11 +138,12 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
         wants_dict = typing_type is dict or typing.get_origin(typing_type) is dict
         if context.has_asset_partitions:
             keys = sorted(context.asset_partition_keys)
+            columns = context.definition_metadata.get("columns")  # an input that needs only these
             parts, missing = {}, []
             for key in keys:
                 path = layout.partition_path(context.asset_key, key)
                 if path.exists():
-                    parts[key] = read_parquet(path)
+                    parts[key] = read_parquet(path, columns)
                 else:
                     missing.append(key)
             # A day that lands while a model trains adds a partition the run was not planned for:

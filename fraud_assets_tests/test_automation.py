@@ -22,13 +22,22 @@ from dagster import (
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from fraud_assets.asset_keys import DRIFT_REPORT, FRAUD_MODEL, MODEL_DEPLOYMENT, MODEL_EVALUATION, TRANSACTION_FEATURES
+from fraud_assets.asset_keys import (
+    DRIFT_REFERENCE,
+    DRIFT_REPORT,
+    FRAUD_MODEL,
+    MODEL_DEPLOYMENT,
+    MODEL_EVALUATION,
+    TRANSACTION_FEATURES,
+)
 from fraud_assets.assets.checks import slices_usable
 from fraud_assets.assets.features import transaction_features
 from fraud_assets.assets.ingest import transaction_slices
+from fraud_assets.assets.monitoring import drift_reference, drift_report
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.definitions import defs
+from fraud_assets.monitoring.limits import DriftLimits
 from fraud_assets.simulation.landing import land_steps
 from fraud_assets.storage import PartitionedParquetIOManager
 
@@ -144,3 +153,29 @@ def test_a_batch_of_slices_in_one_run_carries_on_to_their_features(home):
         ).success
         result = evaluate_automation_conditions(graph, instance, cursor=cursor)
         assert result.get_requested_partitions(TRANSACTION_FEATURES) == set(keys)
+
+
+def test_new_features_refresh_the_drift_report_before_any_drift_was_accepted_and_an_acceptance_does_too(home):
+    """drift_reference (a spec a person's decision materializes) is never materialized until someone accepts a
+    drift; it must not count as a missing dependency, or no drift report is ever made and nothing deploys."""
+    resources = {"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()}
+    graph = Definitions(
+        assets=[transaction_slices, transaction_features, drift_reference, drift_report],
+        asset_checks=[slices_usable],
+        resources={**resources, "drift_limits": DriftLimits()},
+    )
+    keys = ["step_000", "step_001", "step_002"]
+    land_steps(Warehouse(), range(3))
+    with DagsterInstance.ephemeral() as instance:
+        cursor = evaluate_automation_conditions(graph, instance).cursor
+        instance.add_dynamic_partitions("slices", keys)
+        tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+        assets = [transaction_slices, slices_usable, transaction_features]
+        assert materialize(assets, instance=instance, resources=resources, tags=tags).success
+        result = evaluate_automation_conditions(graph, instance, cursor=cursor)
+        assert result.get_requested_partitions(DRIFT_REPORT) == {None}
+        result = evaluate_automation_conditions(graph, instance, cursor=result.cursor)
+        assert result.get_requested_partitions(DRIFT_REPORT) == set()  # requested once
+        instance.report_runless_asset_event(AssetMaterialization(DRIFT_REFERENCE))  # a person accepted a drift
+        result = evaluate_automation_conditions(graph, instance, cursor=result.cursor)
+        assert result.get_requested_partitions(DRIFT_REPORT) == {None}

@@ -2,18 +2,28 @@
 
 import numpy as np
 import pandas as pd
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance, asset, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fraud_assets import settings
-from fraud_assets.asset_keys import TRANSACTION_FEATURES
+from fraud_assets.asset_keys import TRANSACTION_FEATURES, TRANSACTION_SLICES
 from fraud_assets.assets.features import transaction_features
 from fraud_assets.assets.ingest import transaction_slices
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.features import FEATURE_COLUMNS, compute_features
+from fraud_assets.features.inputs import slice_digest
+from fraud_assets.partitions import every_features_partition
 from fraud_assets.simulation.landing import land_steps
 from fraud_assets.simulation.simulator import simulate
-from fraud_assets.storage import PartitionedParquetIOManager, StorageLayout, read_parquet
+from fraud_assets.storage import (
+    PartitionedParquetIOManager,
+    StorageLayout,
+    StoredSlices,
+    atomic_write_bytes,
+    frame_to_parquet_bytes,
+    read_parquet,
+)
+from fraud_assets.training.candidate import INPUT_COLUMNS
 
 ASSETS = [transaction_slices, transaction_features]
 
@@ -76,3 +86,40 @@ def assert_stored_equal_full_recompute(layout: StorageLayout, keys: list[str], s
         equal_nan=True,
     )
     return stored
+
+
+def test_an_input_naming_columns_reads_only_those(home):
+    """The model reads only the features, step and label of each partition (`every_features_partition(columns)`)."""
+    land_steps(Warehouse(), range(0, 2))
+    keys = ["step_000", "step_001"]
+    seen = {}
+
+    @asset(ins=every_features_partition(columns=INPUT_COLUMNS))
+    def reads_training_columns(transaction_features: dict[str, pd.DataFrame]) -> None:
+        seen.update(transaction_features)
+
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("slices", keys)
+        run(instance, keys)
+        materialize(
+            [reads_training_columns, *ASSETS],
+            selection=[reads_training_columns],
+            instance=instance,
+            resources={"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()},
+        )
+    assert sorted(seen) == keys
+    assert all(list(frame.columns) == list(INPUT_COLUMNS) for frame in seen.values())
+
+
+def test_a_stored_slices_digest_is_kept_until_its_file_changes(home):
+    land_steps(Warehouse(), range(0, 2))
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("slices", ["step_000", "step_001"])
+        run(instance, ["step_000", "step_001"])
+    store = StoredSlices(StorageLayout(settings.storage()))
+    assert store.slice_digest("step_001") == slice_digest(store.read_slice("step_001"))
+    assert store.layout.slice_digest_path("step_001").exists()
+    changed = store.read_slice("step_000")
+    changed.loc[0, "amount"] += 1
+    atomic_write_bytes(store.layout.partition_path(TRANSACTION_SLICES, "step_001"), frame_to_parquet_bytes(changed))
+    assert store.slice_digest("step_001") == slice_digest(changed)

@@ -6,7 +6,7 @@ from fraud_assets import deployment_gates, metadata_links, release
 from fraud_assets.asset_keys import DRIFT_REPORT, MODEL_EVALUATION
 from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.deployment.deployer import ModelDeployer
-from fraud_assets.execution import k8s_op_tags
+from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.training.candidate import ModelCandidate
 
 
@@ -21,6 +21,7 @@ from fraud_assets.training.candidate import ModelCandidate
     automation_condition=refresh_when_upstream_passes(),
     output_required=False,
 )
+@records_peak_memory
 def model_deployment(
     context: AssetExecutionContext, fraud_model: ModelCandidate, drift_report: dict, model_deployer: ModelDeployer
 ):

@@ -16,7 +16,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from fraud_assets.execution import k8s_op_tags
+from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.features import FEATURE_COLUMNS, FeatureConfig
 from fraud_assets.features.replay import features_for_slices
 from fraud_assets.partitions import slices_partitions
@@ -46,6 +46,7 @@ class FeaturesConfig(Config):
     code_version="1",
     automation_condition=AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed(),
 )
+@records_peak_memory
 def transaction_features(
     context: AssetExecutionContext,
     config: FeaturesConfig,

@@ -18,7 +18,7 @@ from dagster import (
 from fraud_assets.asset_keys import DUPLICATES, KNOWN_CODES, TRANSACTION_SLICES
 from fraud_assets.data.validation import SliceValidation, step_from_name, validate_bytes
 from fraud_assets.data.warehouse import Warehouse
-from fraud_assets.execution import k8s_op_tags
+from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.partitions import slices_partitions
 from fraud_assets.storage import sha256_bytes
 
@@ -81,6 +81,7 @@ def _slice_metadata(name: str, data: bytes, result: SliceValidation) -> dict:
         ),
     ],
 )
+@records_peak_memory
 def transaction_slices(context: AssetExecutionContext, warehouse: Warehouse):
     """One slice: a landed file's rows, validated, unquoted, typed and stored as Parquet.
 

@@ -17,17 +17,17 @@ from fraud_assets import metadata_links, settings
 from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MODEL_DEPLOYMENT, MODEL_EVALUATION
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
 from fraud_assets.deployment_gates import MODEL_VERSION
-from fraud_assets.execution import k8s_op_tags
+from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.storage import atomic_write_bytes
-from fraud_assets.training.candidate import ModelCandidate, diagnose_and_log, train_and_register
+from fraud_assets.training.candidate import INPUT_COLUMNS, ModelCandidate, diagnose_and_log, train_and_register
 from fraud_assets.training.judging import judge
 from fraud_assets.training.report import curves_markdown, gates_markdown
 
 
 @asset(
-    ins=every_features_partition(),
+    ins=every_features_partition(columns=INPUT_COLUMNS),
     required_resource_keys={"mlflow"},
     group_name="training",
     op_tags=k8s_op_tags("training"),
@@ -36,6 +36,7 @@ from fraud_assets.training.report import curves_markdown, gates_markdown
     code_version="1",
     automation_condition=retrain_policy(),
 )
+@records_peak_memory
 def fraud_model(
     context: AssetExecutionContext, transaction_features: dict[str, pd.DataFrame]
 ) -> Output[ModelCandidate]:
@@ -44,8 +45,15 @@ def fraud_model(
     The latest 20 % of steps are held out for validation; the decision threshold is picked on
     the steps just before them, never on the validation window.
     """
+    current = settings.load()
     try:
-        candidate = train_and_register(transaction_features, context.run_id, FRAUD_MODEL.to_user_string())
+        candidate = train_and_register(
+            transaction_features,
+            context.run_id,
+            FRAUD_MODEL.to_user_string(),
+            window_steps=current.training_window,
+            legit_sample_rate=current.legit_sample_rate,
+        )
     except BaseException:
         context.resources.mlflow.end_run(status="FAILED")
         raise
@@ -61,6 +69,8 @@ def fraud_model(
             "training_rows": candidate.training_rows,
             "validation_rows": len(candidate.X_validation),
             "training_slices": len(candidate.training_slices),
+            "training_window": "all" if current.training_window is None else f"latest {current.training_window} steps",
+            "legit_sample_rate": current.legit_sample_rate,
             "split": MetadataValue.json(candidate.split),
             "threshold": candidate.evaluation.threshold,
             "fit_seconds": round(candidate.fit_seconds, 2),
@@ -95,6 +105,7 @@ def fraud_model(
     ],
     automation_condition=refresh_when_upstream_passes(),
 )
+@records_peak_memory
 def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsResource):
     """The candidate's seven metrics (the original pipeline's), threshold and confusion matrix, with each
     deployment gate as a blocking check (importances and curves come later, from `model_diagnostics`)."""
@@ -138,6 +149,7 @@ def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsRes
     code_version="1",
     automation_condition=AutomationCondition.eager(),
 )
+@records_peak_memory
 def model_diagnostics(fraud_model: ModelCandidate):
     """Permutation importances (drop in PR AUC) and ROC/PR curves of the deployed candidate: for people,
     not gates, so they run after the deployment instead of delaying it."""

@@ -3,7 +3,8 @@
 Each computed slice stores the state after it (running sums, last-N amounts, label counts), so
 the next day costs what the day costs, not what the history costs. A stored state is usable only when
 it folds in exactly the slices stored now before it (`features.inputs`); otherwise the earlier stored
-slices are replayed from the newest usable state.
+slices are replayed from the newest usable state. Checking that takes each stored slice's digest, which
+the store keeps (`SliceStore.slice_digest`): only slices to replay are read.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class SliceStore(Protocol):
     def slice_exists(self, partition: str) -> bool: ...
 
     def read_slice(self, partition: str) -> pd.DataFrame: ...
+
+    def slice_digest(self, partition: str) -> str:
+        """`features.inputs.slice_digest` of the stored slice; a store may keep it rather than read the slice."""
+        ...
 
     def read_state(self, partition: str) -> bytes | None: ...
 
@@ -71,8 +76,7 @@ def starting_state(
     slices it had to replay (empty in the steady state).
     """
     stored = _stored_before(earlier, first_step, store)
-    frames = {key: store.read_slice(key) for _, key in stored}
-    expected = chains({key: slice_digest(frame) for key, frame in frames.items()})
+    expected = chains({key: store.slice_digest(key) for _, key in stored})
     state, start = FeatureState.empty(config), 0
     for i in range(len(stored) - 1, -1, -1):
         step, key = stored[i]
@@ -88,7 +92,7 @@ def starting_state(
                 break
     replayed = [key for _, key in stored[start:]]
     for key in replayed:
-        _, state = compute_features_incremental(frames[key], state, config)
+        _, state = compute_features_incremental(store.read_slice(key), state, config)
     return replace(state, inputs=expected[replayed[-1]] if replayed else state.inputs or NOTHING), replayed
 
 

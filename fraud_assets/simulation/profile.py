@@ -15,6 +15,10 @@ matters for small groups and for profiles of a few days.
 Profiles of a subset of days are compared with what BankSim would hold on those days (its rows per
 day grow while fraud stays at about 40 a day); figures that only make sense for the whole run
 (distinct customers, pairs, the share of customers with fraud) are then shown for information only.
+
+A bank K times BankSim's size (`simulate(scale=K)`) is compared with `scale=K`: every count of the
+reference (rows, per group and per day, customers, customer-merchant pairs) is multiplied by K, while
+rates, shares, amounts and the 50 merchants stay as they are.
 """
 
 from __future__ import annotations
@@ -197,10 +201,13 @@ def _groups(df, column, fraud, amount, with_category=False, with_customers=False
 # Comparing
 
 
-def compare(measured: dict, reference: dict | None = None) -> list[Row]:
-    """Every judged figure of `measured` against the reference profile (BankSim's by default)."""
+def compare(measured: dict, reference: dict | None = None, scale: int = 1) -> list[Row]:
+    """Every judged figure of `measured` against the reference profile (BankSim's by default), its
+    counts multiplied by `scale`."""
+    if scale < 1:
+        raise ValueError(f"compare: scale is how many times BankSim's size, at least 1, got {scale}")
     ref = reference if reference is not None else reference_profile()
-    exp = _Expectation(ref, [int(s) for s in measured["step_stats"]["per_step_count"]])
+    exp = _Expectation(ref, [int(s) for s in measured["step_stats"]["per_step_count"]], scale)
     rows: list[Row] = []
     rows += _shape_rows(measured, ref, exp)
     merchants = ref["merchants_detail"]
@@ -228,19 +235,21 @@ def compare(measured: dict, reference: dict | None = None) -> list[Row]:
 class _Expectation:
     """What the reference implies for the measured days: BankSim's legit rows per day follow the
     profile's estimate, fraud stays flat, so a group's expected count mixes its legit and fraud
-    counts in the proportion of the days covered. For the full run it is the profile itself."""
+    counts in the proportion of the days covered. For the full run it is the profile itself. Every
+    count is `scale` times BankSim's."""
 
-    def __init__(self, ref: dict, steps: list[int]):
+    def __init__(self, ref: dict, steps: list[int], scale: int = 1):
         est = np.asarray(ref["step_stats"]["per_step_count_estimate"], dtype=float)
         n_steps = int(ref["steps"])
+        self.scale = scale
         self.steps = sorted(steps)
         self.full = self.steps == list(range(n_steps))
-        self.rows_by_step = {s: float(est[min(s, est.size - 1)]) for s in self.steps}
-        fraud_per_step = ref["fraud_rows"] / n_steps
-        self.fraud = fraud_per_step * len(self.steps)
+        self.rows_by_step = {s: scale * float(est[min(s, est.size - 1)]) for s in self.steps}
+        self.fraud_per_step = scale * ref["fraud_rows"] / n_steps
+        self.fraud = self.fraud_per_step * len(self.steps)
         self.legit = sum(self.rows_by_step.values()) - self.fraud
         if self.full:
-            self.fraud, self.legit = float(ref["fraud_rows"]), float(ref["legit_rows"])
+            self.fraud, self.legit = scale * float(ref["fraud_rows"]), scale * float(ref["legit_rows"])
         self.legit_scale = self.legit / ref["legit_rows"]
         self.fraud_scale = self.fraud / ref["fraud_rows"]
         self.rows = self.legit + self.fraud
@@ -301,7 +310,7 @@ def _shape_rows(m: dict, ref: dict, exp: _Expectation) -> list[Row]:
     n_cat = len(ref["categories"])
     if exp.full:
         rows.append(_judge(s, "steps", m["steps"], ref["steps"], 0, "exact"))
-        rows.append(_relative(s, "customers", m["customers"], ref["customers"], CUSTOMERS_REL))
+        rows.append(_relative(s, "customers", m["customers"], exp.scale * ref["customers"], CUSTOMERS_REL))
         rows.append(_judge(s, "merchants", m["merchants"], ref["merchants"], 0, "exact"))
         rows.append(_judge(s, "categories", len(m["categories"]), n_cat, 0, "exact"))
     else:
@@ -410,23 +419,23 @@ def _step_rows(m: dict, ref: dict, exp: _Expectation) -> list[Row]:
         )
         for key in ("mean", "q25", "median", "q75"):
             rows.append(_relative(s, f"step {key}", m["step_stats"][key], ref["step_stats"][key], 0.02))
-    fraud_per_step = ref["fraud_rows"] / ref["steps"]
-    rows.append(_info(s, "frauds per step", m["step_stats"]["fraud_per_step_mean"], fraud_per_step))
+    rows.append(_info(s, "frauds per step", m["step_stats"]["fraud_per_step_mean"], exp.fraud_per_step))
     return rows
 
 
 def _structure_rows(m: dict, ref: dict, exp: _Expectation) -> list[Row]:
     s = "customers"
     got, want = m["customer_stats"], ref["customer_stats"]
+    k = exp.scale  # customers never shared between the copies of a scaled bank: pairs add up too
     pairs = [
-        ("customer-merchant pairs", got["customer_merchant_pairs"], want["customer_merchant_pairs"]),
-        ("pairs with fraud", got["fraud_customer_merchant_pairs"], want["fraud_customer_merchant_pairs"]),
+        ("customer-merchant pairs", got["customer_merchant_pairs"], k * want["customer_merchant_pairs"]),
+        ("pairs with fraud", got["fraud_customer_merchant_pairs"], k * want["fraud_customer_merchant_pairs"]),
         (
             "pairs with more than one fraud",
             got["pairs_with_more_than_one_fraud"],
-            want["pairs_with_more_than_one_fraud"],
+            k * want["pairs_with_more_than_one_fraud"],
         ),
-        ("pairs with fraud and legit rows", got["pairs_with_mixed_labels"], want["pairs_with_mixed_labels"]),
+        ("pairs with fraud and legit rows", got["pairs_with_mixed_labels"], k * want["pairs_with_mixed_labels"]),
         (
             "F/M customers with fraud (%)",
             got["customers_with_fraud"]["pct_of_F_M_customers"],
@@ -437,9 +446,9 @@ def _structure_rows(m: dict, ref: dict, exp: _Expectation) -> list[Row]:
     for gender, count in want["by_gender"].items():
         have = got["by_gender"].get(gender, 0)
         if exp.full:
-            rows.append(_relative(s, f"customers of gender {gender}", have, count, CUSTOMERS_REL))
+            rows.append(_relative(s, f"customers of gender {gender}", have, k * count, CUSTOMERS_REL))
         else:
-            rows.append(_info(s, f"customers of gender {gender}", have, count, "whole run only"))
+            rows.append(_info(s, f"customers of gender {gender}", have, k * count, "whole run only"))
     for metric, have, ref_value in pairs:
         if exp.full:
             rows.append(_relative(s, metric, have, ref_value, STRUCTURE_REL))
@@ -450,7 +459,10 @@ def _structure_rows(m: dict, ref: dict, exp: _Expectation) -> list[Row]:
     fraud_rows = max(m["fraud_rows"], 1)
     rows.append(
         _info(
-            s, "share of frauds on the top-10 customers (%)", 100 * top / fraud_rows, 100 * top_ref / ref["fraud_rows"]
+            s,
+            "share of frauds on the top-10 customers (%)",
+            100 * top / fraud_rows,
+            100 * top_ref / (k * ref["fraud_rows"]),
         )
     )
     rows.append(_info(s, "rows per customer (max)", got["tx_per_customer"]["max"], want["tx_per_customer"]["max"]))

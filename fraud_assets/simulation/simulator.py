@@ -27,6 +27,14 @@ rescaling across days.
 Customers (4,112, fixed gender and age, BankSim's gender/age structure) arrive over the first
 months so that volume grows like the profile's rows per day, then pay on most days; each only
 visits the merchants in its reach, which keeps the number of customer-merchant pairs near BankSim's.
+
+**Scale.** `scale=K` simulates a bank K times BankSim's size: K populations of customers (copy 0
+is the population of `seed` itself, copy k one of a seed derived from it), each paying as BankSim's
+customers do, at the same 50 merchants, whose volume is thus K times theirs. Per customer the shape
+is unchanged, and so are the fraud rate and every share and rate per category, merchant, age and
+gender; counts (rows, customers, pairs) are K times BankSim's. Copy k draws its customer ids from
+its own block of numbers, so the copies never share a customer. A day's rows are the K copies'
+rows of that day in time order, and each copy is day-independent, so the scaled run is too.
 """
 
 from __future__ import annotations
@@ -44,6 +52,10 @@ from fraud_assets.data.schema import COLUMNS, reference_profile
 
 DEFAULT_SEED = 20140513  # BankSim's file is bs140513_032310.csv
 MAX_STEP = 9_999  # 27 years of days; keeps the per-call count arrays small
+MAX_SCALE = 100
+# Customer ids are 'C' + up to 10 digits. Copy 0 (BankSim's size) draws from 10^7..2^31; copy k >= 1
+# from the k-th block of ID_BLOCK numbers above 2^31, all within 10 digits up to MAX_SCALE.
+FIRST_ID, COPY_0_IDS_END, ID_BLOCK = 10_000_000, 2_147_483_647, 70_000_000
 
 # Fraud structure (fitted to the profile's share of customers with fraud, 36 %, and its 4,540 fraud
 # customer-merchant pairs, 1,065 of them repeated).
@@ -71,7 +83,7 @@ TRANSPORT = "es_transportation"
 _GOLDEN = (math.sqrt(5) - 1) / 2  # Weyl step: the most evenly spread sequence of quantiles
 
 # Independent random streams, keyed with the day: SeedSequence(seed, spawn_key=(stream, index)).
-_POPULATION, _LEGIT, _THEFT = 0, 1, 2
+_POPULATION, _LEGIT, _THEFT, _COPY = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -119,22 +131,32 @@ def simulate(
     steps: Iterable[int] | range = range(180),
     seed: int = DEFAULT_SEED,
     drift: Drift | None = None,
+    scale: int = 1,
 ) -> pd.DataFrame:
-    """Typed transactions for the given days (COLUMNS order, sorted by step, then time of day)."""
-    days = _checked_steps(steps)
-    parts = [arrays for _, arrays in _iter_step_arrays(days, seed, drift)]
-    return _to_frame(_concat(parts), _population(_checked_seed(seed)))
+    """Typed transactions for the given days (COLUMNS order, sorted by step, then time of day), of a
+    bank `scale` times BankSim's size."""
+    days, seed = _checked_steps(steps), _checked_seed(seed)
+    copies = [
+        (_concat([arrays for _, arrays in _iter_step_arrays(days, seed, drift, copy)]), _population(seed, copy))
+        for copy in range(_checked_scale(scale))
+    ]
+    return _merged_frame(copies)
 
 
 def iter_steps(
     steps: Iterable[int] | range = range(180),
     seed: int = DEFAULT_SEED,
     drift: Drift | None = None,
+    scale: int = 1,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """(step, that day's typed transactions) one day at a time, to write one file per day."""
-    population = _population(_checked_seed(seed))
-    for step, arrays in _iter_step_arrays(_checked_steps(steps), seed, drift):
-        yield step, _to_frame(arrays, population)
+    days, seed = _checked_steps(steps), _checked_seed(seed)
+    copies = range(_checked_scale(scale))
+    populations = [_population(seed, copy) for copy in copies]
+    for days_of_copies in zip(*(_iter_step_arrays(days, seed, drift, copy) for copy in copies), strict=True):
+        step = days_of_copies[0][0]
+        arrays_of_copies = [arrays for _, arrays in days_of_copies]
+        yield step, _merged_frame(list(zip(arrays_of_copies, populations, strict=True)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,6 +178,12 @@ def _checked_steps(steps: Iterable[int]) -> list[int]:
             raise ValueError(f"step {step} is outside 0..{MAX_STEP}")
         days.append(int(step))
     return sorted(set(days))
+
+
+def _checked_scale(scale: int) -> int:
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or not 1 <= scale <= MAX_SCALE:
+        raise ValueError(f"scale must be a whole number 1-{MAX_SCALE}, got {scale!r}")
+    return int(scale)
 
 
 def _rng(seed: int, stream: int, index: int = 0) -> np.random.Generator:
@@ -328,9 +356,12 @@ class _Population:
         return int(np.searchsorted(self.arrival, max(step, 0), side="right"))
 
 
-@lru_cache(maxsize=8)
-def _population(seed: int) -> _Population:
+@lru_cache(maxsize=2 * MAX_SCALE)
+def _population(seed: int, copy: int = 0) -> _Population:
+    """The customers of copy `copy` of the bank of `seed` (copy 0: those of `seed` itself)."""
     cal = _calibration()
+    if copy:
+        seed = int(np.random.SeedSequence(seed, spawn_key=(_COPY, copy)).generate_state(1)[0])
     rng = _rng(seed, _POPULATION)
     counts = cal.customers_by_gender
     n = sum(counts.values())
@@ -371,7 +402,7 @@ def _population(seed: int) -> _Population:
     body = np.delete(activity * vulnerability, heavy).sum()
     vulnerability[heavy] = HEAVY_VICTIM_SHARE / (1 - HEAVY_VICTIM_SHARE) * body / activity[heavy] / HEAVY_VICTIMS
 
-    ids = _customer_ids(rng, n)
+    ids = _customer_ids(rng, n, copy)
     legit_offset = rng.random((cal.legit_pool_share.size, 2))
     fraud_offset = rng.random((cal.fraud_pool_share.size, 2))
 
@@ -408,9 +439,11 @@ def _apportion(shares: list[float], total: int) -> np.ndarray:
     return counts
 
 
-def _customer_ids(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Distinct ids shaped like BankSim's ('C' + up to 10 digits)."""
-    numbers = np.unique(rng.integers(10_000_000, 2_147_483_647, size=2 * n))
+def _customer_ids(rng: np.random.Generator, n: int, copy: int = 0) -> np.ndarray:
+    """Distinct ids shaped like BankSim's ('C' + up to 10 digits), from the copy's own block of numbers."""
+    low = FIRST_ID if copy == 0 else COPY_0_IDS_END + 1 + (copy - 1) * ID_BLOCK
+    high = COPY_0_IDS_END if copy == 0 else low + ID_BLOCK
+    numbers = np.unique(rng.integers(low, high, size=2 * n))
     numbers = rng.permutation(numbers)[:n]
     return np.array([f"C{v}" for v in numbers], dtype=object)
 
@@ -693,8 +726,8 @@ def _pick(rng: np.random.Generator, free: np.ndarray, preferred: np.ndarray, q: 
     return np.concatenate([rows, rng.choice(others, size=q - rows.size, replace=False)])
 
 
-def _iter_step_arrays(days: list[int], seed: int, drift: Drift | None) -> Iterator[tuple[int, dict]]:
-    population = _population(_checked_seed(seed))
+def _iter_step_arrays(days: list[int], seed: int, drift: Drift | None, copy: int = 0) -> Iterator[tuple[int, dict]]:
+    population = _population(_checked_seed(seed), copy)
     if drift is not None and not isinstance(drift, Drift):
         raise TypeError(f"drift must be a Drift or None, got {type(drift).__name__}")
     if not days:
@@ -725,6 +758,15 @@ def _concat(parts: list[dict]) -> dict[str, np.ndarray]:
     if not parts:
         return {k: np.empty(0, dtype=np.float64 if k in ("amount", "time") else np.int64) for k in keys}
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _merged_frame(copies: list[tuple[dict[str, np.ndarray], _Population]]) -> pd.DataFrame:
+    """The copies' transactions as one frame in time order (time runs across days: step + time of day)."""
+    if len(copies) == 1:
+        return _to_frame(*copies[0])
+    order = np.argsort(np.concatenate([arrays["time"] for arrays, _ in copies]), kind="stable")
+    merged = pd.concat([_to_frame(arrays, population) for arrays, population in copies], ignore_index=True)
+    return merged.take(order).reset_index(drop=True)
 
 
 def _to_frame(arrays: dict[str, np.ndarray], population: _Population) -> pd.DataFrame:

@@ -13,7 +13,11 @@ from fraud_assets import registry
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.registry import RegisteredModelVersion
 from fraud_assets.training.evaluation import ModelDiagnostics, ModelEvaluation, diagnose, evaluate
-from fraud_assets.training.train import train_model
+from fraud_assets.training.train import LABEL, STEP, train_model
+
+# What training reads of each features partition: at 10x BankSim the carried customer and merchant
+# ids alone would take more memory than the features.
+INPUT_COLUMNS = (*FEATURE_COLUMNS, STEP, LABEL)
 
 
 @dataclass(frozen=True)
@@ -37,13 +41,20 @@ def ordered_history(features: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame,
 
 
 def train_and_register(
-    features_by_slice: Mapping[str, pd.DataFrame], dagster_run_id: str | None = None, asset_key: str | None = None
+    features_by_slice: Mapping[str, pd.DataFrame],
+    dagster_run_id: str | None = None,
+    asset_key: str | None = None,
+    window_steps: int | None = None,
+    legit_sample_rate: float = 1.0,
 ) -> ModelCandidate:
-    """Train on the earlier steps, evaluate on the latest 20 % (the threshold is picked on the steps
-    just before them, never on the validation window), and register the model with the run and
-    slices it came from."""
+    """Train on the earlier steps (all of them, or the latest `window_steps`; legitimate fit rows
+    down-sampled to `legit_sample_rate`), evaluate on the latest 20 % (the threshold is picked on the
+    steps just before them, never on the validation window), and register the model with the run
+    and slices it came from."""
     history, slice_ids = ordered_history(features_by_slice)
-    trained = train_model(history, FEATURE_COLUMNS, CATEGORICAL_FEATURES)
+    trained = train_model(
+        history, FEATURE_COLUMNS, CATEGORICAL_FEATURES, window_steps=window_steps, legit_sample_rate=legit_sample_rate
+    )
     windows = trained.windows
     evaluation = evaluate(trained.model, windows.X_validation, windows.y_validation)
     registered = registry.log_and_register(

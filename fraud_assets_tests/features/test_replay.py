@@ -6,19 +6,24 @@ from __future__ import annotations
 import pandas as pd
 
 from fraud_assets.features import FEATURE_COLUMNS, FeatureConfig, FeatureState, compute_features
+from fraud_assets.features.inputs import slice_digest
 from fraud_assets.features.replay import features_for_slices, starting_state
 from fraud_assets_tests.features.data import STEPS, small_transactions
 
 
 class MemoryStore:
     def __init__(self, slices: dict[str, pd.DataFrame]):
-        self.slices, self.states = dict(slices), {}
+        self.slices, self.states, self.reads = dict(slices), {}, []
 
     def slice_exists(self, partition):
         return partition in self.slices
 
     def read_slice(self, partition):
+        self.reads.append(partition)
         return self.slices[partition]
+
+    def slice_digest(self, partition):
+        return slice_digest(self.slices[partition])
 
     def read_state(self, partition):
         return self.states.get(partition)
@@ -77,3 +82,14 @@ def test_a_stored_state_built_before_a_late_day_is_not_reused():
     full = compute_features(pd.concat([days[k] for k in keys[:6]], ignore_index=True), config)
     rows = run.slices[keys[5]].rows[list(FEATURE_COLUMNS)]
     pd.testing.assert_frame_equal(rows, full.iloc[-len(rows) :].reset_index(drop=True), check_exact=True)
+
+
+def test_a_day_after_a_fitting_stored_state_reads_no_earlier_slice():
+    """Its cost is the day's, not the history's: the earlier days are checked by their kept digests."""
+    config = FeatureConfig()
+    days = by_key(small_transactions(seed=7))
+    store, keys = MemoryStore(days), list(days)
+    features_for_slices({k: days[k] for k in keys[:-1]}, keys[:-1], config, store)
+    store.reads.clear()
+    last = features_for_slices({keys[-1]: days[keys[-1]]}, keys, config, store)
+    assert last.replayed == [] and store.reads == []

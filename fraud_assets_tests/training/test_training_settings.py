@@ -1,0 +1,40 @@
+"""FRAUD_TRAINING_WINDOW and FRAUD_LEGIT_SAMPLE_RATE reach the fraud_model asset's fit and its metadata."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from dagster import build_asset_context
+from mlflow.tracking import MlflowClient
+
+from fraud_assets import registry
+from fraud_assets.assets.training import fraud_model
+
+
+def materialize_fraud_model(frame):
+    by_slice = {f"step_{step:03d}": rows for step, rows in frame.groupby("step")}
+    ended = []
+    context = build_asset_context(resources={"mlflow": SimpleNamespace(end_run=lambda **kw: ended.append(kw))})
+    return fraud_model(context, transaction_features=by_slice)
+
+
+def test_the_training_window_and_legit_sampling_reach_the_fit(home, frame, monkeypatch):
+    monkeypatch.setenv("FRAUD_TRAINING_WINDOW", "4")
+    monkeypatch.setenv("FRAUD_LEGIT_SAMPLE_RATE", "0.5")
+    output = materialize_fraud_model(frame)
+    candidate, metadata = output.value, output.metadata
+    # 12 steps: validation 10-11; the latest 4 before them (6-9) train; 0-5 are in no window
+    assert candidate.split["older"] == "0-5 (6 steps)"
+    assert candidate.training_rows == int(frame["step"].between(6, 9).sum())
+    assert metadata["training_window"].value == "latest 4 steps"
+    assert metadata["legit_sample_rate"].value == 0.5
+    params = MlflowClient(registry.tracking_uri()).get_run(candidate.registered.run_id).data.params
+    assert params["legit_sample_rate"] == "0.5"
+    assert params["older"] == "0-5 (6 steps)"
+
+
+def test_by_default_all_history_trains_unsampled(home, frame):
+    output = materialize_fraud_model(frame)
+    assert "older" not in output.value.split
+    assert output.value.training_rows == int((frame["step"] < 10).sum())
+    assert (output.metadata["training_window"].value, output.metadata["legit_sample_rate"].value) == ("all", 1.0)
