@@ -135,7 +135,7 @@ def measure(root: Path, port: int) -> list[float]:
     latencies = []
     try:
         started = time.monotonic()
-        while serving_version(env) is None:
+        while recorded_version(home) is None or serving_version(env) is None:
             if time.monotonic() - started > 1500:
                 sys.exit(f"no first deployment within 25 minutes; see {home / 'daemon.log'}")
             time.sleep(2)
