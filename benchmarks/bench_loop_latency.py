@@ -113,8 +113,8 @@ def breakdown(home: Path, since: float) -> list[tuple[str, float, float]]:
     return sorted(rows, key=lambda r: r[1])
 
 
-def measure(root: Path, port: int) -> list[float]:
-    """Latencies of NEW_DAYS for the checkout at `root`, each with its breakdown printed."""
+def measure(root: Path, port: int, new_days: tuple[int, ...] = NEW_DAYS) -> list[float]:
+    """Latencies of `new_days` for the checkout at `root`, each with its breakdown printed."""
     home = Path(tempfile.mkdtemp(prefix="fraud-loop-"))
     staging = home / "staging"
     env = env_for(root, home, port)
@@ -122,7 +122,7 @@ def measure(root: Path, port: int) -> list[float]:
     (home / "dagster").mkdir(parents=True)
     shutil.copyfile(root / "dagster.yaml", home / "dagster" / "dagster.yaml")
     land(env, root, HISTORY)
-    land(env_for(root, staging, port), root, range(NEW_DAYS[0], NEW_DAYS[-1] + 1))
+    land(env_for(root, staging, port), root, range(new_days[0], new_days[-1] + 1))
     landing = landed_file(home, HISTORY[-1]).parent
     daemon = subprocess.Popen(
         [str(BIN / "dagster-daemon"), "run", "-w", str(root / "workspace.yaml")],
@@ -141,7 +141,7 @@ def measure(root: Path, port: int) -> list[float]:
             time.sleep(2)
         first = time.monotonic() - started
         print(f"history of {len(HISTORY)} days deployed after {first:.0f} s (version {serving_version(env)})")
-        for day in NEW_DAYS:
+        for day in new_days:
             before = serving_version(env)
             time.sleep(61)  # the retrain policy allows one retrain per minute: do not measure its wait
             source = landed_file(staging, day)
@@ -175,9 +175,11 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=THIS_ROOT, help="the checkout to measure (default: this one)")
     parser.add_argument("--against", type=Path, help="an older checkout measured first, for the third-of-old bar")
     parser.add_argument("--port", type=int, default=9411, help="the endpoint's port during the run")
+    parser.add_argument("--new-days", type=int, default=len(NEW_DAYS), help="how many of days 177-179 to time")
     args = parser.parse_args()
-    old = measure(args.against.resolve(), args.port) if args.against else None
-    new = measure(args.root.resolve(), args.port)
+    new_days = NEW_DAYS[: args.new_days]
+    old = measure(args.against.resolve(), args.port, new_days) if args.against else None
+    new = measure(args.root.resolve(), args.port, new_days)
     print(f"\nload average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if old:
         print(f"old {args.against}: median {statistics.median(old):.1f} s ({', '.join(f'{x:.1f}' for x in old)})")
