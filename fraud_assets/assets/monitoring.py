@@ -21,7 +21,7 @@ from pydantic import Field
 
 from fraud_assets import metadata_links, registry, settings
 from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REFERENCE, DRIFT_REPORT, TARGET_DRIFT, TRANSACTION_FEATURES
-from fraud_assets.automation import refresh_when_upstream_passes
+from fraud_assets.automation import refresh_when_upstream_passes_without
 from fraud_assets.execution import k8s_op_tags
 from fraud_assets.monitoring import acceptance
 from fraud_assets.monitoring.limits import DriftLimits
@@ -91,7 +91,7 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
     kinds={"evidently"},
     owners=["team:fraud-ml"],
     code_version="1",
-    automation_condition=refresh_when_upstream_passes(),
+    automation_condition=refresh_when_upstream_passes_without(DRIFT_REFERENCE),
     check_specs=[
         AssetCheckSpec(
             DATA_DRIFT,
