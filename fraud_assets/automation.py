@@ -25,20 +25,6 @@ def refresh_when_upstream_passes_without(decision: AssetKey) -> AutomationCondit
     )
 
 
-def refresh_features_when_slices_change() -> AutomationCondition:
-    """`refresh_when_upstream_passes` without eager's `newly_missing`: a new day's features come from the landing
-    sensor's own run, so a features partition missing while that run stores it is no reason to request it again
-    (a tick that saw the run ended but not yet all its partitions did, and requested eight of 177 once more). A
-    slice stored again by a run of its own (a re-landed file) still refreshes its features."""
-    return (
-        AutomationCondition.any_deps_updated().since_last_handled()
-        & ~AutomationCondition.any_deps_missing()
-        & ~AutomationCondition.any_deps_in_progress()
-        & ~AutomationCondition.in_progress()
-        & AutomationCondition.all_deps_blocking_checks_passed()
-    ).with_label("refresh when a slice is stored again")
-
-
 def retrain_policy(cron: str | None = None) -> AutomationCondition:
     """Retrain when new slices arrived since the last model, at most once per cron interval.
 

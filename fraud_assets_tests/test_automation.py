@@ -178,14 +178,6 @@ def test_landed_days_get_their_features_in_the_landing_sensors_run(home):
         assert evaluate_automation_conditions(graph, instance, cursor=cursor).total_requested == 0
 
 
-def test_automation_never_requests_features_for_being_missing():
-    """Seen in the loop benchmark: a tick that saw the landing run ended, but not yet every features partition it
-    stored, requested eight of 177 again (eager's `newly_missing`). A new day's features come from the landing
-    sensor's run; automation refreshes them only when a slice is stored again by a run of its own."""
-    condition = repr(defs.resolve_asset_graph().get(TRANSACTION_FEATURES).automation_condition)
-    assert "newly_missing" not in condition and "any_deps_updated" in condition
-
-
 @asset(deps=[features, "decision"], automation_condition=refresh_when_upstream_passes_without(AssetKey("decision")))
 def report():
     return 1
