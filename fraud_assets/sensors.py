@@ -1,4 +1,4 @@
-"""`landing_sensor`: new or changed landed files become partitions and runs (new days with their features), exactly once.
+"""`landing_sensor`: new or changed landed files become partitions and runs, exactly once.
 `features_recompute_sensor`: features partitions computed on other days than those stored now are computed again.
 
 The cursor remembers, per file name, the size, mtime and SHA-256 that were accepted. Dagster
@@ -74,16 +74,12 @@ def plan_landing(warehouse: Warehouse, cursor: dict[str, list], known_partitions
     return plan
 
 
-# What a run for newly landed files materializes: the slices, and their features once the slices' checks passed.
-NEW_SLICES_RUN = [TRANSACTION_SLICES, TRANSACTION_FEATURES]
-
-
 def _batch_key(items: list[tuple[LandedFile, str]]) -> str:
     return sha256_bytes("\n".join(f"{f.name}:{d}" for f, d in items).encode())[:16]
 
 
 @sensor(
-    asset_selection=[TRANSACTION_SLICES, TRANSACTION_FEATURES],
+    asset_selection=[TRANSACTION_SLICES],
     minimum_interval_seconds=5,
     default_status=DefaultSensorStatus.RUNNING,
     description="Adds a partition per new landed file in the landing folder and materializes it; quarantines bad files.",
@@ -95,14 +91,12 @@ def landing_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
 
     run_requests: list[RunRequest] = []
     if plan.new:
-        # New keys are appended in this order, so they form one contiguous range: one run for all. The run carries
-        # their features too (after the blocking `usable` check, which stops them in the run if it fails): one run
-        # start-up per landed day saved against automation requesting the features in a run of their own.
+        # New keys are appended in this order, so they form one contiguous range: one run for all.
         keys = [f.partition_key for f, _ in plan.new]
         run_requests.append(
             RunRequest(
                 run_key=f"new:{_batch_key(plan.new)}",
-                asset_selection=NEW_SLICES_RUN,
+                asset_selection=[TRANSACTION_SLICES],
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: keys[0],
                     ASSET_PARTITION_RANGE_END_TAG: keys[-1],

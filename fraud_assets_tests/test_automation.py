@@ -18,27 +18,18 @@ from dagster import (
     Definitions,
     Output,
     asset,
-    build_sensor_context,
     evaluate_automation_conditions,
     materialize,
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from fraud_assets.asset_keys import (
-    DRIFT_REPORT,
-    FRAUD_MODEL,
-    MODEL_DEPLOYMENT,
-    MODEL_EVALUATION,
-    TRANSACTION_FEATURES,
-    TRANSACTION_SLICES,
-)
+from fraud_assets.asset_keys import DRIFT_REPORT, FRAUD_MODEL, MODEL_DEPLOYMENT, MODEL_EVALUATION, TRANSACTION_FEATURES
 from fraud_assets.assets.checks import slices_usable
 from fraud_assets.assets.features import transaction_features
 from fraud_assets.assets.ingest import transaction_slices
 from fraud_assets.automation import refresh_when_upstream_passes, refresh_when_upstream_passes_without, retrain_policy
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.definitions import defs
-from fraud_assets.sensors import landing_sensor
 from fraud_assets.simulation.landing import land_steps
 from fraud_assets.storage import PartitionedParquetIOManager
 
@@ -154,28 +145,6 @@ def test_a_batch_of_slices_in_one_run_carries_on_to_their_features(home):
         ).success
         result = evaluate_automation_conditions(graph, instance, cursor=cursor)
         assert result.get_requested_partitions(TRANSACTION_FEATURES) == set(keys)
-
-
-def test_landed_days_get_their_features_in_the_landing_sensors_run(home):
-    """The landing sensor's run stores new slices and their features, so automation has no features run to start."""
-    resources = {"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()}
-    graph = Definitions(
-        assets=[transaction_slices, transaction_features], asset_checks=[slices_usable], resources=resources
-    )
-    land_steps(Warehouse(), range(2))
-    with DagsterInstance.ephemeral() as instance:
-        cursor = evaluate_automation_conditions(graph, instance).cursor
-        sensed = landing_sensor(build_sensor_context(instance=instance, resources={"warehouse": Warehouse()}))
-        for request in sensed.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        (request,) = sensed.run_requests
-        assert set(request.asset_selection) == {TRANSACTION_SLICES, TRANSACTION_FEATURES}
-        result = graph.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, asset_selection=list(request.asset_selection), tags=request.tags
-        )
-        assert result.success
-        assert instance.get_materialized_partitions(TRANSACTION_FEATURES) == {"step_000", "step_001"}
-        assert evaluate_automation_conditions(graph, instance, cursor=cursor).total_requested == 0
 
 
 @asset(deps=[features, "decision"], automation_condition=refresh_when_upstream_passes_without(AssetKey("decision")))
