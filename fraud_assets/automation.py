@@ -5,7 +5,7 @@ downstream asset is still requested by automation after a failed check. Every au
 below a check therefore also requires `all_deps_blocking_checks_passed()`.
 """
 
-from dagster import AutomationCondition
+from dagster import AssetKey, AssetSelection, AutomationCondition
 
 from fraud_assets import settings
 
@@ -13,6 +13,16 @@ from fraud_assets import settings
 def refresh_when_upstream_passes() -> AutomationCondition:
     """Eager, but never past a failed blocking check upstream."""
     return AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def refresh_when_upstream_passes_without(decision: AssetKey) -> AutomationCondition:
+    """`refresh_when_upstream_passes`, for an asset with an upstream that is a recorded decision (a spec, never
+    materialized by automation): its absence is no missing input, while a new decision still refreshes the asset.
+    Plain `eager()` counted the never-recorded `drift_reference` as missing, so automation never requested
+    `drift_report`, and nothing deployed, until a person accepted a drift."""
+    return refresh_when_upstream_passes().replace(
+        "any_deps_missing", AutomationCondition.any_deps_missing().ignore(AssetSelection.assets(decision))
+    )
 
 
 def retrain_policy(cron: str | None = None) -> AutomationCondition:

@@ -11,6 +11,7 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     AssetMaterialization,
+    AssetSpec,
     AutomationCondition,
     Config,
     DagsterInstance,
@@ -34,7 +35,7 @@ from fraud_assets.assets.checks import slices_usable
 from fraud_assets.assets.features import transaction_features
 from fraud_assets.assets.ingest import transaction_slices
 from fraud_assets.assets.monitoring import drift_reference, drift_report
-from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
+from fraud_assets.automation import refresh_when_upstream_passes, refresh_when_upstream_passes_without, retrain_policy
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.definitions import defs
 from fraud_assets.monitoring.limits import DriftLimits
@@ -179,3 +180,24 @@ def test_new_features_refresh_the_drift_report_before_any_drift_was_accepted_and
         instance.report_runless_asset_event(AssetMaterialization(DRIFT_REFERENCE))  # a person accepted a drift
         result = evaluate_automation_conditions(graph, instance, cursor=result.cursor)
         assert result.get_requested_partitions(DRIFT_REPORT) == {None}
+
+
+@asset(deps=[features, "decision"], automation_condition=refresh_when_upstream_passes_without(AssetKey("decision")))
+def report():
+    return 1
+
+
+def test_an_asset_reading_a_decision_nobody_recorded_yet_still_refreshes():
+    """drift_report reads drift_reference, a spec recorded only when a person accepts a drift; until then it
+    must still refresh when its features do (with plain eager() it never did, and nothing deployed)."""
+    assets = [features, AssetSpec("decision", deps=[features]), report]
+    with DagsterInstance.ephemeral() as instance:
+        result = evaluate_automation_conditions(assets, instance)
+        instance.report_runless_asset_event(AssetMaterialization("features"))
+        result = evaluate_automation_conditions(assets, instance, cursor=result.cursor)
+        assert result.get_num_requested(AssetKey("report")) == 1
+        instance.report_runless_asset_event(AssetMaterialization("report"))
+        result = evaluate_automation_conditions(assets, instance, cursor=result.cursor)
+        instance.report_runless_asset_event(AssetMaterialization("decision"))  # a person accepted a drift
+        result = evaluate_automation_conditions(assets, instance, cursor=result.cursor)
+        assert result.get_num_requested(AssetKey("report")) == 1

@@ -7,9 +7,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetMaterialization,
-    AssetSelection,
     AssetSpec,
-    AutomationCondition,
     Config,
     DagsterInstance,
     MetadataValue,
@@ -23,7 +21,7 @@ from pydantic import Field
 
 from fraud_assets import metadata_links, registry, settings
 from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REFERENCE, DRIFT_REPORT, TARGET_DRIFT, TRANSACTION_FEATURES
-from fraud_assets.automation import refresh_when_upstream_passes
+from fraud_assets.automation import refresh_when_upstream_passes_without
 from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.monitoring import acceptance
 from fraud_assets.monitoring.limits import DriftLimits
@@ -93,13 +91,7 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
     kinds={"evidently"},
     owners=["team:fraud-ml"],
     code_version="1",
-    # drift_reference exists only once a person accepted a drift: until then it is no missing dependency;
-    # an acceptance refreshes the report at once.
-    automation_condition=refresh_when_upstream_passes().ignore(AssetSelection.assets(DRIFT_REFERENCE))
-    | (
-        AutomationCondition.any_deps_updated().allow(AssetSelection.assets(DRIFT_REFERENCE))
-        & ~AutomationCondition.in_progress()
-    ),
+    automation_condition=refresh_when_upstream_passes_without(DRIFT_REFERENCE),
     check_specs=[
         AssetCheckSpec(
             DATA_DRIFT,

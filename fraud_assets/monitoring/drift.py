@@ -225,10 +225,16 @@ class DriftTest:
 
 
 def compute_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, feature_columns: Sequence[str], html: bool = True, **options
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    feature_columns: Sequence[str],
+    html: bool = True,
+    reference_sample: pd.DataFrame | None = None,
+    **options,
 ) -> DriftResult:
     """Compare `current` with `reference` over the named feature columns and the label; `options`
-    are `DriftTest`'s fields (sample size, seed, drift share limit, ...).
+    are `DriftTest`'s fields (sample size, seed, drift share limit, ...). `reference_sample`, when given,
+    is `DriftTest.sample` of `reference` drawn already (drawing it reads every reference row).
 
     Raises ValueError naming the side and the rule when a frame is unusable.
     """
@@ -236,7 +242,9 @@ def compute_drift(
     columns = _checked_arguments(feature_columns, test.label, test.sample_size, test.max_drift_share)
     for side, frame in (("reference", reference), ("current", current)):
         _check_frame(side, frame, columns, test.label)
-    reference_sample, current_sample = test.sample(reference, columns), test.sample(current, columns)
+    if reference_sample is None:
+        reference_sample = test.sample(reference, columns)
+    current_sample = test.sample(current, columns)
 
     verdicts = _empty_column_verdicts(reference_sample, current_sample, columns)
     tested = [c for c in columns if c not in verdicts]
@@ -261,12 +269,16 @@ def compute_drift(
 
 
 def per_slice_summary(
-    reference: pd.DataFrame, slices: Mapping[str, pd.DataFrame], feature_columns: Sequence[str], **options
+    reference: pd.DataFrame,
+    slices: Mapping[str, pd.DataFrame],
+    feature_columns: Sequence[str],
+    reference_sample: pd.DataFrame | None = None,
+    **options,
 ) -> pd.DataFrame:
     """One row per slice (rows, fraud rate, share drifted, target drift) for a per-day view.
 
     Cheap because it calls the same Evidently stat tests as the report directly, without building
-    a report and its plots, and samples the reference once. A slice at or below the small-sample
+    a report and its plots, and samples the reference once (or takes `compute_drift`'s `reference_sample`). A slice at or below the small-sample
     size gets no verdict (NaN / None) and a note, so one short day never hides the others.
     The label flag here is a view, not a gate: frauds come in bursts, and 4-5 of 60 clean simulated
     days had a daily fraud rate below 1/1.5 of the reference's.
@@ -274,7 +286,8 @@ def per_slice_summary(
     test = DriftTest(**options)
     columns = _checked_arguments(feature_columns, test.label, test.sample_size, test.max_drift_share)
     _check_frame("reference", reference, columns, test.label)
-    reference_sample = test.sample(reference, columns)
+    if reference_sample is None:
+        reference_sample = test.sample(reference, columns)
     definition = _data_definition(reference_sample, columns, test.label, test.categorical_columns)
     kinds = {c: ColumnType.Numerical for c in definition.numerical_columns} | {
         c: ColumnType.Categorical for c in definition.categorical_columns

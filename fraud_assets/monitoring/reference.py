@@ -83,7 +83,7 @@ def drift_since_reference(
     drift on `fraud`, between the reference and the current slices, plus a per-slice view so each
     new day shows its own drift."""
     # Imported here: Evidently takes seconds to import.
-    from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE, compute_drift, per_slice_summary
+    from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE, DriftTest, compute_drift, per_slice_summary
 
     slice_ids = sorted(features, key=lambda k: (step_from_name(k) or 0, k))
     ref_keys, cur_keys, basis = reference_and_current(slice_ids, accepted)
@@ -108,13 +108,21 @@ def drift_since_reference(
             "per side): accepting the drift moves it to every slice"
         )
         return DriftOutcome(**outcome, result=None, per_slice=None, verdict=why)
+    # One sample of the reference for the report and the per-slice view: drawing it reads every reference row.
+    reference_sample = DriftTest(sample_size=sample_size).sample(reference, DRIFT_COLUMNS)
     result = compute_drift(
-        reference, current, list(DRIFT_COLUMNS), sample_size=sample_size, max_drift_share=max_drift_share
+        reference,
+        current,
+        list(DRIFT_COLUMNS),
+        reference_sample=reference_sample,
+        sample_size=sample_size,
+        max_drift_share=max_drift_share,
     )
     per_slice = per_slice_summary(
         reference,
         {k: features[k] for k in cur_keys[-PER_SLICE_VIEW:]},
         list(DRIFT_COLUMNS),
+        reference_sample=reference_sample,
         sample_size=sample_size,
         max_drift_share=max_drift_share,
     )

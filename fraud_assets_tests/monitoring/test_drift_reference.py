@@ -10,7 +10,7 @@ import pytest
 from dagster import build_asset_context
 
 from fraud_assets.assets.deployment import model_deployment
-from fraud_assets.monitoring import acceptance, reference
+from fraud_assets.monitoring import acceptance, drift, reference
 from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE
 from fraud_assets.training.candidate import ModelCandidate
 
@@ -110,3 +110,24 @@ def test_a_reference_too_small_to_judge_is_no_wait(champion):
     features = {"step_000": features_day(500, 0), "step_120": features_day(MIN_ROWS_PER_SIDE + 500, 1)}
     outcome = reference.drift_since_reference(features, 0.5, 50_000)
     assert outcome.result is None and not outcome.waiting and "accepting the drift" in outcome.verdict
+
+
+def test_the_reference_is_sampled_once_for_the_report_and_the_per_slice_view(champion, monkeypatch):
+    features = {"step_000": features_day(3000, 0), "step_120": features_day(1400, 1), "step_121": features_day(1300, 2)}
+    reference_rows, seen = 3000, []
+    sample = drift.deterministic_sample
+    monkeypatch.setattr(
+        drift, "deterministic_sample", lambda frame, *a, **k: seen.append(len(frame)) or sample(frame, *a, **k)
+    )
+
+    outcome = reference.drift_since_reference(features, max_drift_share=0.5, sample_size=MIN_ROWS_PER_SIDE)
+
+    assert seen.count(reference_rows) == 1, seen  # current: 2,700 rows, then 1,400 and 1,300 in the per-slice view
+    drawn_apart = drift.compute_drift(
+        features["step_000"],
+        pd.concat([features["step_120"], features["step_121"]], ignore_index=True),
+        list(reference.DRIFT_COLUMNS),
+        html=False,
+        sample_size=MIN_ROWS_PER_SIDE,
+    )
+    assert outcome.result.columns == drawn_apart.columns and outcome.result.target == drawn_apart.target
