@@ -2,13 +2,9 @@
 
 Keys, under a prefix: `position` (where the state stands and its generation), and per generation
 one string per key record (`<generation>:<family>:<key>`) and the log list (`<generation>:log`).
-A request WATCHes the position and its three records, computes, and MULTI/EXECs the writes; if
-another request changed any of them in between, EXEC fails and the request runs again on the new
-values, so no update is lost. Nearly every request touches the same few category records, so
-without more, concurrent requests would mostly redo their work: they first take turns on a lease
-(`lock`, SET NX PX) and a waiter blocks on a wake-up list (BLPOP) that the holder pushes to when it
-lets go. The lease only spares the retries; WATCH alone keeps the state correct, also when a lease
-runs out under a stalled holder. A rebase writes a whole new generation beside the live one, then
+A request is optimistic: WATCH the position and its three records, compute, MULTI/EXEC the writes;
+if another request changed any of them in between, EXEC fails and the request runs again on the new
+values, so no update is lost. A rebase writes a whole new generation beside the live one, then
 switches the position to it in one EXEC that fails (and is redone) if a request logged a
 transaction meanwhile; requests in flight then retry on the new generation. The old generation is
 deleted after the switch.
@@ -16,10 +12,8 @@ deleted after the switch.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
-from collections.abc import Iterator
 
 import pandas as pd
 import redis
@@ -42,18 +36,6 @@ from fraud_assets.features.state import FeatureState
 PREFIX = "fraud-assets:online"
 MAX_ATTEMPTS = 1000  # a request retries only when another one wrote the same keys in between
 MAX_REBASE_ATTEMPTS = 50
-LEASE_MS = 2_000  # a request holds the lease for a few milliseconds; a crashed holder's runs out
-WAKE_WAIT_SECONDS = 0.05  # a waiter looks again this often if no wake-up comes (e.g. the lease ran out)
-# Let go of the lease if it is still ours, and wake one waiter (the list keeps at most one wake-up).
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  redis.call('del', KEYS[1])
-  redis.call('rpush', KEYS[2], '1')
-  redis.call('ltrim', KEYS[2], -1, -1)
-  redis.call('pexpire', KEYS[2], ARGV[2])
-end
-return 0
-"""
 
 
 class RedisStateStore(StateStore):
@@ -61,19 +43,6 @@ class RedisStateStore(StateStore):
         self.client = redis.Redis.from_url(url, password=password) if password else redis.Redis.from_url(url)
         self.prefix = prefix
         self.position_key = f"{prefix}:position"
-        self.lease_key, self.wake_key = f"{prefix}:lock", f"{prefix}:lock:wake"
-        self._release = self.client.register_script(_RELEASE)
-
-    @contextlib.contextmanager
-    def _turn(self) -> Iterator[None]:
-        """The lease on the state for one request (see the module docstring)."""
-        token = uuid.uuid4().hex
-        while not self.client.set(self.lease_key, token, nx=True, px=LEASE_MS):
-            self.client.blpop([self.wake_key], timeout=WAKE_WAIT_SECONDS)
-        try:
-            yield
-        finally:
-            self._release(keys=[self.lease_key, self.wake_key], args=[token, LEASE_MS])
 
     def _key(self, generation: str, family: str, key: str) -> str:
         return f"{self.prefix}:{generation}:{family}:{key}"
@@ -91,7 +60,7 @@ class RedisStateStore(StateStore):
     def score(self, transactions: pd.DataFrame) -> OnlineFeatures:
         keys = request_keys(transactions)
         lines = log_rows(transactions)
-        with self._turn(), self.client.pipeline() as pipe:
+        with self.client.pipeline() as pipe:
             for _ in range(MAX_ATTEMPTS):
                 try:
                     pipe.watch(self.position_key)

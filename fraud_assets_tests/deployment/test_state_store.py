@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -173,46 +172,3 @@ def test_the_state_rebases_when_the_landed_day_is_recomputed_on_a_corrected_earl
     offline = compute_features(corrected[corrected["step"] <= 8], FeatureConfig())
     assert_same_features(late, offline.loc[late.index])
 
-
-def test_redis_requests_take_turns_instead_of_redoing_their_work(redis_url, monkeypatch):
-    """Concurrent requests on the same records wait for the lease rather than compute, lose the WATCH
-    race and compute again: each request computes once (without the lease most of these retried)."""
-    from fraud_assets.deployment import redis_store
-
-    open_store(redis_url).client.flushdb()
-    store = open_store(redis_url)
-    transactions = small_transactions(seed=25)
-    store.rebase(offline_state(transactions, 8, FeatureConfig()))
-    computed, real_compute = [], redis_store.compute
-    monkeypatch.setattr(redis_store, "compute", lambda *args: computed.append(1) or real_compute(*args))
-    base = unlabelled(transactions.iloc[:1]).assign(step=9, customer="C_shared")
-
-    def client(seed: int) -> None:
-        own = open_store(redis_url)
-        for amount in np.round(np.random.default_rng(seed).gamma(2.0, 30.0, 20), 2):
-            own.score(base.assign(amount=amount))
-        own.close()
-
-    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert store.records("customer", ["C_shared"])["C_shared"]["count"] == 80
-    assert len(computed) == 80
-    store.close()
-
-
-def test_a_redis_lease_left_by_a_stopped_holder_runs_out(redis_url):
-    from fraud_assets.deployment import redis_store
-
-    open_store(redis_url).client.flushdb()
-    store = open_store(redis_url)
-    transactions = small_transactions(seed=26)
-    store.rebase(offline_state(transactions, 8, FeatureConfig()))
-    store.client.set(store.lease_key, "a worker that was killed", px=400)
-    started = time.monotonic()
-    store.score(unlabelled(transactions[transactions["step"] == 9].iloc[:1]))
-    assert 0.3 <= time.monotonic() - started < 0.4 + 10 * redis_store.WAKE_WAIT_SECONDS
-    assert store.position().open_step == 9
-    store.close()
