@@ -171,4 +171,3 @@ def test_the_state_rebases_when_the_landed_day_is_recomputed_on_a_corrected_earl
     late = pd.concat([scorer.features(unlabelled(r)).features for r in day_8[10:]])
     offline = compute_features(corrected[corrected["step"] <= 8], FeatureConfig())
     assert_same_features(late, offline.loc[late.index])
-
