@@ -6,6 +6,7 @@ this process: it completes and deploys, ignores the half-written temporary file 
 atomic write leaves, and every stored file it reads is whole.
 """
 
+import json
 import os
 import pickle
 import signal
@@ -46,6 +47,7 @@ READERS = {
     ".parquet": read_parquet,
     ".state": lambda path: FeatureState.from_bytes(path.read_bytes()),
     ".pkl": lambda path: pickle.loads(path.read_bytes()),
+    ".json": lambda path: json.loads(path.read_text())["digest"],  # a stored slice's kept digest
 }
 
 
