@@ -20,16 +20,15 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from daemon_runs import BIN, new_home, running_daemon, timings
+
 THIS_ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 BAR_SECONDS = 30.0
 HISTORY = range(0, 177)
 NEW_DAYS = (177, 178, 179)
@@ -80,60 +79,17 @@ def landed_file(home: Path, day: int) -> Path:
     return found
 
 
-def breakdown(home: Path, since: float) -> list[tuple[str, float, float]]:
-    """(what, start, seconds) for each run and step after `since`, from the event log."""
-    from dagster import DagsterEventType, DagsterInstance
-
-    rows = []
-    with DagsterInstance.from_config(str(home / "dagster")) as instance:
-        for record in instance.get_run_records():
-            if record.create_timestamp.timestamp() < since:
-                continue
-            run = record.dagster_run
-            created = record.create_timestamp.timestamp()
-            started = record.start_time or created
-            assets = ",".join(sorted(k.to_user_string() for k in run.asset_selection or []))
-            rows.append((f"run {run.run_id[:8]} created → started ({assets})", created - since, started - created))
-            if record.end_time:
-                rows.append((f"run {run.run_id[:8]} started → ended", started - since, record.end_time - started))
-            starts = {}
-            for entry in instance.all_logs(
-                run.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}
-            ):
-                if entry.dagster_event.event_type == DagsterEventType.STEP_START:
-                    starts[entry.step_key] = entry.timestamp
-                elif entry.step_key in starts:
-                    rows.append(
-                        (
-                            f"  step {entry.step_key}",
-                            starts[entry.step_key] - since,
-                            entry.timestamp - starts[entry.step_key],
-                        )
-                    )
-    return sorted(rows, key=lambda r: r[1])
-
-
 def measure(root: Path, port: int, new_days: tuple[int, ...] = NEW_DAYS) -> list[float]:
     """Latencies of `new_days` for the checkout at `root`, each with its breakdown printed."""
-    home = Path(tempfile.mkdtemp(prefix="fraud-loop-"))
+    home = new_home(root, "fraud-loop-")
     staging = home / "staging"
     env = env_for(root, home, port)
     print(f"\n== {root} (home {home})", flush=True)
-    (home / "dagster").mkdir(parents=True)
-    shutil.copyfile(root / "dagster.yaml", home / "dagster" / "dagster.yaml")
     land(env, root, HISTORY)
     land(env_for(root, staging, port), root, range(new_days[0], new_days[-1] + 1))
     landing = landed_file(home, HISTORY[-1]).parent
-    daemon = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", "-w", str(root / "workspace.yaml")],
-        cwd=root,
-        env=env,
-        stdout=(home / "daemon.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     latencies = []
-    try:
+    with running_daemon(root, home, env):
         started = time.monotonic()
         while recorded_version(home) is None or serving_version(env) is None:
             if time.monotonic() - started > 1500:
@@ -159,14 +115,10 @@ def measure(root: Path, port: int, new_days: tuple[int, ...] = NEW_DAYS) -> list
             latency = seen - t0
             latencies.append(latency)
             print(f"\nday {day}: landed → version {serving_version(env)} answering in {latency:.1f} s")
-            for what, at, seconds in breakdown(home, t0):
-                print(f"  +{at:6.1f} s  {seconds:6.1f} s  {what}")
+            for row in timings(home, t0):
+                print(f"  +{row.start:6.1f} s  {row.seconds:6.1f} s  {row.what}")
             sys.stdout.flush()
         print(f"\n{root}: median landing → serving over {len(latencies)} days {statistics.median(latencies):.1f} s")
-    finally:
-        os.killpg(daemon.pid, signal.SIGKILL)
-        daemon.wait()
-        subprocess.run([str(BIN / "fraud-assets"), "serve", "stop"], env=env, check=False, capture_output=True)
     return latencies
 
 

@@ -31,15 +31,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from daemon_runs import new_home, running_daemon, timings
+
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 LATENCY_BAR_S = 60.0
 MEMORY_BAR_MIB = 8 * 1024
 DRIFT_BAR_S = 10.0
@@ -74,22 +72,8 @@ def land(steps: range) -> float:
 
 
 def step_times(home: Path, since: float) -> list[tuple[str, float]]:
-    """(step key, seconds) of every step that started after `since`, from the event log."""
-    from dagster import DagsterEventType, DagsterInstance
-
-    rows = []
-    with DagsterInstance.from_config(str(home / "dagster")) as instance:
-        for record in instance.get_run_records():
-            if record.create_timestamp.timestamp() < since:
-                continue
-            starts = {}
-            events = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}
-            for entry in instance.all_logs(record.dagster_run.run_id, of_type=events):
-                if entry.dagster_event.event_type == DagsterEventType.STEP_START:
-                    starts[entry.step_key] = entry.timestamp
-                elif entry.step_key in starts:
-                    rows.append((entry.step_key, entry.timestamp - starts[entry.step_key], starts[entry.step_key]))
-    return [(key, seconds) for key, seconds, _ in sorted(rows, key=lambda r: r[2])]
+    """(step key, seconds) of every step that started after `since`, in the order they began."""
+    return [(row.step, row.seconds) for row in timings(home, since) if row.step]
 
 
 def peak_memory_by_asset(home: Path) -> dict[str, float]:
@@ -170,7 +154,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
 
-    home = Path(tempfile.mkdtemp(prefix="fraud-scale-"))
+    home = new_home(ROOT, "fraud-scale-")
     env = {
         **os.environ,
         "FRAUD_ASSETS_HOME": str(home),
@@ -181,8 +165,6 @@ def main() -> int:
         "FRAUD_TRAINING_WINDOW": args.training_window,
     }
     os.environ.update({k: v for k, v in env.items() if k.startswith(("FRAUD_", "DAGSTER_"))})
-    (home / "dagster").mkdir(parents=True)
-    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
     print(
         f"scale {args.scale}, legit sample rate {args.legit_sample_rate}, training window {args.training_window}, "
         f"home {home}; load average {os.getloadavg()}",
@@ -191,16 +173,8 @@ def main() -> int:
     print(
         f"landing days 0-{args.baseline - 1}: {land(range(args.baseline)):.0f} s (simulating and writing)", flush=True
     )
-    daemon = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT,
-        env=env,
-        stdout=(home / "daemon.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     failures, figures = [], {}
-    try:
+    with running_daemon(ROOT, home, env):
         started = time.time()
         figures["baseline to first deployment (s)"] = wait_for_new_version(env, None, started, home)
         print(f"baseline to first deployment: {figures['baseline to first deployment (s)']:.0f} s", flush=True)
@@ -226,14 +200,6 @@ def main() -> int:
             figures[f"days {args.baseline + 1}-{args.days - 1} at once, to serving (s)"] = seconds
             print(f"days {args.baseline + 1}-{args.days - 1} landed at once -> served in {seconds:.0f} s", flush=True)
         figures[f"day {args.days}: landing to serving (s)"] = one_new_day(args.days)
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
-        subprocess.run([str(BIN / "fraud-assets"), "serve", "stop"], env=env, check=False, capture_output=True)
 
     print("\npeak memory per asset step (highest over its materializations; bar 8 GiB):")
     for asset, mib in sorted(peak_memory_by_asset(home).items()):
