@@ -3,6 +3,12 @@
 Settings come from environment variables (`fraud_assets.settings`), so the same definitions run on
 one machine with embedded defaults or on Kubernetes with Postgres, object storage and an MLflow
 server. They are checked first: a bad value stops the load naming the variable.
+
+Every run imports this module again, in a process of its own, so loading it stays light: the modules it
+loads import MLflow, scikit-learn, matplotlib, Evidently, Seldon Core, Redis and the Kubernetes client (and
+the modules of this package built on them) inside the functions that use them, and name their types under
+`if TYPE_CHECKING:`. A run that stores slices and features imports none of them;
+`fraud_assets_tests/test_import_graph.py` names the import chain that breaks this.
 """
 
 from fraud_assets import settings

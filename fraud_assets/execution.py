@@ -5,8 +5,7 @@ On one machine the run already has its own process (the run launcher starts one 
 each extra step process re-imports dagster, pandas and pyarrow: measured with
 `benchmarks/bench_executor.py` on 2 shared cores, a slices + features run over 1 or 5 days
 takes 0.6-1.1 s in process against ~5 s with the multiprocess executor (2 s against 11 s when
-the machine is busy), and the graph is a chain with little to run side by side. With the full
-code location each step process would also import MLflow and Evidently.
+the machine is busy), and the graph is a chain with little to run side by side.
 
 On Kubernetes a pod per step gives each asset group the CPU and memory it needs
 (`K8S_RESOURCES`), and a crash or OOM kill costs one step, not the run.

@@ -6,6 +6,8 @@ Embedded default: a SQLite store at `$FRAUD_ASSETS_HOME/mlflow/mlflow.db` with a
 `$FRAUD_ASSETS_HOME/mlflow/artifacts` (MLflow 3 deprecates the plain-folder store, and its SQL
 store would otherwise put artifacts under ./mlruns of whatever directory the process runs in).
 MLFLOW_TRACKING_URI switches to a tracking server without code changes.
+
+MLflow is imported inside the functions that use it, as `fraud_assets.definitions` says why.
 """
 
 from __future__ import annotations
@@ -17,20 +19,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cloudpickle
-import mlflow
 import numpy as np
 import pandas as pd
-import sklearn
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
-from mlflow.tracking import MlflowClient
 
 import fraud_assets.training
 from fraud_assets import links, model_artifact, settings
-from fraud_assets.training.evaluation import ModelDiagnostics, ModelEvaluation
+
+if TYPE_CHECKING:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from fraud_assets.training.evaluation import ModelDiagnostics, ModelEvaluation
 
 DEFAULT_MODEL_NAME = "fraud-detector"
 DEFAULT_EXPERIMENT = "fraud-detector"
@@ -100,6 +102,9 @@ def ensure_experiment(name: str = DEFAULT_EXPERIMENT, uri: str | None = None) ->
     before anything that would create it implicitly (dagster-mlflow's resource does), or its
     artifacts land under the working directory. Being the first call a run makes to the store,
     it names the store when that fails (MLflow's own message names only an API endpoint)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import ErrorCode
+
     uri = uri or _current_uri()
     client = _client(uri)
     try:
@@ -175,6 +180,9 @@ def log_and_register(
 
     The model folder is written here and its manifest computed from those bytes before the upload,
     so nothing changed in the artifact store after that can match the registered hash."""
+    import mlflow
+    from mlflow.models import infer_signature
+
     with _active_or_new_run(experiment, run_name) as run:
         mlflow.log_params(dict(params))
         mlflow.log_metrics({**evaluation.metrics, "threshold": evaluation.threshold, **_confusion(evaluation)})
@@ -229,6 +237,8 @@ def log_diagnostics(run_id: str, diagnostics: ModelDiagnostics, uri: str | None 
 
 def model_requirements() -> list[str]:
     """Exactly what unpickling model.pkl needs, pinned to the versions it was written with."""
+    import sklearn
+
     return [
         f"scikit-learn=={sklearn.__version__}",
         f"numpy=={np.__version__}",
@@ -252,6 +262,8 @@ def download_version(name: str, version: int | str, dst: str | Path, uri: str | 
     """A version's model folder, downloaded into a fresh folder and verified against the registered
     manifest, then put at `dst` (replacing what was there); nothing is unpickled. A folder that
     fails verification is removed and `dst` left as it was."""
+    import mlflow
+
     expected = manifest_sha256(name, version, uri)
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -278,6 +290,8 @@ def verify_version(name: str, version: int | str, uri: str | None = None) -> Non
 
 def load_version(name: str, version: int | str, uri: str | None = None):
     """The classifier of a registered version, loaded only from a folder that matches its manifest."""
+    import mlflow
+
     expected = manifest_sha256(name, version, uri)
     with tempfile.TemporaryDirectory(prefix="fraud-model-") as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri(name, version, uri), dst_path=tmp)
@@ -319,6 +333,9 @@ def gates_passed(name: str, version: int | str, uri: str | None = None) -> bool:
 
 def get_alias_version(name: str, alias: str, uri: str | None = None) -> int | None:
     """The version an alias points at, or None when the alias or the model does not exist."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
     try:
         aliases = _client(uri).get_registered_model(name).aliases
     except MlflowException as error:
@@ -341,12 +358,16 @@ def set_champion(name: str, version: int | str, uri: str | None = None) -> int |
 
 
 def _client(uri: str | None) -> MlflowClient:
+    from mlflow.tracking import MlflowClient
+
     uri = uri or _current_uri()
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def _current_uri() -> str:
     """The active run's store if a run is open (e.g. dagster-mlflow's), else `tracking_uri()`."""
+    import mlflow
+
     return mlflow.get_tracking_uri() if mlflow.active_run() else tracking_uri()
 
 
@@ -354,6 +375,8 @@ def _current_uri() -> str:
 def _active_or_new_run(experiment: str, run_name: str | None) -> Iterator[mlflow.ActiveRun]:
     """Reuse the caller's run (dagster-mlflow ends it when the Dagster run finishes); otherwise
     start one here and end it here, marking it FAILED if logging raises."""
+    import mlflow
+
     if (run := mlflow.active_run()) is not None:
         yield run
         return
@@ -392,4 +415,6 @@ def _confusion(evaluation: ModelEvaluation) -> dict[str, int]:
 
 
 def _log_evaluation(evaluation: ModelEvaluation) -> None:
+    import mlflow
+
     mlflow.log_text(evaluation.to_markdown(), "evaluation/evaluation.md")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import mlflow
-from dagster import resource
-from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
+from dagster import Field, Noneable, Permissive, StringSource, resource
 
 from fraud_assets import registry, settings
 from fraud_assets.configurable import PlainConfig, with_fields_of
@@ -15,9 +13,21 @@ from fraud_assets.training.gates import MetricBounds
 
 EXPERIMENT = registry.DEFAULT_EXPERIMENT
 
+# dagster-mlflow's config (`dagster_mlflow.resources.CONFIG_SCHEMA`): the two fields set or read here, its other
+# optional ones passed through. Declared here because importing dagster-mlflow imports MLflow.
+MLFLOW_CONFIG_SCHEMA = Permissive(
+    {
+        "experiment_name": Field(StringSource, is_required=True, description="MlFlow experiment name."),
+        "mlflow_tracking_uri": Field(
+            Noneable(StringSource), default_value=None, is_required=False, description="MlFlow tracking server uri."
+        ),
+    }
+)
+
 
 @resource(
-    config_schema=CONFIG_SCHEMA, description="dagster-mlflow tracking, with artifacts kept under FRAUD_ASSETS_HOME"
+    config_schema=MLFLOW_CONFIG_SCHEMA,
+    description="dagster-mlflow tracking, with artifacts kept under FRAUD_ASSETS_HOME",
 )
 def mlflow_tracking(context):
     """dagster-mlflow's `mlflow_tracking`, after creating the experiment with our artifact root.
@@ -25,6 +35,9 @@ def mlflow_tracking(context):
     dagster-mlflow creates a missing experiment with MLflow's default artifact location, which
     for a SQLite store is a folder under the current working directory.
     """
+    import mlflow
+    from dagster_mlflow.resources import MlFlow
+
     uri = context.resource_config.get("mlflow_tracking_uri") or registry.tracking_uri()
     mlflow.set_tracking_uri(uri)  # MlFlow only sets it when configured; MLflow's default is ./mlflow.db
     mlflow.set_registry_uri(uri)

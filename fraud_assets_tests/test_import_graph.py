@@ -1,8 +1,13 @@
-"""The import graph of fraud_assets, read from the source: acyclic, and asset modules independent of each other."""
+"""The import graph of fraud_assets, read from the source: acyclic, and asset modules independent of each other;
+and, imported for real, a code location that loads none of the libraries only some steps need."""
 
 from __future__ import annotations
 
 import ast
+import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fraud_assets"
@@ -70,3 +75,68 @@ def test_no_asset_module_imports_another():
     assets = {module for module in MODULES if module.startswith("fraud_assets.assets.")}
     crossing = {module: sorted(imports_of(module) & assets) for module in sorted(assets) if imports_of(module) & assets}
     assert not crossing
+
+
+# What a run that stores a slice and its features never needs: every run imports the code location in a new
+# process, so these cost every run seconds (`fraud_assets/assets/__init__.py`).
+STEP_ONLY_LIBRARIES = (
+    "mlflow",
+    "sklearn",
+    "evidently",
+    "matplotlib",
+    "plotly",
+    "scipy",
+    "seldon_core",
+    "redis",
+    "dagster_mlflow",
+    "kubernetes",
+)
+IMPORT_TIME_LINE = re.compile(r"import time:\s+\d+ \|\s+\d+ \|( *)(\S+)")
+
+
+def import_chains(importtime_log: str, packages: set[str]) -> dict[str, list[str]]:
+    """Per package, the chain of imports that first loaded it, outermost first, read from `python -X importtime`
+    (which prints a module after the modules it imported, indented one level deeper)."""
+    entries = [(len(m[1]) // 2, m[2]) for m in map(IMPORT_TIME_LINE.match, importtime_log.splitlines()) if m]
+    chains: dict[str, list[str]] = {}
+    for index, (depth, name) in enumerate(entries):
+        package = name.partition(".")[0]
+        if package not in packages or package in chains:
+            continue
+        chain = [name]
+        for outer_depth, outer in entries[index + 1 :]:
+            if outer_depth < depth:
+                chain.insert(0, outer)
+                depth = outer_depth
+        first_heavy = next(i for i, module in enumerate(chain) if module.partition(".")[0] in packages)
+        chains[package] = chain[: first_heavy + 1]
+    return chains
+
+
+def test_import_chains_name_who_loaded_a_package():
+    log = "\n".join(
+        f"import time:       1 |       1 | {'  ' * depth}{name}"
+        for depth, name in [(3, "mlflow.version"), (2, "mlflow"), (1, "fraud_assets.registry"), (0, "fraud_assets.x")]
+    )
+    assert import_chains(log, {"mlflow"}) == {"mlflow": ["fraud_assets.x", "fraud_assets.registry", "mlflow"]}
+
+
+def test_the_code_location_loads_no_step_only_library():
+    probe = (
+        "import json, sys\n"
+        "import fraud_assets.definitions\n"
+        "print(json.dumps(sorted({m.partition('.')[0] for m in sys.modules} & set(sys.argv[1:]))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", probe, *STEP_ONLY_LIBRARIES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PACKAGE.parent,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    chains = import_chains(done.stderr, set(loaded))
+    assert not loaded, "loading fraud_assets.definitions imported:\n" + "\n".join(
+        f"  {package}: {' -> '.join(chains.get(package, ['?']))}" for package in loaded
+    )

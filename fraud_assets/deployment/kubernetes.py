@@ -29,7 +29,6 @@ from jsonschema import Draft7Validator
 
 from fraud_assets import settings
 from fraud_assets.deployment.bundle import ModelBundle
-from fraud_assets.deployment.seldon_model import MODEL_CLASS
 from fraud_assets.settings import DEFAULTS
 
 GROUP, VERSION, PLURAL, KIND = "machinelearning.seldon.io", "v1", "seldondeployments", "SeldonDeployment"
@@ -120,6 +119,8 @@ def _artifact_uri(bundle: ModelBundle) -> str:
 def _predictor(
     role: str, bundle: ModelBundle, config: KubernetesSettings, traffic: int, replicas: int | None = None
 ) -> dict:
+    from fraud_assets.deployment.seldon_model import MODEL_CLASS
+
     parameters = {
         "model_dir": _artifact_uri(bundle),
         "expected_sha256": bundle.sha256,

@@ -38,7 +38,6 @@ from fraud_assets import settings
 from fraud_assets.deployment import front, processes
 from fraud_assets.deployment.bundle import DeploymentResult, ModelBundle
 from fraud_assets.deployment.processes import ProcessRef
-from fraud_assets.deployment.seldon_model import ENV, MODEL_CLASS, OUTPUT_NAMES
 from fraud_assets.storage import atomic_write_bytes
 
 PREDICT_PATH = "/api/v1.0/predictions"
@@ -145,6 +144,8 @@ def deploy(bundle: ModelBundle, config: LocalSettings = LocalSettings()) -> Depl
 
 
 def _start_verified_server(bundle: ModelBundle, config: LocalSettings) -> tuple[ProcessRef, dict]:
+    from fraud_assets.deployment.seldon_model import MODEL_CLASS
+
     http_port, metrics_port, grpc_port = _free_ports(config.host, 3, avoid=config.port)
     grpc_port = grpc_port if config.grpc else None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
@@ -188,6 +189,8 @@ def _start_verified_server(bundle: ModelBundle, config: LocalSettings) -> tuple[
 
 
 def _server_env(bundle: ModelBundle, host: str) -> dict[str, str]:
+    from fraud_assets.deployment.seldon_model import ENV
+
     return settings.child_environment(
         {
             "OMP_NUM_THREADS": "1",
@@ -308,6 +311,8 @@ def _drain(front_info: dict, old_server: dict, timeout: float) -> None:
 def smoke_test(base_url: str, bundle: ModelBundle) -> None:
     """One valid prediction (features deliberately out of order) and one invalid one, through the
     real HTTP stack; raises with what was wrong."""
+    from fraud_assets.deployment.seldon_model import OUTPUT_NAMES
+
     names = list(bundle.feature_names)[::-1]
     status, body = post_json(base_url + PREDICT_PATH, {"data": {"names": names, "ndarray": [[0.0] * len(names)]}})
     if status != 200:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from fraud_assets import registry
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
-from fraud_assets.registry import RegisteredModelVersion
-from fraud_assets.training.evaluation import ModelDiagnostics, ModelEvaluation, diagnose, evaluate
 from fraud_assets.training.train import LABEL, STEP, train_model
+
+if TYPE_CHECKING:
+    from fraud_assets.registry import RegisteredModelVersion
+    from fraud_assets.training.evaluation import ModelDiagnostics, ModelEvaluation
 
 # What training reads of each features partition: at 10x BankSim the carried customer and merchant
 # ids alone would take more memory than the features.
@@ -51,6 +54,8 @@ def train_and_register(
     down-sampled to `legit_sample_rate`), evaluate on the latest 20 % (the threshold is picked on the
     steps just before them, never on the validation window), and register the model with the run
     and slices it came from."""
+    from fraud_assets.training.evaluation import evaluate
+
     history, slice_ids = ordered_history(features_by_slice)
     trained = train_model(
         history, FEATURE_COLUMNS, CATEGORICAL_FEATURES, window_steps=window_steps, legit_sample_rate=legit_sample_rate
@@ -79,6 +84,8 @@ def train_and_register(
 def diagnose_and_log(candidate: ModelCandidate) -> ModelDiagnostics:
     """Permutation importances and curves of a registered candidate on its validation window, added to its
     MLflow run: seconds of work that no gate reads, so they run after deployment rather than before it."""
+    from fraud_assets.training.evaluation import diagnose
+
     registered = candidate.registered
     model = registry.load_version(registered.name, registered.version)
     diagnostics = diagnose(model, candidate.X_validation, candidate.y_validation)

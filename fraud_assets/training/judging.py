@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from fraud_assets import registry
 from fraud_assets.training.candidate import ModelCandidate
-from fraud_assets.training.evaluation import pr_auc
 from fraud_assets.training.gates import GateResult, MetricBounds, champion_gate, metric_gates
 
 
@@ -21,6 +20,8 @@ class Judgement:
 def judge(candidate: ModelCandidate, bounds: MetricBounds) -> Judgement:
     """Every gate's verdict on `candidate`; the champion comparison is skipped when the candidate
     is the champion itself."""
+    from fraud_assets.training.evaluation import pr_auc
+
     name, version = candidate.registered.name, candidate.registered.version
     champion_version = registry.get_alias_version(name, registry.CHAMPION)
     champion_pr_auc = None

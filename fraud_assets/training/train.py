@@ -10,12 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from fraud_assets.training.model import FraudClassifier
 from fraud_assets.training.split import StepSplit, split_by_step
+
+if TYPE_CHECKING:
+    from fraud_assets.training.model import FraudClassifier
 
 STEP = "step"
 LABEL = "fraud"
@@ -78,6 +81,8 @@ def train_model(
     if split is not None and window_steps is not None:
         raise ValueError("train_model: pass either a split or window_steps (the split then has its window)")
     windows = step_windows(frame, feature_columns, split or split_by_step(frame[STEP], window_steps=window_steps))
+    from fraud_assets.training.model import FraudClassifier
+
     model = FraudClassifier(categorical_features=tuple(categorical_features), **model_params)
     started = time.perf_counter()
     model.fit(windows.X_train, windows.y_train, calibration_mask=windows.calibration_mask)

@@ -12,7 +12,7 @@ import pytest
 from dagster._cli import create_dagster_cli
 from seldon_core import microservice
 
-from fraud_assets.deployment.kubernetes import MODEL_CLASS
+from fraud_assets.deployment.seldon_model import MODEL_CLASS
 from fraud_assets_tests.platform import dockerfile
 from fraud_assets_tests.platform.project import DOCKERFILE, ROOT, pyproject
 
