@@ -78,7 +78,7 @@ def test_no_asset_module_imports_another():
 
 
 # What a run that stores a slice and its features never needs: every run imports the code location in a new
-# process, so these cost every run seconds (`fraud_assets/assets/__init__.py`).
+# process, so these would cost every run seconds (the rule: `fraud_assets/definitions.py`).
 STEP_ONLY_LIBRARIES = (
     "mlflow",
     "sklearn",
