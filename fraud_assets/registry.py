@@ -7,7 +7,7 @@ Embedded default: a SQLite store at `$FRAUD_ASSETS_HOME/mlflow/mlflow.db` with a
 store would otherwise put artifacts under ./mlruns of whatever directory the process runs in).
 MLFLOW_TRACKING_URI switches to a tracking server without code changes.
 
-MLflow is imported inside the functions that use it, as `fraud_assets.definitions` says why.
+MLflow is imported inside the functions that use it (why: `fraud_assets.definitions`).
 """
 
 from __future__ import annotations

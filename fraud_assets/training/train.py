@@ -78,11 +78,11 @@ def train_model(
     """Fit a `FraudClassifier` on the training steps with its threshold picked on the calibration
     steps; `window_steps` trains on only the latest N steps before validation (None: all history);
     `model_params` override the classifier's chosen defaults."""
+    from fraud_assets.training.model import FraudClassifier
+
     if split is not None and window_steps is not None:
         raise ValueError("train_model: pass either a split or window_steps (the split then has its window)")
     windows = step_windows(frame, feature_columns, split or split_by_step(frame[STEP], window_steps=window_steps))
-    from fraud_assets.training.model import FraudClassifier
-
     model = FraudClassifier(categorical_features=tuple(categorical_features), **model_params)
     started = time.perf_counter()
     model.fit(windows.X_train, windows.y_train, calibration_mask=windows.calibration_mask)
