@@ -2,10 +2,14 @@
 
 import os
 
-# Defaults for MLflow, set here because every module of the package is imported after this one;
+# Defaults for libraries, set here because every module of the package is imported after this one;
 # an explicit setting in the environment wins. MLflow 3 decides on telemetry once, when it is
 # imported, from MLFLOW_DISABLE_TELEMETRY or DO_NOT_TRACK (only the string "true" counts).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 # Per-file download progress bars flood Dagster's captured logs.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# Dagster's automation daemon reads every update of a tick up to the event id it captured at the start, with a
+# short wait for writes in flight: `fraud_assets.automation` tells a landing run's updates from others' by the
+# same events that made them new. Processes started from this one (`make run`'s daemon) inherit it.
+os.environ.setdefault("DAGSTER_AUTOMATION_TICK_SETTLE_SECONDS", "0.5")

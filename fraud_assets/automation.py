@@ -3,16 +3,47 @@
 Known pitfall: a blocking check stops downstream steps in its own run, but a plain `eager()`
 downstream asset is still requested by automation after a failed check. Every automated asset
 below a check therefore also requires `all_deps_blocking_checks_passed()`.
+
+A new day's path, slice to serving, is one run of the landing sensor (tagged `LANDING_RUN_TAG`); automation is
+the fallback for everything else. So on that path an update made by a landing run is no reason to refresh:
+that run carries its own downstream. This is decided from the new updates' own runs, never by comparing a
+materialization with a run's status: a tick reads those at different moments, and one that saw a landing
+run ended but not yet all it stored requested its features again (eager's `newly_missing`; eight of 177).
 """
 
 from dagster import AssetKey, AssetSelection, AutomationCondition
 
 from fraud_assets import settings
 
+LANDING_RUN_TAG = "fraud_assets/landing"  # on the landing sensor's runs for new files
+
+
+def updated_outside_landing_runs() -> AutomationCondition:
+    """Dagster's `any_deps_updated`, but a dependency's new updates (since the last tick) count only when not every
+    one of them was made by a landing run."""
+    return AutomationCondition.any_deps_match(
+        (
+            AutomationCondition.newly_updated()
+            & ~AutomationCondition.executed_with_root_target()
+            & ~AutomationCondition.all_new_updates_have_run_tags(tag_keys={LANDING_RUN_TAG})
+        ).with_label("newly_updated_outside_landing_runs")
+        | AutomationCondition.will_be_requested()
+    ).with_label("any_deps_updated_outside_landing_runs")
+
+
+def refresh_off_the_landing_path(condition: AutomationCondition) -> AutomationCondition:
+    """`condition` (eager-based) triggered only by updates no landing run made, and never for being missing: every
+    partition is added by the landing sensor together with its run, and that run, not automation, fills it."""
+    return condition.replace("any_deps_updated", updated_outside_landing_runs()).replace(
+        AutomationCondition.newly_missing() | updated_outside_landing_runs(), updated_outside_landing_runs()
+    )
+
 
 def refresh_when_upstream_passes() -> AutomationCondition:
-    """Eager, but never past a failed blocking check upstream."""
-    return AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
+    """Eager, but never past a failed blocking check upstream, and off the landing path."""
+    return refresh_off_the_landing_path(
+        AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
+    )
 
 
 def refresh_when_upstream_passes_without(decision: AssetKey) -> AutomationCondition:

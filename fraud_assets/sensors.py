@@ -1,4 +1,5 @@
-"""`landing_sensor`: new or changed landed files become partitions and runs, exactly once.
+"""`landing_sensor`: new or changed landed files become partitions and runs, exactly once; new days travel from
+slice to serving in one run.
 `features_recompute_sensor`: features partitions computed on other days than those stored now are computed again.
 
 The cursor remembers, per file name, the size, mtime and SHA-256 that were accepted. Dagster
@@ -6,16 +7,24 @@ commits the cursor together with the run requests, and every run request carries
 derived from the files' hashes, so a daemon restart between the two can neither lose a file nor
 request it twice. Bad files are validated here, before they become partitions, and quarantined
 with their reason; the other files keep flowing.
+
+With automation on, a run for new files selects the whole gated path (`LANDED_PATH`): its blocking
+checks stop the later steps of that same run. One such run at a time (dagster.yaml's
+`tag_concurrency_limits` on `LANDING_RUN_TAG`), and at most one waiting: files that land while one
+waits in the queue join the next, so a burst of files trains and deploys a few times, not once per file.
 """
 
 import json
 from dataclasses import dataclass, field
 
 from dagster import (
+    AssetKey,
     AssetObservation,
     AssetRecordsFilter,
+    AssetSelection,
     DagsterEventType,
     DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     MetadataValue,
     ResourceParam,
@@ -30,8 +39,16 @@ from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fraud_assets import settings
-from fraud_assets.asset_keys import TRANSACTION_FEATURES, TRANSACTION_SLICES
+from fraud_assets.asset_keys import (
+    DRIFT_REPORT,
+    FRAUD_MODEL,
+    MODEL_DEPLOYMENT,
+    MODEL_EVALUATION,
+    TRANSACTION_FEATURES,
+    TRANSACTION_SLICES,
+)
 from fraud_assets.assets.features import INPUTS_DIGEST, RECOMPUTE_REASON_TAG, SLICE_DIGEST
+from fraud_assets.automation import LANDING_RUN_TAG
 from fraud_assets.data.validation import step_from_name, validate_bytes
 from fraud_assets.data.warehouse import LandedFile, Warehouse
 from fraud_assets.features.inputs import Recorded, chains, slice_digest, stale_features
@@ -74,33 +91,66 @@ def plan_landing(warehouse: Warehouse, cursor: dict[str, list], known_partitions
     return plan
 
 
+# A new day's way from slice to serving, with each asset's blocking checks: one run instead of three.
+LANDED_PATH = [TRANSACTION_SLICES, TRANSACTION_FEATURES, DRIFT_REPORT, FRAUD_MODEL, MODEL_EVALUATION, MODEL_DEPLOYMENT]
+
+
+def hold_new_files(plan: LandingPlan) -> LandingPlan:
+    """The plan without its new files, left out of the cursor too, so the next tick takes them."""
+    held = {f.name for f, _ in plan.new}
+    cursor = {name: seen for name, seen in plan.cursor.items() if name not in held}
+    return LandingPlan(cursor=cursor, changed=plan.changed, quarantined=plan.quarantined)
+
+
+def _landed_path(context: SensorEvaluationContext) -> list[AssetKey]:
+    """`LANDED_PATH` as far as this sensor's code location holds it (a location may hold ingest alone)."""
+    graph = context.repository_def.asset_graph if context.repository_def else None
+    return [key for key in LANDED_PATH if graph is None or graph.has(key)]
+
+
+def _landing_run_waiting(instance: DagsterInstance) -> str | None:
+    """A run for new files that has not started yet (None: none). A started one does not hold files: they get
+    the next run, which queues behind it; a run left started by a crash holds the queue, not the sensor."""
+    waiting = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED]
+    runs = instance.get_runs(RunsFilter(statuses=waiting, tags={LANDING_RUN_TAG: "new"}), limit=1)
+    return runs[0].run_id if runs else None
+
+
 def _batch_key(items: list[tuple[LandedFile, str]]) -> str:
     return sha256_bytes("\n".join(f"{f.name}:{d}" for f, d in items).encode())[:16]
 
 
 @sensor(
-    asset_selection=[TRANSACTION_SLICES],
+    asset_selection=AssetSelection.assets(TRANSACTION_SLICES).downstream(),
     minimum_interval_seconds=5,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Adds a partition per new landed file in the landing folder and materializes it; quarantines bad files.",
+    description="Adds a partition per new landed file in the landing folder and carries them to serving in one run "
+    "(their slices only with automation off); quarantines bad files.",
 )
 def landing_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
     cursor = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(slices_partitions.name))
     plan = plan_landing(warehouse, cursor, known)
+    carry_to_serving = settings.load().automation
+    if carry_to_serving and plan.new and (waiting := _landing_run_waiting(context.instance)):
+        context.log.info(f"{len(plan.new)} new file(s) wait until run {waiting} starts, then go in the next run")
+        plan = hold_new_files(plan)
 
     run_requests: list[RunRequest] = []
     if plan.new:
-        # New keys are appended in this order, so they form one contiguous range: one run for all.
+        # New keys are appended in this order, so they form one contiguous range: one run for all. Unpartitioned
+        # assets in it (model, drift report, evaluation, deployment) run once, after every slice's features.
         keys = [f.partition_key for f, _ in plan.new]
         run_requests.append(
             RunRequest(
                 run_key=f"new:{_batch_key(plan.new)}",
-                asset_selection=[TRANSACTION_SLICES],
+                # With automation off (manual mode) only the slices, as a person asked for.
+                asset_selection=_landed_path(context) if carry_to_serving else [TRANSACTION_SLICES],
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: keys[0],
                     ASSET_PARTITION_RANGE_END_TAG: keys[-1],
                     "fraud_assets/slices": ",".join(keys)[:1000],
+                    **({LANDING_RUN_TAG: "new"} if carry_to_serving else {}),
                 },
             )
         )

@@ -30,15 +30,22 @@ from fraud_assets.asset_keys import (
     MODEL_DEPLOYMENT,
     MODEL_EVALUATION,
     TRANSACTION_FEATURES,
+    TRANSACTION_SLICES,
 )
 from fraud_assets.assets.checks import slices_usable
 from fraud_assets.assets.features import transaction_features
 from fraud_assets.assets.ingest import transaction_slices
 from fraud_assets.assets.monitoring import drift_reference, drift_report
-from fraud_assets.automation import refresh_when_upstream_passes, refresh_when_upstream_passes_without, retrain_policy
+from fraud_assets.automation import (
+    LANDING_RUN_TAG,
+    refresh_when_upstream_passes,
+    refresh_when_upstream_passes_without,
+    retrain_policy,
+)
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.definitions import defs
 from fraud_assets.monitoring.limits import DriftLimits
+from fraud_assets.partitions import slices_partitions
 from fraud_assets.simulation.landing import land_steps
 from fraud_assets.storage import PartitionedParquetIOManager
 
@@ -168,6 +175,8 @@ def test_new_features_refresh_the_drift_report_before_any_drift_was_accepted_and
     keys = ["step_000", "step_001", "step_002"]
     land_steps(Warehouse(), range(3))
     with DagsterInstance.ephemeral() as instance:
+        # Not a fresh event log: a tick after one whose log was empty has no bound to tell new updates by.
+        instance.report_runless_asset_event(AssetMaterialization("elsewhere"))
         cursor = evaluate_automation_conditions(graph, instance).cursor
         instance.add_dynamic_partitions("slices", keys)
         tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
@@ -201,3 +210,43 @@ def test_an_asset_reading_a_decision_nobody_recorded_yet_still_refreshes():
         instance.report_runless_asset_event(AssetMaterialization("decision"))  # a person accepted a drift
         result = evaluate_automation_conditions(assets, instance, cursor=result.cursor)
         assert result.get_num_requested(AssetKey("report")) == 1
+
+
+@asset(
+    partitions_def=slices_partitions,
+    deps=[TRANSACTION_SLICES],
+    automation_condition=AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed(),
+)
+def eager_features():
+    return 1
+
+
+def test_a_tick_that_sees_a_landing_run_ended_without_its_features_requests_nothing(home):
+    """The landing run carries new days' features itself. A tick that saw it ended but not yet every features
+    partition it stored requested those again (eight of 177, eager's `newly_missing`). Here the run stores only the
+    slices, which is all such a tick sees: eager requests the features, the graph's condition does not. A slice
+    stored by any other run (a re-landed day, by hand) still refreshes its features (the test above)."""
+    resources = {"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()}
+    graph = Definitions(
+        assets=[transaction_slices, transaction_features, eager_features],
+        asset_checks=[slices_usable],
+        resources=resources,
+    )
+    keys = ["step_000", "step_001"]
+    land_steps(Warehouse(), range(2))
+    with DagsterInstance.ephemeral() as instance:
+        # Not a fresh event log: a tick after one whose log was empty has no bound to tell new updates by.
+        instance.report_runless_asset_event(AssetMaterialization("elsewhere"))
+        cursor = evaluate_automation_conditions(graph, instance).cursor
+        instance.add_dynamic_partitions("slices", keys)
+        tags = {
+            ASSET_PARTITION_RANGE_START_TAG: keys[0],
+            ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+            LANDING_RUN_TAG: "new",
+        }
+        assert materialize(
+            [transaction_slices, slices_usable], instance=instance, resources=resources, tags=tags
+        ).success
+        result = evaluate_automation_conditions(graph, instance, cursor=cursor)
+        assert result.get_requested_partitions(AssetKey("eager_features")) == set(keys)
+        assert result.get_requested_partitions(TRANSACTION_FEATURES) == set()

@@ -7,7 +7,6 @@ the day costs, not what the history costs (see `fraud_assets.features.replay`).
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
-    AutomationCondition,
     BackfillPolicy,
     Config,
     MetadataValue,
@@ -16,6 +15,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from fraud_assets.automation import refresh_when_upstream_passes
 from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.features import FEATURE_COLUMNS, FeatureConfig
 from fraud_assets.features.replay import features_for_slices
@@ -44,7 +44,7 @@ class FeaturesConfig(Config):
     kinds={"pandas"},
     owners=["team:fraud-ml"],
     code_version="1",
-    automation_condition=AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed(),
+    automation_condition=refresh_when_upstream_passes(),
 )
 @records_peak_memory
 def transaction_features(
