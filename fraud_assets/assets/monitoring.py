@@ -6,10 +6,13 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
     AssetMaterialization,
     AssetSpec,
+    AutomationCondition,
     Config,
     DagsterInstance,
+    MaterializeResult,
     MetadataValue,
     OpExecutionContext,
     Output,
@@ -20,16 +23,24 @@ from dagster import (
 from pydantic import Field
 
 from fraud_assets import metadata_links, registry, settings
-from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REFERENCE, DRIFT_REPORT, TARGET_DRIFT, TRANSACTION_FEATURES
+from fraud_assets.asset_keys import (
+    DATA_DRIFT,
+    DRIFT_REFERENCE,
+    DRIFT_REPORT,
+    MODEL_DEPLOYMENT,
+    TARGET_DRIFT,
+    TRANSACTION_FEATURES,
+)
 from fraud_assets.automation import refresh_when_upstream_passes_without
 from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.monitoring import acceptance
 from fraud_assets.monitoring.limits import DriftLimits
-from fraud_assets.monitoring.reference import drift_since_reference
+from fraud_assets.monitoring.reference import DRIFT_INPUT_COLUMNS, DriftSamples, drift_since_reference
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.storage import atomic_write_bytes
 
 ACCEPTANCE = "acceptance"  # the drift_reference metadata entry drift_report and lineage read back
+SAMPLES = "samples"  # drift_report's entry naming the stored samples it judged, for drift_report_html
 
 
 class DriftAcceptanceConfig(Config):
@@ -84,7 +95,7 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
 
 
 @asset(
-    ins=every_features_partition(),
+    ins=every_features_partition(columns=DRIFT_INPUT_COLUMNS),
     deps=[DRIFT_REFERENCE],
     group_name="monitoring",
     op_tags=k8s_op_tags("monitoring"),
@@ -111,10 +122,12 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
 def drift_report(
     context: AssetExecutionContext, transaction_features: dict[str, pd.DataFrame], drift_limits: DriftLimits
 ):
-    """Evidently report: the champion's training data (or the accepted reference, whichever is newer)
+    """Evidently's drift verdicts: the champion's training data (or the accepted reference, whichever is newer)
     against the slices that arrived since, over the model's drift-tested feature columns, plus target
     drift on `fraud`, and a per-slice view so each new day shows its own drift. Too few new rows is
-    no failure: the checks pass saying what they wait for, and model_deployment waits too."""
+    no failure: the checks pass saying what they wait for, and model_deployment waits too. The HTML
+    report of the same samples is drift_report_html's, after the deployment: its plots take longer
+    than the verdicts."""
     outcome = drift_since_reference(
         transaction_features,
         drift_limits.max_drift_share,
@@ -145,14 +158,7 @@ def drift_report(
             )
         return
 
-    html_path = settings.reports() / "drift" / f"drift-{context.run_id}.html"
-    atomic_write_bytes(html_path, result.html.encode())
-    experiment_id, mlflow_run_id = registry.log_drift_report(
-        result.html,
-        {"share_drifted": result.share_drifted, "current_rows": outcome.current_rows},
-        {k: str(v) for k, v in base_meta.items()},
-        context.run_id,
-    )
+    samples = outcome.samples.write(settings.reports() / "drift", f"drift-{context.run_id}")
     summary = {
         **base_meta,
         "share_drifted": result.share_drifted,
@@ -161,7 +167,7 @@ def drift_report(
         "target_drift_passed": result.passed_target_drift(),
         "data_drift": result.data_drift_message(),
         "target_drift": result.target.message(),
-        "report": str(html_path),
+        SAMPLES: samples,
         "waiting": False,
     }
     yield Output(
@@ -173,8 +179,6 @@ def drift_report(
             "target_drift": result.target.message(),
             "columns": MetadataValue.md(result.to_markdown()),
             "per_slice": MetadataValue.md(outcome.per_slice.to_markdown(index=False, floatfmt=".4g")),
-            "html_report": MetadataValue.path(str(html_path)),
-            **metadata_links.drift_report(experiment_id, mlflow_run_id),
         },
     )
     yield AssetCheckResult(
@@ -197,6 +201,41 @@ def drift_report(
             "score": float(result.target.score),
             "threshold": float(result.target.threshold),
         },
+    )
+
+
+@asset(
+    ins={"drift_report": AssetIn(key=DRIFT_REPORT)},
+    deps=[MODEL_DEPLOYMENT],
+    group_name="monitoring",
+    op_tags=k8s_op_tags("monitoring"),
+    kinds={"evidently", "mlflow"},
+    owners=["team:fraud-ml"],
+    code_version="1",
+    automation_condition=AutomationCondition.eager(),
+)
+@records_peak_memory
+def drift_report_html(context: AssetExecutionContext, drift_report: dict) -> MaterializeResult:
+    """Evidently's HTML report of the samples drift_report judged (not drawn again), logged to MLflow: for
+    people, not gates, so it runs after the deployment instead of delaying it."""
+    if SAMPLES not in drift_report:
+        return MaterializeResult(metadata={"verdict": f"no report: {drift_report['verdict']}"})
+    html = DriftSamples.read(drift_report[SAMPLES]).report_html()
+    html_path = settings.reports() / "drift" / f"drift-{context.run_id}.html"
+    atomic_write_bytes(html_path, html.encode())
+    experiment_id, mlflow_run_id = registry.log_drift_report(
+        html,
+        {"share_drifted": drift_report["share_drifted"], "current_rows": drift_report["current_rows"]},
+        {k: str(drift_report[k]) for k in ("reference", "reference_slices", "current_slices", "current_rows")},
+        context.run_id,
+    )
+    return MaterializeResult(
+        metadata={
+            "reference": drift_report["reference"],
+            "share_drifted": float(drift_report["share_drifted"]),
+            "html_report": MetadataValue.path(str(html_path)),
+            **metadata_links.drift_report(experiment_id, mlflow_run_id),
+        }
     )
 
 
