@@ -1,15 +1,17 @@
 """Feature and label drift between a reference window and newer data, with Evidently 0.7.
 
-The Evidently report is the evidence people read (its HTML is linked from the Dagster UI); the
-`DriftResult` carries the same verdicts as plain values so that blocking checks and tests never
-parse HTML.
+The gate (`judge_windows`) calls the stat tests Evidently's `ValueDrift` runs, directly: a Report draws a
+plotly figure per column while it runs, about two thirds of its time. The Evidently report people read
+(`render_report`) is drawn later from the same samples; `report_verdicts` and the tests check that both agree.
+The `DriftResult` carries the verdicts as plain values so that blocking checks and tests never parse HTML.
 
 Choices measured on simulated BankSim (35 feature columns; figures from `benchmarks/bench_drift.py`):
 - Both sides are sampled to a fixed size (50k rows by default), stratified on the label: the
   verdicts matched the full windows (375k vs 220k rows) at a fraction of the time, and the
   sample's fraud rate is the window's.
 - Sampling is seeded and order-independent: which rows are taken depends only on their content
-  and the seed, so the same slices read in another order give the same verdicts.
+  and the seed, so the same slices read in another order give the same verdicts. A side made of
+  slices is sampled slice by slice (`sample_slices`), never concatenated whole.
 - Evidently picks its default test per column from the *reference* size: above
   `EVIDENTLY_SMALL_REFERENCE_ROWS` rows a distance (Wasserstein for numbers, Jensen-Shannon for
   categories), at or below it a p-value test (K-S, chi-squared, Z), which flagged 17-18 of 35
