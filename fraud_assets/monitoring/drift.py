@@ -323,7 +323,7 @@ def compute_drift(
         Window(sample, len(frame), rate_ratio.rate(frame[test.label]))
         for sample, frame in ((reference_sample, reference), (test.sample(current, columns), current))
     ]
-    result = judge_windows(*windows, columns, **options)
+    result = judge_windows(windows[0], windows[1], columns, **options)
     if not html:
         return result
     return replace(result, html=render_report(windows[0].sample, windows[1].sample, columns, **options))

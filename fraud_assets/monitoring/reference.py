@@ -147,7 +147,7 @@ def drift_since_reference(
             "per side): accepting the drift moves it to every slice"
         )
         return DriftOutcome(**outcome, result=None, per_slice=None, verdict=why)
-    options = dict(sample_size=sample_size, max_drift_share=max_drift_share)
+    options: dict[str, Any] = dict(sample_size=sample_size, max_drift_share=max_drift_share)
     test = DriftTest(**options)
     # One sample of the reference for the verdicts and the per-slice view.
     reference = test.window("reference", {k: features[k] for k in ref_keys}, DRIFT_COLUMNS)
