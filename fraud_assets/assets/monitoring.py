@@ -27,7 +27,6 @@ from fraud_assets.asset_keys import (
     DATA_DRIFT,
     DRIFT_REFERENCE,
     DRIFT_REPORT,
-    MODEL_DEPLOYMENT,
     TARGET_DRIFT,
     TRANSACTION_FEATURES,
 )
@@ -35,7 +34,7 @@ from fraud_assets.automation import refresh_when_upstream_passes_without
 from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.monitoring import acceptance
 from fraud_assets.monitoring.limits import DriftLimits
-from fraud_assets.monitoring.reference import DRIFT_INPUT_COLUMNS, DriftSamples, drift_since_reference
+from fraud_assets.monitoring.reference import DRIFT_INPUT_COLUMNS, DriftSamples, drift_since_reference, per_slice_view
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.storage import atomic_write_bytes
 
@@ -124,10 +123,9 @@ def drift_report(
 ):
     """Evidently's drift verdicts: the champion's training data (or the accepted reference, whichever is newer)
     against the slices that arrived since, over the model's drift-tested feature columns, plus target
-    drift on `fraud`, and a per-slice view so each new day shows its own drift. Too few new rows is
-    no failure: the checks pass saying what they wait for, and model_deployment waits too. The HTML
-    report of the same samples is drift_report_html's, after the deployment: its plots take longer
-    than the verdicts."""
+    drift on `fraud`. Too few new rows is no failure: the checks pass saying what they wait for, and
+    model_deployment waits too. The per-slice view and the HTML report of the same samples are
+    drift_report_html's, after this gate: they take longer than the verdicts."""
     outcome = drift_since_reference(
         transaction_features,
         drift_limits.max_drift_share,
@@ -168,6 +166,7 @@ def drift_report(
         "data_drift": result.data_drift_message(),
         "target_drift": result.target.message(),
         SAMPLES: samples,
+        "current_slice_keys": outcome.current_slices,
         "waiting": False,
     }
     yield Output(
@@ -178,7 +177,6 @@ def drift_report(
             "max_drift_share": drift_limits.max_drift_share,
             "target_drift": result.target.message(),
             "columns": MetadataValue.md(result.to_markdown()),
-            "per_slice": MetadataValue.md(outcome.per_slice.to_markdown(index=False, floatfmt=".4g")),
         },
     )
     yield AssetCheckResult(
@@ -205,22 +203,32 @@ def drift_report(
 
 
 @asset(
-    ins={"drift_report": AssetIn(key=DRIFT_REPORT)},
-    deps=[MODEL_DEPLOYMENT],
+    ins={"drift_report": AssetIn(key=DRIFT_REPORT), **every_features_partition(columns=DRIFT_INPUT_COLUMNS)},
     group_name="monitoring",
     op_tags=k8s_op_tags("monitoring"),
     kinds={"evidently", "mlflow"},
     owners=["team:fraud-ml"],
     code_version="1",
+    # Plain eager, not past passed checks: a report matters most when drift blocked the deployment. It waits
+    # for the run that made drift_report to end, so it never takes the CPU from the model of that run.
     automation_condition=AutomationCondition.eager(),
 )
 @records_peak_memory
-def drift_report_html(context: AssetExecutionContext, drift_report: dict) -> MaterializeResult:
-    """Evidently's HTML report of the samples drift_report judged (not drawn again), logged to MLflow: for
-    people, not gates, so it runs after the deployment instead of delaying it."""
+def drift_report_html(
+    context: AssetExecutionContext,
+    drift_report: dict,
+    transaction_features: dict[str, pd.DataFrame],
+    drift_limits: DriftLimits,
+) -> MaterializeResult:
+    """The per-slice view (each new day against the reference sample the gate used) and Evidently's HTML report
+    of the samples drift_report judged (not drawn again), logged to MLflow: for people, not gates, so they run
+    after the gate instead of delaying the deployment."""
     if SAMPLES not in drift_report:
         return MaterializeResult(metadata={"verdict": f"no report: {drift_report['verdict']}"})
-    html = DriftSamples.read(drift_report[SAMPLES]).report_html()
+    samples = DriftSamples.read(drift_report[SAMPLES])
+    current = {k: transaction_features[k] for k in drift_report["current_slice_keys"] if k in transaction_features}
+    per_slice = per_slice_view(samples, current, drift_limits.max_drift_share, drift_limits.sample_size)
+    html = samples.report_html()
     html_path = settings.reports() / "drift" / f"drift-{context.run_id}.html"
     atomic_write_bytes(html_path, html.encode())
     experiment_id, mlflow_run_id = registry.log_drift_report(
@@ -233,6 +241,7 @@ def drift_report_html(context: AssetExecutionContext, drift_report: dict) -> Mat
         metadata={
             "reference": drift_report["reference"],
             "share_drifted": float(drift_report["share_drifted"]),
+            "per_slice": MetadataValue.md(per_slice.to_markdown(index=False, floatfmt=".4g")),
             "html_report": MetadataValue.path(str(html_path)),
             **metadata_links.drift_report(experiment_id, mlflow_run_id),
         }

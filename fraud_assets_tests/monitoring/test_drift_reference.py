@@ -136,4 +136,9 @@ def test_the_reference_is_sampled_once_for_the_report_and_the_per_slice_view(cha
     )
     assert outcome.result.columns == drawn_apart.columns and outcome.result.target.score == drawn_apart.target.score
     assert outcome.result.current_rows == 2700 and outcome.result.current_sampled == MIN_ROWS_PER_SIDE
-    assert outcome.per_slice["slice"].tolist() == ["step_120", "step_121"]
+    # The per-slice view (drift_report_html's) compares each new slice with the reference sample the gate stored.
+    view = reference.per_slice_view(
+        outcome.samples, {k: features[k] for k in ("step_120", "step_121")}, 0.5, MIN_ROWS_PER_SIDE
+    )
+    assert view["slice"].tolist() == ["step_120", "step_121"]
+    assert seen == [["step_000"], ["step_120", "step_121"]], "the view drew another sample of the reference"
