@@ -8,6 +8,7 @@ FRAUD_MODEL = AssetKey("fraud_model")
 MODEL_EVALUATION = AssetKey("model_evaluation")
 DRIFT_REFERENCE = AssetKey("drift_reference")
 DRIFT_REPORT = AssetKey("drift_report")
+DRIFT_REPORT_HTML = AssetKey("drift_report_html")
 MODEL_DEPLOYMENT = AssetKey("model_deployment")
 MODEL_DIAGNOSTICS = AssetKey("model_diagnostics")
 

@@ -45,6 +45,7 @@ defs = Definitions(
         training.model_evaluation,
         monitoring.drift_reference,
         monitoring.drift_report,
+        monitoring.drift_report_html,
         deployment.model_deployment,
         training.model_diagnostics,
     ],

@@ -6,10 +6,13 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
     AssetMaterialization,
     AssetSpec,
+    AutomationCondition,
     Config,
     DagsterInstance,
+    MaterializeResult,
     MetadataValue,
     OpExecutionContext,
     Output,
@@ -20,16 +23,23 @@ from dagster import (
 from pydantic import Field
 
 from fraud_assets import metadata_links, registry, settings
-from fraud_assets.asset_keys import DATA_DRIFT, DRIFT_REFERENCE, DRIFT_REPORT, TARGET_DRIFT, TRANSACTION_FEATURES
+from fraud_assets.asset_keys import (
+    DATA_DRIFT,
+    DRIFT_REFERENCE,
+    DRIFT_REPORT,
+    TARGET_DRIFT,
+    TRANSACTION_FEATURES,
+)
 from fraud_assets.automation import refresh_when_upstream_passes_without
 from fraud_assets.execution import k8s_op_tags, records_peak_memory
 from fraud_assets.monitoring import acceptance
 from fraud_assets.monitoring.limits import DriftLimits
-from fraud_assets.monitoring.reference import drift_since_reference
+from fraud_assets.monitoring.reference import DRIFT_INPUT_COLUMNS, DriftSamples, drift_since_reference, per_slice_view
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.storage import atomic_write_bytes
 
 ACCEPTANCE = "acceptance"  # the drift_reference metadata entry drift_report and lineage read back
+SAMPLES = "samples"  # drift_report's entry naming the stored samples it judged, for drift_report_html
 
 
 class DriftAcceptanceConfig(Config):
@@ -84,7 +94,7 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
 
 
 @asset(
-    ins=every_features_partition(),
+    ins=every_features_partition(columns=DRIFT_INPUT_COLUMNS),
     deps=[DRIFT_REFERENCE],
     group_name="monitoring",
     op_tags=k8s_op_tags("monitoring"),
@@ -111,10 +121,11 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
 def drift_report(
     context: AssetExecutionContext, transaction_features: dict[str, pd.DataFrame], drift_limits: DriftLimits
 ):
-    """Evidently report: the champion's training data (or the accepted reference, whichever is newer)
+    """Evidently's drift verdicts: the champion's training data (or the accepted reference, whichever is newer)
     against the slices that arrived since, over the model's drift-tested feature columns, plus target
-    drift on `fraud`, and a per-slice view so each new day shows its own drift. Too few new rows is
-    no failure: the checks pass saying what they wait for, and model_deployment waits too."""
+    drift on `fraud`. Too few new rows is no failure: the checks pass saying what they wait for, and
+    model_deployment waits too. The per-slice view and the HTML report of the same samples are
+    drift_report_html's, after this gate: they take longer than the verdicts."""
     outcome = drift_since_reference(
         transaction_features,
         drift_limits.max_drift_share,
@@ -145,14 +156,7 @@ def drift_report(
             )
         return
 
-    html_path = settings.reports() / "drift" / f"drift-{context.run_id}.html"
-    atomic_write_bytes(html_path, result.html.encode())
-    experiment_id, mlflow_run_id = registry.log_drift_report(
-        result.html,
-        {"share_drifted": result.share_drifted, "current_rows": outcome.current_rows},
-        {k: str(v) for k, v in base_meta.items()},
-        context.run_id,
-    )
+    samples = outcome.samples.write(settings.reports() / "drift", f"drift-{context.run_id}")
     summary = {
         **base_meta,
         "share_drifted": result.share_drifted,
@@ -161,7 +165,8 @@ def drift_report(
         "target_drift_passed": result.passed_target_drift(),
         "data_drift": result.data_drift_message(),
         "target_drift": result.target.message(),
-        "report": str(html_path),
+        SAMPLES: samples,
+        "current_slice_keys": outcome.current_slices,
         "waiting": False,
     }
     yield Output(
@@ -172,9 +177,6 @@ def drift_report(
             "max_drift_share": drift_limits.max_drift_share,
             "target_drift": result.target.message(),
             "columns": MetadataValue.md(result.to_markdown()),
-            "per_slice": MetadataValue.md(outcome.per_slice.to_markdown(index=False, floatfmt=".4g")),
-            "html_report": MetadataValue.path(str(html_path)),
-            **metadata_links.drift_report(experiment_id, mlflow_run_id),
         },
     )
     yield AssetCheckResult(
@@ -197,6 +199,52 @@ def drift_report(
             "score": float(result.target.score),
             "threshold": float(result.target.threshold),
         },
+    )
+
+
+@asset(
+    ins={"drift_report": AssetIn(key=DRIFT_REPORT), **every_features_partition(columns=DRIFT_INPUT_COLUMNS)},
+    group_name="monitoring",
+    op_tags=k8s_op_tags("monitoring"),
+    kinds={"evidently", "mlflow"},
+    owners=["team:fraud-ml"],
+    code_version="1",
+    # Plain eager, not past passed checks: a report matters most when drift blocked the deployment. It waits
+    # for the run that made drift_report to end, so it never takes the CPU from the model of that run.
+    automation_condition=AutomationCondition.eager(),
+)
+@records_peak_memory
+def drift_report_html(
+    context: AssetExecutionContext,
+    drift_report: dict,
+    transaction_features: dict[str, pd.DataFrame],
+    drift_limits: DriftLimits,
+) -> MaterializeResult:
+    """The per-slice view (each new day against the reference sample the gate used) and Evidently's HTML report
+    of the samples drift_report judged (not drawn again), logged to MLflow: for people, not gates, so they run
+    after the gate instead of delaying the deployment."""
+    if SAMPLES not in drift_report:
+        return MaterializeResult(metadata={"verdict": f"no report: {drift_report['verdict']}"})
+    samples = DriftSamples.read(drift_report[SAMPLES])
+    current = {k: transaction_features[k] for k in drift_report["current_slice_keys"] if k in transaction_features}
+    per_slice = per_slice_view(samples, current, drift_limits.max_drift_share, drift_limits.sample_size)
+    html = samples.report_html()
+    html_path = settings.reports() / "drift" / f"drift-{context.run_id}.html"
+    atomic_write_bytes(html_path, html.encode())
+    experiment_id, mlflow_run_id = registry.log_drift_report(
+        html,
+        {"share_drifted": drift_report["share_drifted"], "current_rows": drift_report["current_rows"]},
+        {k: str(drift_report[k]) for k in ("reference", "reference_slices", "current_slices", "current_rows")},
+        context.run_id,
+    )
+    return MaterializeResult(
+        metadata={
+            "reference": drift_report["reference"],
+            "share_drifted": float(drift_report["share_drifted"]),
+            "per_slice": MetadataValue.md(per_slice.to_markdown(index=False, floatfmt=".4g")),
+            "html_report": MetadataValue.path(str(html_path)),
+            **metadata_links.drift_report(experiment_id, mlflow_run_id),
+        }
     )
 
 

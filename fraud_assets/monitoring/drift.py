@@ -1,15 +1,17 @@
 """Feature and label drift between a reference window and newer data, with Evidently 0.7.
 
-The Evidently report is the evidence people read (its HTML is linked from the Dagster UI); the
-`DriftResult` carries the same verdicts as plain values so that blocking checks and tests never
-parse HTML.
+The gate (`judge_windows`) calls the stat tests Evidently's `ValueDrift` runs, directly: a Report draws a
+plotly figure per column while it runs, about two thirds of its time. The Evidently report people read
+(`render_report`) is drawn later from the same samples; `report_verdicts` and the tests check that both agree.
+The `DriftResult` carries the verdicts as plain values so that blocking checks and tests never parse HTML.
 
 Choices measured on simulated BankSim (35 feature columns; figures from `benchmarks/bench_drift.py`):
 - Both sides are sampled to a fixed size (50k rows by default), stratified on the label: the
   verdicts matched the full windows (375k vs 220k rows) at a fraction of the time, and the
   sample's fraud rate is the window's.
 - Sampling is seeded and order-independent: which rows are taken depends only on their content
-  and the seed, so the same slices read in another order give the same verdicts.
+  and the seed, so the same slices read in another order give the same verdicts. A side made of
+  slices is sampled slice by slice (`sample_slices`), never concatenated whole.
 - Evidently picks its default test per column from the *reference* size: above
   `EVIDENTLY_SMALL_REFERENCE_ROWS` rows a distance (Wasserstein for numbers, Jensen-Shannon for
   categories), at or below it a p-value test (K-S, chi-squared, Z), which flagged 17-18 of 35
@@ -25,14 +27,15 @@ Choices measured on simulated BankSim (35 feature columns; figures from `benchma
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
+from evidently.core.report import Snapshot
 from evidently.legacy.calculations.stattests import get_stattest
-from evidently.legacy.calculations.stattests.registry import get_registered_stattest
+from evidently.legacy.calculations.stattests.registry import StatTest, get_registered_stattest
 from evidently.legacy.core import ColumnType
 from evidently.metrics import ValueDrift
 
@@ -176,21 +179,71 @@ def deterministic_sample(frame: pd.DataFrame, size: int, seed: int = 0, stratify
         raise ValueError(f"sample size must be at least 1, got {size}")
     if len(frame) <= size:
         return frame
-    row_hash = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    if stratify is None:
-        groups = [np.arange(len(frame))]
-    else:
-        codes = pd.factorize(frame[stratify], sort=True)[0]
-        if (codes < 0).any():
-            raise ValueError(f"cannot stratify on '{stratify}': it has missing values")
-        groups = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
+    values = _stratum_values({"": frame}, stratify)
+    groups = _groups(frame, stratify, values)
     quotas = _largest_remainder([len(g) * size / len(frame) for g in groups])
+    return frame.iloc[_pick(frame, groups, quotas, seed)]
+
+
+def sample_slices(
+    slices: Mapping[str, pd.DataFrame], size: int, seed: int = 0, stratify: str | None = None
+) -> pd.DataFrame:
+    """Up to `size` rows of the slices together, without concatenating them first.
+
+    Each stratum's quota over all slices is what `deterministic_sample` gives the whole window; it is
+    split between the slices in proportion to their rows of that stratum (largest remainders, ties in
+    partition key order), and each slice's rows are picked by content and seed as `deterministic_sample`
+    picks them. So the same slices give the same sample in any order, and one slice alone gives
+    exactly `deterministic_sample`'s rows. The rows come back in partition key order, then slice order.
+    """
+    if size < 1:
+        raise ValueError(f"sample size must be at least 1, got {size}")
+    keys = sorted(slices)
+    total = sum(len(slices[k]) for k in keys)
+    if total <= size:
+        return pd.concat([slices[k] for k in keys], ignore_index=True)
+    values = _stratum_values(slices, stratify)
+    groups = {k: _groups(slices[k], stratify, values) for k in keys}
+    counts = [[len(groups[k][i]) for k in keys] for i in range(len(values))]
+    stratum_quotas = _largest_remainder([sum(c) * size / total for c in counts])
+    per_slice = [
+        _largest_remainder([n * quota / sum(c) for n in c]) for c, quota in zip(counts, stratum_quotas, strict=True)
+    ]
+    picked = [
+        slices[k].iloc[_pick(slices[k], groups[k], [quotas[j] for quotas in per_slice], seed)]
+        for j, k in enumerate(keys)
+    ]
+    return pd.concat(picked, ignore_index=True)
+
+
+def _stratum_values(slices: Mapping[str, pd.DataFrame], stratify: str | None) -> list:
+    """The sorted values of `stratify` over all slices ([None]: one stratum of every row)."""
+    if stratify is None:
+        return [None]
+    for name, frame in slices.items():
+        if frame[stratify].isna().any():
+            where = f" of slice {name!r}" if name else ""
+            raise ValueError(f"cannot stratify on '{stratify}': it has missing values{where}")
+    return sorted(set().union(*(frame[stratify].unique().tolist() for frame in slices.values())))
+
+
+def _groups(frame: pd.DataFrame, stratify: str | None, values: list) -> list[np.ndarray]:
+    """Row positions of each stratum value, in `values` order (empty where the frame has none)."""
+    if stratify is None:
+        return [np.arange(len(frame))]
+    column = frame[stratify].to_numpy()
+    return [np.flatnonzero(column == value) for value in values]
+
+
+def _pick(frame: pd.DataFrame, groups: list[np.ndarray], quotas: list[int], seed: int) -> np.ndarray:
+    """Sorted positions: `quota` rows of each group, picked by a seeded generator in the rows' hash order."""
+    row_hash = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     rng = np.random.default_rng(seed)
     picked = []
     for members, quota in zip(groups, quotas, strict=True):
         canonical = members[np.argsort(row_hash[members], kind="stable")]
         picked.append(canonical[rng.choice(len(canonical), size=quota, replace=False)])
-    return frame.iloc[np.sort(np.concatenate(picked))]
+    return np.sort(np.concatenate(picked))
 
 
 def _largest_remainder(shares: list[float]) -> list[int]:
@@ -200,6 +253,15 @@ def _largest_remainder(shares: list[float]) -> list[int]:
     for i in sorted(range(len(shares)), key=lambda i: shares[i] - floors[i], reverse=True)[:missing]:
         floors[i] += 1
     return floors
+
+
+@dataclass(frozen=True)
+class Window:
+    """One side of a comparison: the sample the tests see, and the rows and fraud rate it stands for."""
+
+    sample: pd.DataFrame
+    rows: int
+    fraud_rate: float
 
 
 @dataclass(frozen=True)
@@ -223,6 +285,18 @@ class DriftTest:
         chosen = frame.loc[:, [*columns, self.label]]
         return deterministic_sample(chosen, self.sample_size, self.seed, stratify=self.label)
 
+    def window(self, side: str, slices: Mapping[str, pd.DataFrame], columns: Sequence[str]) -> Window:
+        """A side made of slices: `sample_slices` of their columns and label, stratified on the label;
+        each slice is read once and never concatenated with the others."""
+        for name, frame in slices.items():
+            _check_frame(f"{side} slice {name!r}", frame, columns, self.label, min_rows=0)
+        rows = sum(len(frame) for frame in slices.values())
+        if rows < MIN_ROWS_PER_SIDE:
+            _check_frame(side, pd.DataFrame(columns=[*columns, self.label]), columns, self.label)
+        chosen = {name: frame.loc[:, [*columns, self.label]] for name, frame in slices.items()}
+        frauds = sum(int(frame[self.label].sum()) for frame in slices.values())
+        return Window(sample_slices(chosen, self.sample_size, self.seed, self.label), rows, frauds / rows)
+
 
 def compute_drift(
     reference: pd.DataFrame,
@@ -234,7 +308,8 @@ def compute_drift(
 ) -> DriftResult:
     """Compare `current` with `reference` over the named feature columns and the label; `options`
     are `DriftTest`'s fields (sample size, seed, drift share limit, ...). `reference_sample`, when given,
-    is `DriftTest.sample` of `reference` drawn already (drawing it reads every reference row).
+    is `DriftTest.sample` of `reference` drawn already (drawing it reads every reference row). With
+    `html`, the result carries Evidently's report of the same samples.
 
     Raises ValueError naming the side and the rule when a frame is unusable.
     """
@@ -244,27 +319,59 @@ def compute_drift(
         _check_frame(side, frame, columns, test.label)
     if reference_sample is None:
         reference_sample = test.sample(reference, columns)
-    current_sample = test.sample(current, columns)
+    windows = [
+        Window(sample, len(frame), rate_ratio.rate(frame[test.label]))
+        for sample, frame in ((reference_sample, reference), (test.sample(current, columns), current))
+    ]
+    result = judge_windows(windows[0], windows[1], columns, **options)
+    if not html:
+        return result
+    return replace(result, html=render_report(windows[0].sample, windows[1].sample, columns, **options))
 
-    verdicts = _empty_column_verdicts(reference_sample, current_sample, columns)
-    tested = [c for c in columns if c not in verdicts]
+
+def judge_windows(reference: Window, current: Window, feature_columns: Sequence[str], **options) -> DriftResult:
+    """The verdicts `ValueDrift` gives on these samples, from the same Evidently stat tests called
+    directly: a Report draws plotly figures for every column while it runs (about two thirds of its
+    time), which the gate does not need. `render_report` draws them from the same samples."""
+    test = DriftTest(**options)
+    columns = _checked_arguments(feature_columns, test.label, test.sample_size, test.max_drift_share)
+    tests = _ColumnTests(reference.sample, columns, test)
+    verdicts = tests.run(current.sample)
+    return _result(reference, current, columns, verdicts, test)
+
+
+def render_report(
+    reference_sample: pd.DataFrame, current_sample: pd.DataFrame, feature_columns: Sequence[str], **options
+) -> str:
+    """Evidently's HTML report (one `ValueDrift` per column and the label's rate-ratio test) of the samples
+    a `DriftResult` was judged on: the people's view of the gate's verdicts, with its plots."""
+    return _run_report(reference_sample, current_sample, feature_columns, DriftTest(**options)).get_html_str(
+        as_iframe=False
+    )
+
+
+def report_verdicts(
+    reference_sample: pd.DataFrame, current_sample: pd.DataFrame, feature_columns: Sequence[str], **options
+) -> dict[str, ColumnDrift]:
+    """What Evidently's Report says about the samples, by column (and the label): what `judge_windows`
+    must agree with."""
+    test = DriftTest(**options)
+    snapshot = _run_report(reference_sample, current_sample, feature_columns, test)
+    columns = _checked_arguments(feature_columns, test.label, test.sample_size, test.max_drift_share)
+    return _empty_column_verdicts(reference_sample, current_sample, columns) | _value_drift_verdicts(snapshot.dict())
+
+
+def _run_report(
+    reference_sample: pd.DataFrame, current_sample: pd.DataFrame, feature_columns: Sequence[str], test: DriftTest
+) -> Snapshot:
+    columns = _checked_arguments(feature_columns, test.label, test.sample_size, test.max_drift_share)
+    tested = [c for c in columns if c not in _empty_column_verdicts(reference_sample, current_sample, columns)]
     definition = _data_definition(reference_sample, tested, test.label, test.categorical_columns)
     metrics = [ValueDrift(column=c) for c in tested]
     metrics.append(ValueDrift(column=test.label, method=test.target_method, threshold=test.target_threshold))
-    snapshot = Report(metrics, include_tests=True).run(
+    return Report(metrics, include_tests=True).run(
         Dataset.from_pandas(current_sample, data_definition=definition),
         Dataset.from_pandas(reference_sample, data_definition=definition),
-    )
-    verdicts |= _value_drift_verdicts(snapshot.dict())
-    samples = (reference_sample, current_sample)
-    return _result(
-        reference,
-        current,
-        samples,
-        columns,
-        verdicts,
-        test,
-        html=snapshot.get_html_str(as_iframe=False) if html else "",
     )
 
 
@@ -273,25 +380,27 @@ def per_slice_summary(
     slices: Mapping[str, pd.DataFrame],
     feature_columns: Sequence[str],
     reference_sample: pd.DataFrame | None = None,
+    reference_window: Window | None = None,
     **options,
 ) -> pd.DataFrame:
     """One row per slice (rows, fraud rate, share drifted, target drift) for a per-day view.
 
     Cheap because it calls the same Evidently stat tests as the report directly, without building
-    a report and its plots, and samples the reference once (or takes `compute_drift`'s `reference_sample`). A slice at or below the small-sample
-    size gets no verdict (NaN / None) and a note, so one short day never hides the others.
+    a report and its plots, and samples the reference once (or takes the report's `reference_window`, or
+    `compute_drift`'s `reference_sample`); each column's reference values are cleaned and its test chosen
+    once, not once per slice. A slice at or below the small-sample size gets no verdict (NaN / None) and a
+    note, so one short day never hides the others.
     The label flag here is a view, not a gate: frauds come in bursts, and 4-5 of 60 clean simulated
     days had a daily fraud rate below 1/1.5 of the reference's.
     """
     test = DriftTest(**options)
     columns = _checked_arguments(feature_columns, test.label, test.sample_size, test.max_drift_share)
-    _check_frame("reference", reference, columns, test.label)
-    if reference_sample is None:
-        reference_sample = test.sample(reference, columns)
-    definition = _data_definition(reference_sample, columns, test.label, test.categorical_columns)
-    kinds = {c: ColumnType.Numerical for c in definition.numerical_columns} | {
-        c: ColumnType.Categorical for c in definition.categorical_columns
-    }
+    if reference_window is None:
+        _check_frame("reference", reference, columns, test.label)
+        if reference_sample is None:
+            reference_sample = test.sample(reference, columns)
+        reference_window = Window(reference_sample, len(reference), rate_ratio.rate(reference[test.label]))
+    tests = _ColumnTests(reference_window.sample, columns, test)
     rows = []
     for name, frame in slices.items():
         _check_frame(f"slice {name!r}", frame, columns, test.label, min_rows=0)
@@ -301,19 +410,8 @@ def per_slice_summary(
             too_small = f"{len(frame)} rows: at or below {EVIDENTLY_SMALL_REFERENCE_ROWS}, no verdict"
             rows.append(row | _no_verdict(too_small))
             continue
-        current_sample = test.sample(frame, columns)
-        verdicts = _empty_column_verdicts(reference_sample, current_sample, columns)
-        for column in columns:
-            if column not in verdicts:
-                verdicts[column] = _stat_test(reference_sample[column], current_sample[column], kinds[column])
-        verdicts[test.label] = _stat_test(
-            reference_sample[test.label],
-            current_sample[test.label],
-            ColumnType.Categorical,
-            test.target_method,
-            test.target_threshold,
-        )
-        result = _result(reference, frame, (reference_sample, current_sample), columns, verdicts, test, html="")
+        current = Window(test.sample(frame, columns), len(frame), fraud_rate)
+        result = _result(reference_window, current, columns, tests.run(current.sample), test)
         rows.append(
             row
             | {
@@ -340,40 +438,31 @@ def _no_verdict(note: str) -> dict:
 
 
 def _result(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    samples: tuple[pd.DataFrame, pd.DataFrame],
-    columns: Sequence[str],
-    verdicts: dict[str, ColumnDrift],
-    test: DriftTest,
-    html: str,
+    reference: Window, current: Window, columns: Sequence[str], verdicts: dict[str, ColumnDrift], test: DriftTest
 ) -> DriftResult:
-    """The verdicts as plain values; `samples` are the (reference, current) rows the tests saw."""
-    reference_sample, current_sample = samples
-    label, max_drift_share, target_method = test.label, test.max_drift_share, test.target_method
+    """The verdicts as plain values; the windows' samples are the rows the tests saw."""
     column_drifts = tuple(verdicts[c] for c in columns)
-    label_drift = verdicts[label]
+    label_drift = verdicts[test.label]
     n_drifted = sum(c.drifted for c in column_drifts)
     return DriftResult(
         share_drifted=n_drifted / len(column_drifts),
         n_drifted=n_drifted,
         columns=column_drifts,
         target=TargetDrift(
-            column=label,
-            method=get_registered_stattest(target_method, ColumnType.Categorical).display_name,
+            column=test.label,
+            method=get_registered_stattest(test.target_method, ColumnType.Categorical).display_name,
             score=label_drift.score,
             threshold=label_drift.threshold,
             drifted=label_drift.drifted,
-            reference_rate=rate_ratio.rate(reference[label]),
-            current_rate=rate_ratio.rate(current[label]),
-            p_value=rate_ratio.p_value(reference_sample[label], current_sample[label]),
+            reference_rate=reference.fraud_rate,
+            current_rate=current.fraud_rate,
+            p_value=rate_ratio.p_value(reference.sample[test.label], current.sample[test.label]),
         ),
-        max_drift_share=max_drift_share,
-        reference_rows=len(reference),
-        current_rows=len(current),
-        reference_sampled=len(reference_sample),
-        current_sampled=len(current_sample),
-        html=html,
+        max_drift_share=test.max_drift_share,
+        reference_rows=reference.rows,
+        current_rows=current.rows,
+        reference_sampled=len(reference.sample),
+        current_sampled=len(current.sample),
     )
 
 
@@ -461,25 +550,57 @@ def _data_definition(
     return DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
 
 
-def _stat_test(
-    reference: pd.Series,
-    current: pd.Series,
-    kind: ColumnType,
-    method: str | None = None,
-    threshold: float | None = None,
-) -> ColumnDrift:
-    """The test `ValueDrift` would run on this column, with the same cleaning (drop NaN and inf)."""
-    reference = reference.replace([np.inf, -np.inf], np.nan).dropna()
-    current = current.replace([np.inf, -np.inf], np.nan).dropna()
-    test = get_stattest(reference, current, kind, method)
-    outcome = test(reference, current, kind, threshold)
-    return ColumnDrift(
-        column=str(reference.name),
-        method=test.display_name,
-        score=float(outcome.drift_score),
-        threshold=float(outcome.actual_threshold),
-        drifted=bool(outcome.drifted),
-    )
+class _ColumnTests:
+    """The test `ValueDrift` would run on each column against one reference sample, with the same cleaning
+    (drop NaN and inf), for many current samples: the reference is cleaned once per column, and Evidently's
+    choice of test is made once where it cannot depend on the current side (a fixed method; more than
+    `EVIDENTLY_SMALL_REFERENCE_ROWS` clean reference values and a category, or more than five distinct
+    numbers: Evidently counts distinct values over both sides together)."""
+
+    def __init__(self, reference_sample: pd.DataFrame, columns: Sequence[str], test: DriftTest) -> None:
+        self.columns, self.label, self.test = tuple(columns), test.label, test
+        self.reference_sample = reference_sample
+        definition = _data_definition(reference_sample, columns, test.label, test.categorical_columns)
+        self.kinds = {c: ColumnType.Numerical for c in definition.numerical_columns} | {
+            c: ColumnType.Categorical for c in definition.categorical_columns
+        }
+        self.reference = {c: _clean(reference_sample[c]) for c in (*columns, test.label)}
+        self.chosen: dict[str, StatTest] = {
+            test.label: get_stattest(
+                self.reference[test.label], self.reference[test.label], ColumnType.Categorical, test.target_method
+            )
+        }
+        for column in columns:
+            values = self.reference[column]
+            large = len(values) > EVIDENTLY_SMALL_REFERENCE_ROWS
+            if large and (self.kinds[column] == ColumnType.Categorical or values.nunique() > 5):
+                self.chosen[column] = get_stattest(values, values, self.kinds[column], None)
+
+    def run(self, current_sample: pd.DataFrame) -> dict[str, ColumnDrift]:
+        verdicts = _empty_column_verdicts(self.reference_sample, current_sample, self.columns)
+        for column in self.columns:
+            if column not in verdicts:
+                verdicts[column] = self._one(column, current_sample[column], self.kinds[column], None)
+        verdicts[self.label] = self._one(
+            self.label, current_sample[self.label], ColumnType.Categorical, self.test.target_threshold
+        )
+        return verdicts
+
+    def _one(self, column: str, current: pd.Series, kind: ColumnType, threshold: float | None) -> ColumnDrift:
+        reference, current = self.reference[column], _clean(current)
+        test = self.chosen.get(column) or get_stattest(reference, current, kind, None)
+        outcome = test(reference, current, kind, threshold)
+        return ColumnDrift(
+            column=column,
+            method=test.display_name,
+            score=float(outcome.drift_score),
+            threshold=float(outcome.actual_threshold),
+            drifted=bool(outcome.drifted),
+        )
+
+
+def _clean(values: pd.Series) -> pd.Series:
+    return values.replace([np.inf, -np.inf], np.nan).dropna()
 
 
 def _value_drift_verdicts(snapshot: dict) -> dict[str, ColumnDrift]:

@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from upath import UPath
 
 from fraud_assets import registry
 from fraud_assets.baseline import BASELINE_STEPS
 from fraud_assets.data.validation import step_from_name
 from fraud_assets.features import FEATURE_COLUMNS
+from fraud_assets.features.definitions import LABEL_COLUMN
 from fraud_assets.monitoring.acceptance import DriftAcceptance
+from fraud_assets.storage import atomic_write_bytes, frame_to_parquet_bytes, read_parquet
 
 if TYPE_CHECKING:
     from fraud_assets.monitoring.drift import DriftResult
@@ -31,6 +34,46 @@ if TYPE_CHECKING:
 NOT_DRIFT_TESTED = ("customer_transaction_number", "merchant_transaction_number", "customer_amount_max_all")
 DRIFT_COLUMNS = tuple(c for c in FEATURE_COLUMNS if c not in NOT_DRIFT_TESTED)
 PER_SLICE_VIEW = 30  # the newest slices shown one by one
+# What drift_report reads of each features partition: the tested columns and the label.
+DRIFT_INPUT_COLUMNS = (*DRIFT_COLUMNS, LABEL_COLUMN)
+
+
+@dataclass(frozen=True)
+class DriftSamples:
+    """The rows a drift verdict was judged on, one sample per side (the drift-tested columns and the label), and
+    the reference's size and fraud rate the sample stands for."""
+
+    reference: pd.DataFrame
+    current: pd.DataFrame
+    reference_rows: int
+    reference_fraud_rate: float
+
+    def write(self, folder: UPath, name: str) -> dict[str, Any]:
+        """Both samples as Parquet files in `folder`; where they are and what they stand for, to `read` them again."""
+        stored: dict[str, Any] = {
+            "reference_rows": self.reference_rows,
+            "reference_fraud_rate": self.reference_fraud_rate,
+        }
+        for side, frame in (("reference", self.reference), ("current", self.current)):
+            path = folder / f"{name}-{side}-sample.parquet"
+            atomic_write_bytes(path, frame_to_parquet_bytes(frame))
+            stored[side] = str(path)
+        return stored
+
+    @classmethod
+    def read(cls, stored: Mapping[str, Any]) -> DriftSamples:
+        return cls(
+            read_parquet(UPath(stored["reference"])),
+            read_parquet(UPath(stored["current"])),
+            int(stored["reference_rows"]),
+            float(stored["reference_fraud_rate"]),
+        )
+
+    def report_html(self) -> str:
+        """Evidently's report of these samples, with its plots (seconds: it draws a figure per column)."""
+        from fraud_assets.monitoring.drift import render_report
+
+        return render_report(self.reference, self.current, DRIFT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -40,9 +83,9 @@ class DriftOutcome:
     basis: str  # what the reference is, in words
     current_rows: int
     result: DriftResult | None  # None when there is too little data on a side to judge
-    per_slice: pd.DataFrame | None
     verdict: str | None  # why there is no result
     rows_missing: int = 0  # above 0: too few rows to judge yet; deployments wait without a failure
+    samples: DriftSamples | None = None  # the rows `result` was judged on
 
     @property
     def waiting(self) -> bool:
@@ -80,54 +123,63 @@ def drift_since_reference(
     accepted: DriftAcceptance | None = None,
 ) -> DriftOutcome:
     """Evidently drift of the model's feature columns (never `step`, never the label) and target
-    drift on `fraud`, between the reference and the current slices, plus a per-slice view so each
-    new day shows its own drift."""
+    drift on `fraud`, between the reference and the current slices.
+
+    Verdicts only: each side is sampled slice by slice (`DriftTest.window`: each slice's share of the
+    sample is its share of the side's rows, per label, its rows picked by content and seed), never
+    concatenated; the outcome keeps both samples so that `drift_report_html` can draw Evidently's report
+    of the very rows that were judged."""
     # Imported here: Evidently takes seconds to import.
-    from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE, DriftTest, compute_drift, per_slice_summary
+    from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE, DriftTest, judge_windows
 
     slice_ids = sorted(features, key=lambda k: (step_from_name(k) or 0, k))
     ref_keys, cur_keys, basis = reference_and_current(slice_ids, accepted)
-    reference, current = _concat(features, ref_keys), _concat(features, cur_keys)
+    current_rows = sum(len(features[k]) for k in cur_keys)
+    reference_rows = sum(len(features[k]) for k in ref_keys)
     outcome: dict[str, Any] = dict(
-        reference_slices=ref_keys, current_slices=cur_keys, basis=basis, current_rows=len(current)
+        reference_slices=ref_keys, current_slices=cur_keys, basis=basis, current_rows=current_rows
     )
     if not cur_keys:
         why = "no slices arrived since the reference: nothing new to drift"
-        return DriftOutcome(**outcome, result=None, per_slice=None, verdict=why)
-    if len(current) < MIN_ROWS_PER_SIDE:
-        missing = MIN_ROWS_PER_SIDE - len(current)
+        return DriftOutcome(**outcome, result=None, verdict=why)
+    if current_rows < MIN_ROWS_PER_SIDE:
+        missing = MIN_ROWS_PER_SIDE - current_rows
         why = (
-            f"waiting for {missing:,} more new rows: {len(current):,} since the reference, and Evidently needs "
+            f"waiting for {missing:,} more new rows: {current_rows:,} since the reference, and Evidently needs "
             f"more than {MIN_ROWS_PER_SIDE - 1} per side for its large-sample tests; nothing deploys until the "
             "next days bring them"
         )
-        return DriftOutcome(**outcome, result=None, per_slice=None, verdict=why, rows_missing=missing)
-    if len(reference) < MIN_ROWS_PER_SIDE:
+        return DriftOutcome(**outcome, result=None, verdict=why, rows_missing=missing)
+    if reference_rows < MIN_ROWS_PER_SIDE:
         why = (
-            f"the reference has only {len(reference):,} rows (Evidently needs more than {MIN_ROWS_PER_SIDE - 1} "
+            f"the reference has only {reference_rows:,} rows (Evidently needs more than {MIN_ROWS_PER_SIDE - 1} "
             "per side): accepting the drift moves it to every slice"
         )
-        return DriftOutcome(**outcome, result=None, per_slice=None, verdict=why)
-    # One sample of the reference for the report and the per-slice view: drawing it reads every reference row.
-    reference_sample = DriftTest(sample_size=sample_size).sample(reference, DRIFT_COLUMNS)
-    result = compute_drift(
-        reference,
-        current,
-        list(DRIFT_COLUMNS),
-        reference_sample=reference_sample,
-        sample_size=sample_size,
-        max_drift_share=max_drift_share,
-    )
-    per_slice = per_slice_summary(
-        reference,
-        {k: features[k] for k in cur_keys[-PER_SLICE_VIEW:]},
-        list(DRIFT_COLUMNS),
-        reference_sample=reference_sample,
-        sample_size=sample_size,
-        max_drift_share=max_drift_share,
-    )
-    return DriftOutcome(**outcome, result=result, per_slice=per_slice, verdict=None)
+        return DriftOutcome(**outcome, result=None, verdict=why)
+    options: dict[str, Any] = dict(sample_size=sample_size, max_drift_share=max_drift_share)
+    test = DriftTest(**options)
+    reference = test.window("reference", {k: features[k] for k in ref_keys}, DRIFT_COLUMNS)
+    current = test.window("current", {k: features[k] for k in cur_keys}, DRIFT_COLUMNS)
+    result = judge_windows(reference, current, DRIFT_COLUMNS, **options)
+    samples = DriftSamples(reference.sample, current.sample, reference.rows, reference.fraud_rate)
+    return DriftOutcome(**outcome, result=result, verdict=None, samples=samples)
 
 
-def _concat(features: Mapping[str, pd.DataFrame], keys: list[str]) -> pd.DataFrame:
-    return pd.concat([features[k] for k in keys], ignore_index=True) if keys else pd.DataFrame()
+def per_slice_view(
+    samples: DriftSamples, slices: Mapping[str, pd.DataFrame], max_drift_share: float, sample_size: int
+) -> pd.DataFrame:
+    """Each of the newest `PER_SLICE_VIEW` current slices against the reference sample the verdicts used: a
+    view, not a gate (one test per column and slice, most of the drift work at 1x), so drift_report_html
+    draws it after the gate."""
+    from fraud_assets.monitoring.drift import Window, per_slice_summary
+
+    reference = Window(samples.reference, samples.reference_rows, samples.reference_fraud_rate)
+    newest = dict(list(slices.items())[-PER_SLICE_VIEW:])
+    return per_slice_summary(
+        pd.DataFrame(),
+        newest,
+        DRIFT_COLUMNS,
+        reference_window=reference,
+        max_drift_share=max_drift_share,
+        sample_size=sample_size,
+    )

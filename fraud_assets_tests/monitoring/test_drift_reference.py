@@ -113,21 +113,32 @@ def test_a_reference_too_small_to_judge_is_no_wait(champion):
 
 
 def test_the_reference_is_sampled_once_for_the_report_and_the_per_slice_view(champion, monkeypatch):
+    # Adapted when the sides became per-slice samples (`drift.sample_slices`): the reference is drawn once,
+    # and the verdicts are those of compute_drift on the same samples.
     features = {"step_000": features_day(3000, 0), "step_120": features_day(1400, 1), "step_121": features_day(1300, 2)}
-    reference_rows, seen = 3000, []
-    sample = drift.deterministic_sample
+    seen = []
+    sample_slices = drift.sample_slices
     monkeypatch.setattr(
-        drift, "deterministic_sample", lambda frame, *a, **k: seen.append(len(frame)) or sample(frame, *a, **k)
+        drift, "sample_slices", lambda slices, *a, **k: seen.append(sorted(slices)) or sample_slices(slices, *a, **k)
     )
 
     outcome = reference.drift_since_reference(features, max_drift_share=0.5, sample_size=MIN_ROWS_PER_SIDE)
 
-    assert seen.count(reference_rows) == 1, seen  # current: 2,700 rows, then 1,400 and 1,300 in the per-slice view
-    drawn_apart = drift.compute_drift(
-        features["step_000"],
-        pd.concat([features["step_120"], features["step_121"]], ignore_index=True),
-        list(reference.DRIFT_COLUMNS),
-        html=False,
-        sample_size=MIN_ROWS_PER_SIDE,
+    assert seen == [["step_000"], ["step_120", "step_121"]], seen  # per-slice view: the reference's sample
+    assert outcome.samples.reference.equals(outcome.samples.reference)
+    columns = [*reference.DRIFT_COLUMNS, "fraud"]
+    current_sample = sample_slices(
+        {k: features[k].loc[:, columns] for k in ("step_120", "step_121")}, MIN_ROWS_PER_SIDE, 0, "fraud"
     )
-    assert outcome.result.columns == drawn_apart.columns and outcome.result.target == drawn_apart.target
+    assert current_sample.equals(outcome.samples.current)
+    drawn_apart = drift.compute_drift(
+        features["step_000"], current_sample, list(reference.DRIFT_COLUMNS), html=False, sample_size=MIN_ROWS_PER_SIDE
+    )
+    assert outcome.result.columns == drawn_apart.columns and outcome.result.target.score == drawn_apart.target.score
+    assert outcome.result.current_rows == 2700 and outcome.result.current_sampled == MIN_ROWS_PER_SIDE
+    # The per-slice view (drift_report_html's) compares each new slice with the reference sample the gate stored.
+    view = reference.per_slice_view(
+        outcome.samples, {k: features[k] for k in ("step_120", "step_121")}, 0.5, MIN_ROWS_PER_SIDE
+    )
+    assert view["slice"].tolist() == ["step_120", "step_121"]
+    assert seen == [["step_000"], ["step_120", "step_121"]], "the view drew another sample of the reference"

@@ -9,9 +9,13 @@ import pytest
 from fraud_assets.monitoring.drift import (
     EVIDENTLY_SMALL_REFERENCE_ROWS,
     MIN_ROWS_PER_SIDE,
+    DriftTest,
     compute_drift,
     deterministic_sample,
+    judge_windows,
     per_slice_summary,
+    report_verdicts,
+    sample_slices,
 )
 
 FEATURES = ["amount", "merchant_share", "category"]
@@ -68,6 +72,49 @@ def test_sample_depends_on_content_and_seed_not_on_row_order():
     assert set(deterministic_sample(shuffled, 5_000, seed=0).index) == set(first.index)
     assert set(deterministic_sample(frame, 5_000, seed=1).index) != set(first.index)
     assert deterministic_sample(frame, 40_000) is frame
+
+
+def test_a_sample_of_slices_is_drawn_slice_by_slice_by_content_and_seed():
+    slices = {
+        f"step_{s:03d}": make_frame(rows, s, fraud_rate=0.03) for s, rows in ((1, 4_000), (2, 12_000), (3, 8_000))
+    }
+    whole = pd.concat(slices.values(), ignore_index=True)
+
+    sample = sample_slices(slices, 6_000, seed=0, stratify="fraud")
+    assert len(sample) == 6_000
+    assert sample["fraud"].sum() == round(whole["fraud"].sum() * 6_000 / len(whole))  # the label's share kept
+    shares = sample["step"].groupby([np.repeat([1, 2, 3], [1_000, 3_000, 2_000])]).size()
+    assert shares.tolist() == [1_000, 3_000, 2_000]  # each slice's share of the rows
+    shuffled = {k: slices[k].sample(frac=1.0, random_state=9) for k in reversed(slices)}
+    in_any_order = sample_slices(shuffled, 6_000, seed=0, stratify="fraud")
+    assert (
+        in_any_order.sort_values([*in_any_order.columns])
+        .reset_index(drop=True)
+        .equals(sample.sort_values([*sample.columns]).reset_index(drop=True))
+    )
+    assert not sample_slices(slices, 6_000, seed=1, stratify="fraud").equals(sample)
+    one = {"step_001": slices["step_001"]}  # one slice: deterministic_sample's rows
+    expected = deterministic_sample(slices["step_001"], 1_500, seed=0, stratify="fraud").reset_index(drop=True)
+    assert sample_slices(one, 1_500, seed=0, stratify="fraud").equals(expected)
+    assert len(sample_slices(slices, 50_000)) == len(whole)
+
+
+def test_the_gate_verdicts_are_evidently_reports_verdicts_on_the_same_samples():
+    """judge_windows calls Evidently's stat tests directly instead of running a Report (which draws plots)."""
+    test = DriftTest(sample_size=5_000)
+    reference = test.window("reference", {"a": make_frame(8_000, 1), "b": make_frame(9_000, 2)}, FEATURES)
+    current = test.window("current", {"c": make_frame(7_000, 3, 1.3, 0.03)}, FEATURES)
+
+    judged = judge_windows(reference, current, FEATURES, sample_size=5_000)
+    report = report_verdicts(reference.sample, current.sample, FEATURES, sample_size=5_000)
+
+    assert judged.columns == tuple(report[c] for c in FEATURES)
+    assert (judged.target.score, judged.target.threshold, judged.target.drifted) == (
+        report["fraud"].score,
+        report["fraud"].threshold,
+        report["fraud"].drifted,
+    )
+    assert [c.column for c in judged.drifted_columns] == ["amount"] and judged.target.drifted
 
 
 def test_same_windows_in_any_order_give_the_same_result():

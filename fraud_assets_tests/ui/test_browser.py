@@ -10,7 +10,7 @@ model_evaluation's Checks tab and the endpoint on model_deployment, and follow i
 run (its metrics, and its link back to the Dagster run) and the scoring page, where they score a
 historical fraud and a historical legitimate transaction. The 30 days are the champion's training
 days, so drift_report had nothing to compare yet: two more days land meanwhile, their features and
-drift_report run, and the drift report opens from drift_report's metadata, rendered by MLflow.
+drift_report run, and the drift report opens from drift_report_html's metadata, rendered by MLflow.
 Ctrl-C then stops everything `make run` started but the model server. One server and one graph
 serve every check; screenshots of every step go to test-artifacts/ui/.
 """
@@ -43,6 +43,7 @@ MATERIALIZED = {
     "model_evaluation",
     "model_deployment",
     "model_diagnostics",
+    "drift_report_html",
 }
 ASSETS = MATERIALIZED | {"drift_reference"}  # recorded only when a person accepts a drift
 BEHIND_THE_SENSOR = MATERIALIZED - {"transaction_slices"}
@@ -262,10 +263,9 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
     expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible()  # the event log has loaded
     screenshots.take(page, "deploying-run")
 
-    # The drift report opens from drift_report's metadata, rendered by MLflow.
+    # The drift report opens from drift_report_html's metadata, rendered by MLflow.
     dagster_dev.wait_for(lambda: dagster_dev.finished_run(drift_run_id), 300, f"run {drift_run_id} to report drift")
-    page.goto(f"{dagster_dev.url}/assets/drift_report")
-    expect(page.locator(f"a[href^='/runs/{drift_run_id}']").first).to_be_visible()  # latest materialization
+    page.goto(f"{dagster_dev.url}/assets/drift_report_html")
     report_page = open_link(page, page.locator("a[href*='/artifacts/drift_report.html']").first)
     report = report_page.frame_locator("iframe.mlflow-html-iframe")
     expect(report.get_by_text(re.compile(r"^Drift in column '")).first).to_be_visible()  # an Evidently widget
