@@ -94,12 +94,14 @@ def _amount_features(
     square_sums = np.concatenate(([0], np.cumsum(values * values)))
 
     features = {}
+    end = slots + 1  # each row's sums up to and including it, taken once for every window
+    count_end, cents_end, square_end = count_sums[end], cents_sums[end], square_sums[end]
     for window in d.AMOUNT_WINDOWS[family]:
-        # Sums over every layout position from window - 1 on (contiguous slices); rows picked after.
-        n, total, squares = (sums[window:] - sums[:-window] for sums in (count_sums, cents_sums, square_sums))
-        picked = slots - (window - 1)
-        features[d.window_mean(family, window)] = mean(n, total.astype(np.float64), window)[picked]
-        features[d.window_std(family, window)] = exact_sample_std(n, total, squares, window)[picked]
+        start = end - window
+        n, total = count_end - count_sums[start], cents_end - cents_sums[start]
+        squares = square_end - square_sums[start]
+        features[d.window_mean(family, window)] = mean(n, total.astype(np.float64), window)
+        features[d.window_std(family, window)] = exact_sample_std(n, total, squares, window)
 
     # All history: the stored totals plus this batch's rows of the key up to the row.
     first_slots = slots[order.starts][order.group]

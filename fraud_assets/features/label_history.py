@@ -111,7 +111,15 @@ def _updated(
 ) -> LabelHistory:
     """Fold into the totals every step up to `settle_up_to`: the ones all later rows may see."""
     n_keys = len(history.settled_frauds)
-    new_settles, old_settles = step <= settle_up_to, history.pending_step <= settle_up_to
+    new_settles = step <= settle_up_to
+    new_stays = ~new_settles & (labelled > 0)
+    if not len(history.pending_key) and not new_stays.any():  # nothing itemised, before or after (delay 1)
+        return LabelHistory(
+            history.settled_frauds + _per_key(key, frauds, new_settles, n_keys),
+            history.settled_labelled + _per_key(key, labelled, new_settles, n_keys),
+            *(getattr(history, name) for name in ("pending_key", "pending_step", "pending_frauds", "pending_labelled")),
+        )
+    old_settles = history.pending_step <= settle_up_to
 
     def totals(settled: np.ndarray, new_counts: np.ndarray, old_counts: np.ndarray) -> np.ndarray:
         return (
@@ -121,7 +129,6 @@ def _updated(
         )
 
     # Still pending (delay > 1 only): labelled counts per (key, step), sorted by key then step.
-    new_stays = ~new_settles & (labelled > 0)
     stay_key = np.concatenate((history.pending_key[~old_settles], key[new_stays]))
     stay_step = np.concatenate((history.pending_step[~old_settles], step[new_stays]))
     codec = StepKeyCodec.covering(n_keys, stay_step)
@@ -143,6 +150,8 @@ def _updated(
 
 
 def _per_key(key: np.ndarray, counts: np.ndarray, selected: np.ndarray, n_keys: int) -> np.ndarray:
+    if not selected.any():  # e.g. an open step's rows: none settles yet
+        return np.zeros(n_keys, np.int64)
     if not selected.all():
         key, counts = key[selected], counts[selected]
     return np.bincount(key, counts, n_keys).astype(np.int64)
