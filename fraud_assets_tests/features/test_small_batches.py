@@ -1,0 +1,55 @@
+"""The branches for an online request's few rows (one per key) give bit for bit what the general code gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fraud_assets.features import definitions as d
+from fraud_assets.features.amount_history import AmountHistory, _any_rows, _one_row_per_key, amount_features
+from fraud_assets.features.ordering import KeyOrder
+
+N_KEYS = 40
+
+
+def random_history(family: str, rng: np.random.Generator, scale: float) -> AmountHistory:
+    """Keys with 0 to 150 earlier amounts; tails zero-padded on the left as the state keeps them."""
+    width = max(d.AMOUNT_WINDOWS[family]) - 1
+    count = rng.choice([0, 1, 2, 3, width - 1, width, width + 1, 150], N_KEYS)
+    tail = np.zeros((N_KEYS, width))
+    for i, n in enumerate(count):
+        stored = min(n, width)
+        tail[i, width - stored :] = np.rint(rng.exponential(scale, stored) * 100)
+    seen = np.where(count > 0, 1.0, 0.0)
+    cents_sum = np.rint(rng.exponential(scale, N_KEYS) * 100 * count)
+    squares = np.rint(cents_sum**2 / np.maximum(count, 1) * rng.uniform(1, 3, N_KEYS))
+    max_cents = np.where(seen > 0, np.rint(rng.exponential(scale, N_KEYS) * 300), -np.inf)
+    return AmountHistory(count.astype(np.int64), cents_sum, squares, max_cents, tail)
+
+
+@pytest.mark.parametrize("family", d.FAMILIES)
+@pytest.mark.parametrize("scale", [50.0, 1e11], ids=["usual", "extreme"])  # extreme: beyond int64 sums
+def test_one_row_per_key_equals_the_general_path(family, scale):
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        history = random_history(family, rng, scale)
+        keys = rng.choice(N_KEYS, int(rng.integers(1, 6)), replace=False)
+        order = KeyOrder.of(keys)
+        cents = np.rint(rng.exponential(scale, len(keys)) * 100)[order.rows]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fast, fast_history = _one_row_per_key(history, family, order, cents)
+            general, general_history = _any_rows(history, family, order, cents)
+        assert list(fast) == list(general)
+        for name in general:
+            np.testing.assert_array_equal(fast[name], general[name], err_msg=name, strict=True)
+        for part in ("count", "cents_sum", "cents_square_sum", "max_cents", "tail"):
+            np.testing.assert_array_equal(getattr(fast_history, part), getattr(general_history, part), err_msg=part)
+
+
+def test_a_request_takes_the_branch_and_a_batch_with_repeated_keys_does_not(monkeypatch):
+    taken = []
+    monkeypatch.setattr("fraud_assets.features.amount_history._one_row_per_key", lambda *args: taken.append(args))
+    history = random_history("customer", np.random.default_rng(1), 50.0)
+    amount_features(history, "customer", KeyOrder.of(np.array([3])), np.array([1250.0]))
+    amount_features(history, "customer", KeyOrder.of(np.array([3, 3])), np.array([1250.0, 700.0]))
+    assert len(taken) == 1
