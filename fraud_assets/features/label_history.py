@@ -8,11 +8,12 @@ itemised per (key, step).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from fraud_assets.features.ordering import KeyOrder
+from fraud_assets.features.ordering import SMALL_BATCH, KeyOrder
 from fraud_assets.features.step_keys import StepKeyCodec
 
 
@@ -57,6 +58,37 @@ def fraud_rates(
     neither). `history` covers every key index; no new step is earlier than the ones it holds.
     `step_open`: more rows of the newest step may follow, so its labels must not settle yet.
     """
+    if len(step) == len(order.keys) <= SMALL_BATCH and not len(history.pending_key):
+        settle_up_to = int(step.max()) + (0 if step_open else 1) - label_delay_steps
+        if not (~np.isnan(fraud) & (step > settle_up_to)).any():  # and none of them is to stay itemised
+            return _one_row_per_key(history, order, step, fraud, settle_up_to)
+    return _any_rows(history, order, step, fraud, label_delay_steps, step_open)
+
+
+def _one_row_per_key(
+    history: LabelHistory, order: KeyOrder, step: np.ndarray, fraud: np.ndarray, settle_up_to: int
+) -> tuple[np.ndarray, LabelHistory]:
+    """`_any_rows` for a few rows of distinct keys (an online request) when nothing is or becomes itemised:
+    a row sees its key's settled counts alone (its own step is after its visible ones), on Python numbers."""
+    frauds, labelled = history.settled_frauds.copy(), history.settled_labelled.copy()
+    rates = []
+    for key, row_step, label in zip(order.keys.tolist(), step.tolist(), fraud.tolist(), strict=True):
+        seen_frauds, seen_labelled = int(frauds[key]), int(labelled[key])
+        rates.append(seen_frauds / seen_labelled if seen_labelled else math.nan)  # 0/0: NaN, as in numpy
+        if row_step <= settle_up_to and not math.isnan(label):
+            frauds[key], labelled[key] = seen_frauds + int(label), seen_labelled + 1
+    pending = (history.pending_key, history.pending_step, history.pending_frauds, history.pending_labelled)
+    return np.array(rates, dtype=np.float64), LabelHistory(frauds, labelled, *pending)
+
+
+def _any_rows(
+    history: LabelHistory,
+    order: KeyOrder,
+    step: np.ndarray,
+    fraud: np.ndarray,
+    label_delay_steps: int,
+    step_open: bool,
+) -> tuple[np.ndarray, LabelHistory]:
     labelled = ~np.isnan(fraud)
     frauds = np.where(labelled, fraud, 0.0).astype(np.int64)
     labelled = labelled.astype(np.int64)

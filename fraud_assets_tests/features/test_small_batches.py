@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fraud_assets.features import amount_history, label_history
 from fraud_assets.features import definitions as d
-from fraud_assets.features.amount_history import AmountHistory, _any_rows, _one_row_per_key, amount_features
+from fraud_assets.features.amount_history import AmountHistory, amount_features
+from fraud_assets.features.label_history import LabelHistory, fraud_rates
 from fraud_assets.features.ordering import KeyOrder
 
 N_KEYS = 40
@@ -37,8 +39,8 @@ def test_one_row_per_key_equals_the_general_path(family, scale):
         order = KeyOrder.of(keys)
         cents = np.rint(rng.exponential(scale, len(keys)) * 100)[order.rows]
         with np.errstate(invalid="ignore", divide="ignore"):
-            fast, fast_history = _one_row_per_key(history, family, order, cents)
-            general, general_history = _any_rows(history, family, order, cents)
+            fast, fast_history = amount_history._one_row_per_key(history, family, order, cents)
+            general, general_history = amount_history._any_rows(history, family, order, cents)
         assert list(fast) == list(general)
         for name in general:
             np.testing.assert_array_equal(fast[name], general[name], err_msg=name, strict=True)
@@ -53,3 +55,28 @@ def test_a_request_takes_the_branch_and_a_batch_with_repeated_keys_does_not(monk
     amount_features(history, "customer", KeyOrder.of(np.array([3])), np.array([1250.0]))
     amount_features(history, "customer", KeyOrder.of(np.array([3, 3])), np.array([1250.0, 700.0]))
     assert len(taken) == 1
+
+
+@pytest.mark.parametrize("delay", [1, 2, 3])
+@pytest.mark.parametrize("step_open", [True, False])
+def test_fraud_rates_of_one_row_per_key_equal_the_general_path(delay, step_open):
+    rng = np.random.default_rng(delay)
+    taken = 0
+    for _ in range(300):
+        labelled = rng.integers(0, 50, N_KEYS) * rng.integers(0, 2, N_KEYS)
+        empty = np.zeros(0, np.int64)
+        history = LabelHistory(rng.binomial(labelled, 0.3), labelled, empty, empty, empty, empty)
+        keys = rng.choice(N_KEYS, int(rng.integers(1, 6)), replace=False)
+        order = KeyOrder.of(keys)
+        step = rng.integers(20, 23, len(keys))
+        fraud = rng.choice([np.nan, 0.0, 1.0], len(keys), p=[0.6, 0.2, 0.2])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dispatched = fraud_rates(history, order, step, fraud, delay, step_open)
+            general = label_history._any_rows(history, order, step, fraud, delay, step_open)
+        settle_up_to = int(step.max()) + (0 if step_open else 1) - delay
+        taken += not (~np.isnan(fraud) & (step > settle_up_to)).any()
+        np.testing.assert_array_equal(dispatched[0], general[0], strict=True)
+        for part in ("settled_frauds", "settled_labelled", "pending_key", "pending_step", "pending_frauds"):
+            np.testing.assert_array_equal(getattr(dispatched[1], part), getattr(general[1], part), err_msg=part)
+        np.testing.assert_array_equal(dispatched[1].pending_labelled, general[1].pending_labelled)
+    assert taken > 50  # the branch was exercised, not only the fallback
