@@ -111,13 +111,13 @@ def _one_row_per_key(
     rows = []
     for key, amount in zip(order.keys.tolist(), cents.tolist(), strict=True):
         new = int(amount)
-        tail = [int(value) for value in history.tail[key].tolist()]  # zero-padded on the left, as in the layout
+        tail = history.tail[key].astype(np.int64).tolist()  # zero-padded on the left, as in the layout
         stored = min(int(history.count[key]), width)
         row = []
         for window in windows:
             recent = tail[width - (window - 1) :]
             n = 1 + min(stored, window - 1)
-            total, squares = new + sum(recent), new * new + sum(value * value for value in recent)
+            total, squares = new + sum(recent), new * new + math.sumprod(recent, recent)  # integers: exact
             row += [total / (n * 100.0), _sqrt_ratio(float(n * squares - total * total), n)]
         n = int(history.count[key]) + 1
         total = float(history.cents_sum[key]) + float(new)

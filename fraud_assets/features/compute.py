@@ -23,6 +23,7 @@ _CATALOGUE_POSITIONS = {
     levels: {level: float(i) for i, level in enumerate(levels)} for levels in d.CATEGORICAL_LEVELS.values()
 }
 _FEATURE_INDEX = pd.Index(d.FEATURE_COLUMNS)  # built once: every output frame shares it
+_ROW = {name: i for i, name in enumerate(d.FEATURE_COLUMNS)}  # each feature's row of the table
 
 
 def compute_features(transactions: pd.DataFrame, config: d.FeatureConfig | None = None) -> pd.DataFrame:
@@ -112,10 +113,10 @@ def feature_table(
         families[family] = KeyHistory(history.keys, amounts, labels)
         _place(table, features, _inverse(order.rows)[source])
 
-    table[d.FEATURE_COLUMNS.index("amount")] = amount
+    table[_ROW["amount"]] = amount
     for name, levels in d.CATEGORICAL_LEVELS.items():
         factorized = coded.get(name) or sortable_codes(columns[name])
-        table[d.FEATURE_COLUMNS.index(name)] = _catalogue_codes(factorized, levels)
+        table[_ROW[name]] = _catalogue_codes(factorized, levels)
     last_step = int(step.max()) if state.last_step is None else max(int(step.max()), state.last_step)
     new_state = FeatureState(
         config.label_delay_steps, last_step, families, category_totals, previous_category_totals, step_open
@@ -126,7 +127,7 @@ def feature_table(
 def _place(table: np.ndarray, features: dict[str, np.ndarray], source: np.ndarray) -> None:
     """Write features into their rows of the output table, taking value `source[j]` for input row j."""
     for name, values in features.items():
-        np.take(values, source, out=table[d.FEATURE_COLUMNS.index(name)])
+        np.take(values, source, out=table[_ROW[name]])
 
 
 def _catalogue_codes(factorized: tuple[np.ndarray, np.ndarray], levels: tuple[str, ...]) -> np.ndarray:

@@ -33,6 +33,8 @@ class LabelHistory:
         return cls(*(np.zeros(0, np.int64) for _ in range(6)))
 
     def with_keys(self, n_keys: int) -> LabelHistory:
+        if n_keys == len(self.settled_frauds):
+            return self
         extra = np.zeros(n_keys - len(self.settled_frauds), np.int64)
         return LabelHistory(
             np.concatenate((self.settled_frauds, extra)),

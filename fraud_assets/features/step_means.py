@@ -27,6 +27,8 @@ class StepTotals:
         return cls(np.zeros(0, np.int64), np.zeros(0, np.int64))
 
     def with_keys(self, n_keys: int) -> StepTotals:
+        if n_keys == len(self.counts):
+            return self
         extra = np.zeros(n_keys - len(self.counts), np.int64)
         return StepTotals(np.concatenate((self.cents_sums, extra)), np.concatenate((self.counts, extra)))
 
