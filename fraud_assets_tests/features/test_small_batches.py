@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fraud_assets.features import amount_history, label_history
+from fraud_assets.features import amount_history, label_history, step_means
 from fraud_assets.features import definitions as d
 from fraud_assets.features.amount_history import AmountHistory, amount_features
 from fraud_assets.features.label_history import LabelHistory, fraud_rates
 from fraud_assets.features.ordering import KeyOrder
+from fraud_assets.features.step_means import StepTotals
 
 N_KEYS = 40
 
@@ -80,3 +81,25 @@ def test_fraud_rates_of_one_row_per_key_equal_the_general_path(delay, step_open)
             np.testing.assert_array_equal(getattr(dispatched[1], part), getattr(general[1], part), err_msg=part)
         np.testing.assert_array_equal(dispatched[1].pending_labelled, general[1].pending_labelled)
     assert taken > 50  # the branch was exercised, not only the fallback
+
+
+@pytest.mark.parametrize("last_step", [None, 0, 30])
+def test_previous_step_means_of_one_row_per_key_equal_the_general_path(last_step):
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        totals, previous = (
+            StepTotals(rng.integers(0, 10**7, N_KEYS) * (counts > 0), counts)
+            for counts in (rng.integers(0, 4, N_KEYS), rng.integers(0, 4, N_KEYS))
+        )
+        keys = rng.choice(N_KEYS, int(rng.integers(1, 6)), replace=False)
+        order = KeyOrder.of(keys)
+        first = 0 if last_step is None else last_step
+        step = rng.integers(first, first + 3, len(keys))
+        cents = np.rint(rng.exponential(5000.0, len(keys)))
+        arguments = (totals, previous, last_step, order, step, cents)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fast, general = step_means._one_row_per_key(*arguments), step_means._any_rows(*arguments)
+        np.testing.assert_array_equal(fast[0], general[0], strict=True)
+        for fast_totals, general_totals in zip(fast[1:], general[1:], strict=True):
+            np.testing.assert_array_equal(fast_totals.cents_sums, general_totals.cents_sums, strict=True)
+            np.testing.assert_array_equal(fast_totals.counts, general_totals.counts, strict=True)
