@@ -14,7 +14,7 @@ from fraud_assets.features import definitions as d
 from fraud_assets.features.amount_history import MAX_ABS_AMOUNT, amount_features, to_cents
 from fraud_assets.features.columns import TransactionColumns
 from fraud_assets.features.label_history import fraud_rates
-from fraud_assets.features.ordering import KeyOrder, canonical_order, sortable_codes
+from fraud_assets.features.ordering import SMALL_BATCH, KeyOrder, canonical_order, sortable_codes
 from fraud_assets.features.state import FeatureState, KeyHistory
 from fraud_assets.features.step_means import previous_step_means
 
@@ -126,6 +126,9 @@ def feature_table(
 
 def _place(table: np.ndarray, features: dict[str, np.ndarray], source: np.ndarray) -> None:
     """Write features into their rows of the output table, taking value `source[j]` for input row j."""
+    if len(source) <= SMALL_BATCH:  # a request's rows: all features in one copy rather than one each
+        table[[_ROW[name] for name in features]] = np.array(list(features.values()))[:, source]
+        return
     for name, values in features.items():
         np.take(values, source, out=table[_ROW[name]])
 
