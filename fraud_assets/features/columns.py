@@ -106,4 +106,5 @@ class TransactionColumns:
             )
 
 
-Transactions = pd.DataFrame | TransactionColumns  # what online scoring takes: a frame (tests, tools) or parsed columns
+# what online scoring takes: a frame (tests, tools) or parsed columns
+type Transactions = pd.DataFrame | TransactionColumns

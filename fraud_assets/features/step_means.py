@@ -73,7 +73,7 @@ def _one_row_per_key(
     for key, row_step, amount in zip(order.keys.tolist(), step.tolist(), cents.tolist(), strict=True):
         before = held.get(row_step - 1)
         count = 0 if before is None else int(before.counts[key])
-        means.append(int(before.cents_sums[key]) / (count * 100.0) if count > 0 else math.nan)
+        means.append(int(before.cents_sums[key]) / (count * 100.0) if before is not None and count > 0 else math.nan)
         if row_step in newest:
             newest[row_step].cents_sums[key] += int(amount)
             newest[row_step].counts[key] += 1
