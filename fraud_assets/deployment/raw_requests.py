@@ -14,17 +14,14 @@ import math
 import numbers
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
-
 from fraud_assets.data.schema import AGES, CATEGORIES, GENDERS
 from fraud_assets.features.amount_history import MAX_ABS_AMOUNT
+from fraud_assets.features.columns import TransactionColumns
 
 REQUIRED_FIELDS = ("step", "customer", "age", "gender", "merchant", "category", "amount")
 OPTIONAL_FIELDS = ("zipcodeOri", "zipMerchant")
 RAW_FIELDS = (*REQUIRED_FIELDS, *OPTIONAL_FIELDS)
 CATALOGUES = {"category": CATEGORIES, "age": AGES, "gender": GENDERS}
-TYPES = {"step": np.int64, "amount": np.float64}  # the other fields are strings
 
 
 class BadRawRequest(ValueError):
@@ -33,7 +30,7 @@ class BadRawRequest(ValueError):
 
 @dataclass(frozen=True)
 class RawRequest:
-    transactions: pd.DataFrame  # REQUIRED_FIELDS, typed as the features expect
+    transactions: TransactionColumns  # REQUIRED_FIELDS, typed as the features expect
     warnings: list[str]
     with_features: bool  # the caller asked for each row's feature values (meta.tags.features)
 
@@ -62,15 +59,14 @@ def parse(request: dict, max_rows: int) -> RawRequest:
         columns["amount"].append(_amount(i, row["amount"]))
         for name in ("customer", "merchant", "category", "age", "gender"):
             columns[name].append(_text(i, name, row[name]))
-    # typed arrays: a DataFrame of lists followed by astype costs more than the features of one transaction
-    frame = pd.DataFrame({name: np.array(values, dtype=TYPES.get(name, object)) for name, values in columns.items()})
+    transactions = TransactionColumns.unlabelled(**columns)
     warnings = []
     for name, levels in CATALOGUES.items():
         unknown = sorted(set(columns[name]) - set(levels))
         if unknown:
             warnings.append(f"{name} {unknown} not in the catalogue: that feature is NaN for those transactions")
     tags = request.get("meta", {}).get("tags", {}) if isinstance(request.get("meta"), dict) else {}
-    return RawRequest(frame, warnings, isinstance(tags, dict) and tags.get("features") is True)
+    return RawRequest(transactions, warnings, isinstance(tags, dict) and tags.get("features") is True)
 
 
 def _rows(request: dict) -> list[dict]:

@@ -29,6 +29,7 @@ from fraud_assets.deployment.state_store import (
     should_rebase,
     taken,
 )
+from fraud_assets.features.columns import Transactions
 from fraud_assets.features.entities import record_bytes, record_from_bytes, split_state
 from fraud_assets.features.online import OnlineFeatures, Position, rebase
 from fraud_assets.features.state import FeatureState
@@ -57,7 +58,7 @@ class RedisStateStore(StateStore):
     def position(self) -> Position | None:
         return self._current(self.client)[0]
 
-    def score(self, transactions: pd.DataFrame) -> OnlineFeatures:
+    def score(self, transactions: Transactions) -> OnlineFeatures:
         keys = request_keys(transactions)
         lines = log_rows(transactions)
         with self.client.pipeline() as pipe:

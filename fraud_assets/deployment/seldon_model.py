@@ -55,6 +55,7 @@ from fraud_assets.deployment.online_scoring import OnlineScorer, online_tags
 from fraud_assets.deployment.state_store import NoState
 from fraud_assets.features.definitions import FEATURE_COLUMNS
 from fraud_assets.model_artifact import MODEL_FILE, load_verified
+from fraud_assets.training.model import FraudClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -289,6 +290,9 @@ class FraudModel:
             if set(self.feature_names) <= set(FEATURE_COLUMNS)
             else None
         )
+        # FraudClassifier takes a float array in `feature_names_in_` order (no frame to build and select from);
+        # any other model with the contract gets a frame
+        self.takes_arrays = isinstance(self.model, FraudClassifier)
         self.threshold = float(self.model.threshold)
         self.ready = False
         self.online: OnlineScorer | None = None
@@ -370,9 +374,10 @@ class FraudModel:
             online = self.online.features(parsed.transactions)
         except NoState as e:
             raise SeldonMicroserviceException(str(e), status_code=503, reason="NO_FEATURE_STATE") from None
-        # the model's columns picked from the array: a frame built once, not a pandas selection by names
-        values = online.features.to_numpy()[:, self.computed_positions]
-        probability = self._probabilities(pd.DataFrame(values, columns=self.feature_names))
+        values = online.table[self.computed_positions].T  # the model's columns, in its order
+        probability = self._probabilities(
+            values if self.takes_arrays else pd.DataFrame(values, columns=self.feature_names)
+        )
         decision = (probability >= self.threshold).astype(np.int64)
         tags = {**self.tags(), **online_tags(parsed, online)}
         return {

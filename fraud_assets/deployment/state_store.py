@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fraud_assets.features.columns import Transactions
 from fraud_assets.features.entities import Records, record_bytes, record_from_bytes, split_state, touched_keys
 from fraud_assets.features.online import OnlineFeatures, Position, rebase, score_features
 from fraud_assets.features.state import FeatureState
@@ -43,7 +44,7 @@ class StateStore(ABC):
         """Where the state stands, None before the first rebase."""
 
     @abstractmethod
-    def score(self, transactions: pd.DataFrame) -> OnlineFeatures:
+    def score(self, transactions: Transactions) -> OnlineFeatures:
         """Features of a request's transactions; the state takes them (late ones excepted), atomically."""
 
     @abstractmethod
@@ -58,18 +59,18 @@ class StateStore(ABC):
     def close(self) -> None: ...
 
 
-def compute(transactions: pd.DataFrame, records: Records, position: Position | None) -> OnlineFeatures:
+def compute(transactions: Transactions, records: Records, position: Position | None) -> OnlineFeatures:
     """The compute part of a request, the same for every backend."""
     if position is None:
         raise NoState("the online state is empty: no features partition has been materialized yet")
     return score_features(transactions, records, position)
 
 
-def request_keys(transactions: pd.DataFrame) -> dict[str, list[str]]:
+def request_keys(transactions: Transactions) -> dict[str, list[str]]:
     return touched_keys({family: transactions[family] for family in ("customer", "merchant", "category")})
 
 
-def log_rows(transactions: pd.DataFrame) -> list[str]:
+def log_rows(transactions: Transactions) -> list[str]:
     """Transactions as JSON lines for the log (only the columns the features read)."""
     columns = [transactions[name].tolist() for name in LOG_COLUMNS]  # Python ints, floats and strings
     return [json.dumps(dict(zip(LOG_COLUMNS, row, strict=True))) for row in zip(*columns, strict=True)]
@@ -173,7 +174,7 @@ class SqliteStateStore(StateStore):
         row = self._connection().execute("SELECT value FROM meta WHERE name = 'position'").fetchone()
         return position_of(row[0] if row else None)
 
-    def score(self, transactions: pd.DataFrame) -> OnlineFeatures:
+    def score(self, transactions: Transactions) -> OnlineFeatures:
         keys = request_keys(transactions)
         steps, lines = transactions["step"].tolist(), log_rows(transactions)  # prepared before taking the lock
         with self._transaction() as db:

@@ -12,13 +12,14 @@ scale beyond.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from fraud_assets.features import definitions as d
-from fraud_assets.features.ordering import KeyOrder
+from fraud_assets.features.ordering import SMALL_BATCH, KeyOrder
 
 MAX_ABS_AMOUNT = 1e12  # beyond this, cents squared stop being representable with any precision
 _EXACT_LIMIT = 2**62  # n * (sum of squares) in int64 stays below this: no overflow
@@ -82,6 +83,68 @@ def amount_features(
 def _amount_features(
     history: AmountHistory, family: str, order: KeyOrder, cents: np.ndarray
 ) -> tuple[dict[str, np.ndarray], AmountHistory]:
+    if len(cents) == len(order.keys) <= SMALL_BATCH:
+        return _one_row_per_key(history, family, order, cents)
+    return _any_rows(history, family, order, cents)
+
+
+def _one_row_per_key(
+    history: AmountHistory, family: str, order: KeyOrder, cents: np.ndarray
+) -> tuple[dict[str, np.ndarray], AmountHistory]:
+    """`_any_rows` for a few rows of distinct keys (an online request): the same sums and float operations
+    on Python numbers, which for a handful of values cost a fraction of the array calls (integers are exact
+    either way, and one float operation rounds the same in Python as in numpy)."""
+    width = history.tail.shape[1]
+    windows = d.AMOUNT_WINDOWS[family]
+    names = [name for window in windows for name in (d.window_mean(family, window), d.window_std(family, window))]
+    names += [d.history_mean(family), d.history_std(family), d.history_max(family)]
+    numbered = family in d.NUMBERED_FAMILIES
+    if numbered:
+        names.append(d.transaction_number(family))
+    updated = AmountHistory(
+        history.count.copy(),
+        history.cents_sum.copy(),
+        history.cents_square_sum.copy(),
+        history.max_cents.copy(),
+        history.tail.copy(),
+    )
+    rows = []
+    for key, amount in zip(order.keys.tolist(), cents.tolist(), strict=True):
+        new = int(amount)
+        tail = history.tail[key].astype(np.int64).tolist()  # zero-padded on the left, as in the layout
+        stored = min(int(history.count[key]), width)
+        row = []
+        for window in windows:
+            recent = tail[width - (window - 1) :]
+            n = 1 + min(stored, window - 1)
+            total, squares = new + sum(recent), new * new + math.sumprod(recent, recent)  # integers: exact
+            row += [total / (n * 100.0), _sqrt_ratio(float(n * squares - total * total), n)]
+        n = int(history.count[key]) + 1
+        total = float(history.cents_sum[key]) + float(new)
+        squares = float(history.cents_square_sum[key]) + float(new * new)
+        max_cents = max(float(history.max_cents[key]), float(new))
+        row += [total / (n * 100.0), _sqrt_ratio(max(n * squares - total * total, 0.0), n), max_cents / 100.0]
+        if numbered:
+            row.append(float(n))
+        rows.append(row)
+        updated.count[key], updated.cents_sum[key], updated.cents_square_sum[key] = n, total, squares
+        updated.max_cents[key] = max_cents
+        updated.tail[key] = [*tail[1:], new]
+    table = np.array(rows, dtype=np.float64).T
+    return dict(zip(names, table, strict=True)), updated
+
+
+def _sqrt_ratio(numerator: float, n: int) -> float:
+    """sqrt(numerator / (n (n - 1) 10^4)) with numpy's float semantics: 0/0 is NaN, x/0 infinite."""
+    denominator = float(n) * (float(n) - 1) * 10_000.0
+    if denominator == 0.0:
+        return math.nan if numerator == 0.0 else math.inf
+    return math.sqrt(numerator / denominator)
+
+
+def _any_rows(
+    history: AmountHistory, family: str, order: KeyOrder, cents: np.ndarray
+) -> tuple[dict[str, np.ndarray], AmountHistory]:
     width = history.tail.shape[1]
     layout, valid, slots = _layout(history, order, cents)
     largest, sum_of_squares = float(np.abs(layout).max(initial=0.0)), float(np.dot(layout, layout))
@@ -94,12 +157,14 @@ def _amount_features(
     square_sums = np.concatenate(([0], np.cumsum(values * values)))
 
     features = {}
+    end = slots + 1  # each row's sums up to and including it, taken once for every window
+    count_end, cents_end, square_end = count_sums[end], cents_sums[end], square_sums[end]
     for window in d.AMOUNT_WINDOWS[family]:
-        # Sums over every layout position from window - 1 on (contiguous slices); rows picked after.
-        n, total, squares = (sums[window:] - sums[:-window] for sums in (count_sums, cents_sums, square_sums))
-        picked = slots - (window - 1)
-        features[d.window_mean(family, window)] = mean(n, total.astype(np.float64), window)[picked]
-        features[d.window_std(family, window)] = exact_sample_std(n, total, squares, window)[picked]
+        start = end - window
+        n, total = count_end - count_sums[start], cents_end - cents_sums[start]
+        squares = square_end - square_sums[start]
+        features[d.window_mean(family, window)] = mean(n, total.astype(np.float64), window)
+        features[d.window_std(family, window)] = exact_sample_std(n, total, squares, window)
 
     # All history: the stored totals plus this batch's rows of the key up to the row.
     first_slots = slots[order.starts][order.group]

@@ -12,8 +12,9 @@ import pandas as pd
 
 from fraud_assets.features import definitions as d
 from fraud_assets.features.amount_history import MAX_ABS_AMOUNT, amount_features, to_cents
+from fraud_assets.features.columns import TransactionColumns
 from fraud_assets.features.label_history import fraud_rates
-from fraud_assets.features.ordering import KeyOrder, canonical_order, sortable_codes
+from fraud_assets.features.ordering import SMALL_BATCH, KeyOrder, canonical_order, sortable_codes
 from fraud_assets.features.state import FeatureState, KeyHistory
 from fraud_assets.features.step_means import previous_step_means
 
@@ -22,6 +23,7 @@ _CATALOGUE_POSITIONS = {
     levels: {level: float(i) for i, level in enumerate(levels)} for levels in d.CATEGORICAL_LEVELS.values()
 }
 _FEATURE_INDEX = pd.Index(d.FEATURE_COLUMNS)  # built once: every output frame shares it
+_ROW = {name: i for i, name in enumerate(d.FEATURE_COLUMNS)}  # each feature's row of the table
 
 
 def compute_features(transactions: pd.DataFrame, config: d.FeatureConfig | None = None) -> pd.DataFrame:
@@ -46,6 +48,18 @@ def compute_features_incremental(
     later steps will not count them. `step_open`: more rows of the newest step may follow (online
     scoring, one transaction at a time in canonical order); the returned state then takes them.
     """
+    table, new_state = feature_table(TransactionColumns.from_frame(new_transactions), state, config, step_open)
+    return _frame(table, new_transactions.index), new_state
+
+
+def feature_table(
+    columns: TransactionColumns,
+    state: FeatureState | None = None,
+    config: d.FeatureConfig | None = None,
+    step_open: bool = False,
+) -> tuple[np.ndarray, FeatureState]:
+    """`compute_features_incremental` on column arrays: row i of the table is feature `FEATURE_COLUMNS[i]`,
+    column j belongs to transaction j. Online scoring calls it directly, with no frame to build or read."""
     config = config or d.FeatureConfig()
     state = state or FeatureState.empty(config)
     if state.label_delay_steps != config.label_delay_steps:
@@ -53,11 +67,14 @@ def compute_features_incremental(
             f"features: the state was built with label_delay_steps={state.label_delay_steps} "
             f"but the config asks for {config.label_delay_steps}; recompute the state"
         )
-    columns = _checked_columns(new_transactions)
-    table = np.empty((len(d.FEATURE_COLUMNS), len(new_transactions)))  # one block: framed without a copy
-    if len(new_transactions) == 0:
-        return _frame(table, new_transactions.index), state
-    step, cents, fraud = columns["step"], to_cents(columns["amount"]), columns["fraud"]
+    table = np.empty((len(d.FEATURE_COLUMNS), len(columns)))  # one block: framed without a copy
+    if len(columns) == 0:
+        return table, state
+    step, amount, fraud = columns.step, columns.amount, columns.fraud
+    columns.reject_rows(
+        ~(np.abs(amount) <= MAX_ABS_AMOUNT), "amount", f"must be a finite number within +-{MAX_ABS_AMOUNT:,.0f}"
+    )
+    cents = to_cents(amount)
     if state.last_step is not None and step.min() < state.last_step + (0 if state.step_open else 1):
         raise ValueError(
             f"features: the new transactions start at step {step.min()} but the state already holds "
@@ -67,10 +84,8 @@ def compute_features_incremental(
 
     coded = {family: sortable_codes(columns[family]) for family in d.FAMILIES}
     for family, (codes, _) in coded.items():
-        _reject_rows(new_transactions, codes < 0, family, "must not be missing")
-    canonical = canonical_order(
-        step, coded["customer"][0], coded["merchant"][0], coded["category"][0], columns["amount"]
-    )
+        columns.reject_rows(codes < 0, family, "must not be missing")
+    canonical = canonical_order(step, coded["customer"][0], coded["merchant"][0], coded["category"][0], amount)
     # Input row j shows the features of canonical row source[j]: itself, or its last exact duplicate.
     source = canonical.tie_last[_inverse(canonical.rows)]
 
@@ -98,21 +113,24 @@ def compute_features_incremental(
         families[family] = KeyHistory(history.keys, amounts, labels)
         _place(table, features, _inverse(order.rows)[source])
 
-    table[d.FEATURE_COLUMNS.index("amount")] = columns["amount"]
+    table[_ROW["amount"]] = amount
     for name, levels in d.CATEGORICAL_LEVELS.items():
         factorized = coded.get(name) or sortable_codes(columns[name])
-        table[d.FEATURE_COLUMNS.index(name)] = _catalogue_codes(factorized, levels)
+        table[_ROW[name]] = _catalogue_codes(factorized, levels)
     last_step = int(step.max()) if state.last_step is None else max(int(step.max()), state.last_step)
     new_state = FeatureState(
         config.label_delay_steps, last_step, families, category_totals, previous_category_totals, step_open
     )
-    return _frame(table, new_transactions.index), new_state
+    return table, new_state
 
 
 def _place(table: np.ndarray, features: dict[str, np.ndarray], source: np.ndarray) -> None:
     """Write features into their rows of the output table, taking value `source[j]` for input row j."""
+    if len(source) <= SMALL_BATCH:  # a request's rows: all features in one copy rather than one each
+        table[[_ROW[name] for name in features]] = np.array(list(features.values()))[:, source]
+        return
     for name, values in features.items():
-        np.take(values, source, out=table[d.FEATURE_COLUMNS.index(name)])
+        np.take(values, source, out=table[_ROW[name]])
 
 
 def _catalogue_codes(factorized: tuple[np.ndarray, np.ndarray], levels: tuple[str, ...]) -> np.ndarray:
@@ -132,46 +150,3 @@ def _inverse(permutation: np.ndarray) -> np.ndarray:
 
 def _frame(table: np.ndarray, index: pd.Index) -> pd.DataFrame:
     return pd.DataFrame(table.T, columns=_FEATURE_INDEX, index=index, copy=False)
-
-
-def _checked_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The input columns as arrays, or an error naming the column and the rule it breaks."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"features: transactions must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in d.REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"features: transactions lack columns {missing} (need {list(d.REQUIRED_COLUMNS)}, "
-            f"and '{d.LABEL_COLUMN}' where labels are known)"
-        )
-    step = frame["step"]
-    if not pd.api.types.is_integer_dtype(step) or pd.api.types.is_bool_dtype(step):
-        raise ValueError(f"features: column 'step' must hold integers (day numbers), got dtype {step.dtype}")
-    amount = frame["amount"]
-    if not pd.api.types.is_numeric_dtype(amount) or pd.api.types.is_bool_dtype(amount):
-        raise ValueError(f"features: column 'amount' must be numeric, got dtype {amount.dtype}")
-    amount = amount.to_numpy(dtype=np.float64)
-    _reject_rows(
-        frame, ~(np.abs(amount) <= MAX_ABS_AMOUNT), "amount", f"must be a finite number within +-{MAX_ABS_AMOUNT:,.0f}"
-    )
-    columns = {"step": step.to_numpy(dtype=np.int64), "amount": amount}
-    for name in (*d.FAMILIES, "age", "gender"):
-        values = frame[name]  # missing keys are caught when they are coded
-        columns[name] = (values if values.dtype == object else values.astype(str)).to_numpy()
-    if d.LABEL_COLUMN in frame.columns:
-        label = frame[d.LABEL_COLUMN]
-        fraud = pd.to_numeric(label, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~((fraud == 0) | (fraud == 1)) & label.notna().to_numpy()
-        _reject_rows(frame, bad, d.LABEL_COLUMN, "must be 0, 1 or missing (not yet labelled)")
-    else:
-        fraud = np.full(len(frame), np.nan)
-    columns["fraud"] = fraud
-    return columns
-
-
-def _reject_rows(frame: pd.DataFrame, bad: np.ndarray, column: str, rule: str) -> None:
-    if bad.any():
-        labels = list(frame.index[bad][:5])
-        raise ValueError(
-            f"features: column '{column}' {rule}; {int(bad.sum())} rows break it, first index labels {labels}"
-        )

@@ -8,11 +8,12 @@ itemised per (key, step).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from fraud_assets.features.ordering import KeyOrder
+from fraud_assets.features.ordering import SMALL_BATCH, KeyOrder
 from fraud_assets.features.step_keys import StepKeyCodec
 
 
@@ -32,6 +33,8 @@ class LabelHistory:
         return cls(*(np.zeros(0, np.int64) for _ in range(6)))
 
     def with_keys(self, n_keys: int) -> LabelHistory:
+        if n_keys == len(self.settled_frauds):
+            return self
         extra = np.zeros(n_keys - len(self.settled_frauds), np.int64)
         return LabelHistory(
             np.concatenate((self.settled_frauds, extra)),
@@ -57,6 +60,37 @@ def fraud_rates(
     neither). `history` covers every key index; no new step is earlier than the ones it holds.
     `step_open`: more rows of the newest step may follow, so its labels must not settle yet.
     """
+    if len(step) == len(order.keys) <= SMALL_BATCH and not len(history.pending_key):
+        settle_up_to = int(step.max()) + (0 if step_open else 1) - label_delay_steps
+        if not (~np.isnan(fraud) & (step > settle_up_to)).any():  # and none of them is to stay itemised
+            return _one_row_per_key(history, order, step, fraud, settle_up_to)
+    return _any_rows(history, order, step, fraud, label_delay_steps, step_open)
+
+
+def _one_row_per_key(
+    history: LabelHistory, order: KeyOrder, step: np.ndarray, fraud: np.ndarray, settle_up_to: int
+) -> tuple[np.ndarray, LabelHistory]:
+    """`_any_rows` for a few rows of distinct keys (an online request) when nothing is or becomes itemised:
+    a row sees its key's settled counts alone (its own step is after its visible ones), on Python numbers."""
+    frauds, labelled = history.settled_frauds.copy(), history.settled_labelled.copy()
+    rates = []
+    for key, row_step, label in zip(order.keys.tolist(), step.tolist(), fraud.tolist(), strict=True):
+        seen_frauds, seen_labelled = int(frauds[key]), int(labelled[key])
+        rates.append(seen_frauds / seen_labelled if seen_labelled else math.nan)  # 0/0: NaN, as in numpy
+        if row_step <= settle_up_to and not math.isnan(label):
+            frauds[key], labelled[key] = seen_frauds + int(label), seen_labelled + 1
+    pending = (history.pending_key, history.pending_step, history.pending_frauds, history.pending_labelled)
+    return np.array(rates, dtype=np.float64), LabelHistory(frauds, labelled, *pending)
+
+
+def _any_rows(
+    history: LabelHistory,
+    order: KeyOrder,
+    step: np.ndarray,
+    fraud: np.ndarray,
+    label_delay_steps: int,
+    step_open: bool,
+) -> tuple[np.ndarray, LabelHistory]:
     labelled = ~np.isnan(fraud)
     frauds = np.where(labelled, fraud, 0.0).astype(np.int64)
     labelled = labelled.astype(np.int64)
@@ -111,7 +145,15 @@ def _updated(
 ) -> LabelHistory:
     """Fold into the totals every step up to `settle_up_to`: the ones all later rows may see."""
     n_keys = len(history.settled_frauds)
-    new_settles, old_settles = step <= settle_up_to, history.pending_step <= settle_up_to
+    new_settles = step <= settle_up_to
+    new_stays = ~new_settles & (labelled > 0)
+    if not len(history.pending_key) and not new_stays.any():  # nothing itemised, before or after (delay 1)
+        return LabelHistory(
+            history.settled_frauds + _per_key(key, frauds, new_settles, n_keys),
+            history.settled_labelled + _per_key(key, labelled, new_settles, n_keys),
+            *(getattr(history, name) for name in ("pending_key", "pending_step", "pending_frauds", "pending_labelled")),
+        )
+    old_settles = history.pending_step <= settle_up_to
 
     def totals(settled: np.ndarray, new_counts: np.ndarray, old_counts: np.ndarray) -> np.ndarray:
         return (
@@ -121,7 +163,6 @@ def _updated(
         )
 
     # Still pending (delay > 1 only): labelled counts per (key, step), sorted by key then step.
-    new_stays = ~new_settles & (labelled > 0)
     stay_key = np.concatenate((history.pending_key[~old_settles], key[new_stays]))
     stay_step = np.concatenate((history.pending_step[~old_settles], step[new_stays]))
     codec = StepKeyCodec.covering(n_keys, stay_step)
@@ -143,6 +184,8 @@ def _updated(
 
 
 def _per_key(key: np.ndarray, counts: np.ndarray, selected: np.ndarray, n_keys: int) -> np.ndarray:
+    if not selected.any():  # e.g. an open step's rows: none settles yet
+        return np.zeros(n_keys, np.int64)
     if not selected.all():
         key, counts = key[selected], counts[selected]
     return np.bincount(key, counts, n_keys).astype(np.int64)

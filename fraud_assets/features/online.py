@@ -18,12 +18,14 @@ landed slice holds it, the next rebase counts it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from fraud_assets.features.compute import compute_features_incremental
-from fraud_assets.features.definitions import FeatureConfig
+from fraud_assets.features.columns import TransactionColumns, Transactions
+from fraud_assets.features.compute import compute_features_incremental, feature_table
+from fraud_assets.features.definitions import FEATURE_COLUMNS, FeatureConfig
 from fraud_assets.features.entities import Records, assemble_state, split_state
 from fraud_assets.features.state import FeatureState
 
@@ -62,35 +64,42 @@ class Position:
 
 @dataclass(frozen=True)
 class OnlineFeatures:
-    features: pd.DataFrame  # FEATURE_COLUMNS, in the request's order and index
+    table: np.ndarray  # feature i of transaction j at [i, j] (`FEATURE_COLUMNS` order), the request's order
+    index: pd.Index | None  # the request's row labels (None: positions)
     records: Records  # the touched keys' records after the request (unchanged when every row was late)
     position: Position
     late: np.ndarray  # per row: scored as late, not added to the state
 
+    @cached_property
+    def features(self) -> pd.DataFrame:
+        """`FEATURE_COLUMNS`, in the request's order and index."""
+        index = pd.RangeIndex(self.table.shape[1]) if self.index is None else self.index
+        return pd.DataFrame(self.table.T, columns=list(FEATURE_COLUMNS), index=index)
 
-def score_features(transactions: pd.DataFrame, records: Records, position: Position) -> OnlineFeatures:
+
+def score_features(transactions: Transactions, records: Records, position: Position) -> OnlineFeatures:
     """Features of a request's transactions on top of the records of every key they touch.
 
     `records` may lack keys never seen (they start with no history). The returned records replace
     the given ones; the transactions that were not late belong to the log a rebase replays.
     """
+    columns = TransactionColumns.of(transactions)
     config = FeatureConfig(position.label_delay_steps)
     state = assemble_state(records, position.label_delay_steps, position.last_step, position.open_step is not None)
-    late = position.is_late(transactions["step"].to_numpy(dtype=np.int64))
+    late = position.is_late(columns.step)
     if not late.any():  # the usual request: no row to set apart
-        features, new_state = compute_features_incremental(transactions, state, config, step_open=True)
+        table, new_state = feature_table(columns, state, config, step_open=True)
     else:
-        rows = transactions.reset_index(drop=True)
-        parts, new_state = [], state
+        table, new_state = np.empty((len(FEATURE_COLUMNS), len(columns))), state
         if (~late).any():
-            on_time, new_state = compute_features_incremental(rows[~late], state, config, step_open=True)
-            parts.append(on_time)
-        moved = rows[late].assign(step=position.scoring_step_for_late)
-        parts.append(compute_features_incremental(moved, state, config, step_open=True)[0])
-        features = pd.concat(parts).sort_index().set_axis(transactions.index)
+            table[:, ~late], new_state = feature_table(columns.rows(~late), state, config, step_open=True)
+        moved = columns.rows(late)
+        moved = replace(moved, step=np.full(len(moved), position.scoring_step_for_late))
+        table[:, late] = feature_table(moved, state, config, step_open=True)[0]
+    index = columns.index
     if new_state is state:
-        return OnlineFeatures(features, records, position, late)
-    return OnlineFeatures(features, split_state(new_state), replace(position, open_step=new_state.last_step), late)
+        return OnlineFeatures(table, index, records, position, late)
+    return OnlineFeatures(table, index, split_state(new_state), replace(position, open_step=new_state.last_step), late)
 
 
 def rebase(stored: FeatureState, log: pd.DataFrame) -> tuple[FeatureState, Position]:

@@ -45,6 +45,8 @@ class KeyHistory:
         else:
             index = pd.Index(self.keys).get_indexer(values)
         unseen = index < 0
+        if not unseen.any():
+            return self, index
         index[unseen] = len(self.keys) + np.arange(unseen.sum())
         keys = np.concatenate((self.keys, values[unseen])).astype(object)
         grown = KeyHistory(keys, self.amounts.with_keys(len(keys)), self.labels.with_keys(len(keys)))

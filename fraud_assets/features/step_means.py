@@ -8,11 +8,12 @@ still open (online scoring) get the same value whenever they arrive.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from fraud_assets.features.ordering import KeyOrder
+from fraud_assets.features.ordering import SMALL_BATCH, KeyOrder
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +28,8 @@ class StepTotals:
         return cls(np.zeros(0, np.int64), np.zeros(0, np.int64))
 
     def with_keys(self, n_keys: int) -> StepTotals:
+        if n_keys == len(self.counts):
+            return self
         extra = np.zeros(n_keys - len(self.counts), np.int64)
         return StepTotals(np.concatenate((self.cents_sums, extra)), np.concatenate((self.counts, extra)))
 
@@ -45,6 +48,46 @@ def previous_step_means(
     `totals` belong to `last_step` and `previous_totals` to `last_step - 1` (None before any data);
     both cover every key index. New rows at `last_step` itself (a step still open) add to `totals`.
     """
+    if len(step) == len(order.keys) <= SMALL_BATCH:
+        return _one_row_per_key(totals, previous_totals, last_step, order, step, cents)
+    return _any_rows(totals, previous_totals, last_step, order, step, cents)
+
+
+def _one_row_per_key(
+    totals: StepTotals,
+    previous_totals: StepTotals,
+    last_step: int | None,
+    order: KeyOrder,
+    step: np.ndarray,
+    cents: np.ndarray,
+) -> tuple[np.ndarray, StepTotals, StepTotals]:
+    """`_any_rows` for a few rows of distinct keys (an online request), on Python numbers: a row's step
+    before is never another new row's, so it is what the state holds."""
+    held = {} if last_step is None else {last_step: totals, last_step - 1: previous_totals}
+    newest_step = int(step.max()) if last_step is None else max(int(step.max()), last_step)
+    n_keys, newest = len(totals.counts), {}
+    for at in (newest_step, newest_step - 1):
+        on = held.get(at, StepTotals(np.zeros(n_keys, np.int64), np.zeros(n_keys, np.int64)))
+        newest[at] = StepTotals(on.cents_sums.copy(), on.counts.copy())
+    means = []
+    for key, row_step, amount in zip(order.keys.tolist(), step.tolist(), cents.tolist(), strict=True):
+        before = held.get(row_step - 1)
+        count = 0 if before is None else int(before.counts[key])
+        means.append(int(before.cents_sums[key]) / (count * 100.0) if before is not None and count > 0 else math.nan)
+        if row_step in newest:
+            newest[row_step].cents_sums[key] += int(amount)
+            newest[row_step].counts[key] += 1
+    return np.array(means, dtype=np.float64), newest[newest_step], newest[newest_step - 1]
+
+
+def _any_rows(
+    totals: StepTotals,
+    previous_totals: StepTotals,
+    last_step: int | None,
+    order: KeyOrder,
+    step: np.ndarray,
+    cents: np.ndarray,
+) -> tuple[np.ndarray, StepTotals, StepTotals]:
     n_keys = len(totals.counts)
     # In key order the rows of one (key, step) are contiguous: one run each.
     changes = (order.group[1:] != order.group[:-1]) | (step[1:] != step[:-1])
