@@ -3,8 +3,8 @@ that run did.
 
 On a real instance, MLflow store and local Seldon server: 12 days land and their run deploys version 1; a day
 under bounds no model passes registers version 2, its metric gates fail in that run, model_deployment is not
-materialized and version 1 keeps serving. After each run Dagster's own automation engine requests only
-model_diagnostics (after a deployment), which the run leaves to it.
+materialized and version 1 keeps serving. After each run Dagster's own automation engine requests only what the
+run leaves to it: the drift report's per-slice view and HTML (drift_report_html) and the model's diagnostics.
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from dagster import AssetKey, DagsterInstance, build_sensor_context, evaluate_au
 from threadpoolctl import threadpool_limits
 
 from fraud_assets import registry
-from fraud_assets.asset_keys import MODEL_DEPLOYMENT, MODEL_DIAGNOSTICS, MODEL_EVALUATION, USABLE
+from fraud_assets.asset_keys import (
+    DRIFT_REPORT_HTML,
+    MODEL_DEPLOYMENT,
+    MODEL_DIAGNOSTICS,
+    MODEL_EVALUATION,
+    USABLE,
+)
 from fraud_assets.assets.checks import slices_usable
 from fraud_assets.automation import LANDING_RUN_TAG
 from fraud_assets.data.warehouse import Warehouse
@@ -79,8 +85,13 @@ def test_a_landed_day_reaches_serving_in_one_run_and_automation_requests_nothing
         assert all(materialized(first, key) for key in LANDED_PATH)
         assert deployer.status()["model_version"] == "1"
         after = evaluate_automation_conditions(defs, instance, cursor=cursor)
-        assert after.total_requested == after.get_num_requested(MODEL_DIAGNOSTICS) == 1
-        cursor = after.cursor
+        # Left to automation, after the run: the new model's diagnostics and the drift report's per-slice view.
+        assert after.get_num_requested(MODEL_DIAGNOSTICS) == after.get_num_requested(DRIFT_REPORT_HTML) == 1
+        assert after.total_requested == 2
+        # The daemon's next tick (their runs under way): nothing more.
+        idle = evaluate_automation_conditions(defs, instance, cursor=after.cursor)
+        assert idle.total_requested == 0
+        cursor = idle.cursor
 
         blocked, _ = landing_run(instance, [12], deployer, strict, sensor_cursor)
         checks = {e.check_name: e.passed for e in blocked.get_asset_check_evaluations()}
@@ -91,4 +102,7 @@ def test_a_landed_day_reaches_serving_in_one_run_and_automation_requests_nothing
             and registry.get_alias_version(registry.DEFAULT_MODEL_NAME, registry.CHAMPION) == 1
         )
         after = evaluate_automation_conditions(defs, instance, cursor=cursor)
-        assert after.total_requested == 0
+        # Only what is for people, which matters as much when a gate blocked: the drift report's view of that day
+        # and the blocked candidate's diagnostics. Nothing on the gated path.
+        assert after.get_num_requested(MODEL_DIAGNOSTICS) == after.get_num_requested(DRIFT_REPORT_HTML) == 1
+        assert after.total_requested == 2

@@ -27,6 +27,7 @@ from fraud_assets.asset_keys import (
     DATA_DRIFT,
     DRIFT_REFERENCE,
     DRIFT_REPORT,
+    MODEL_DEPLOYMENT,
     TARGET_DRIFT,
     TRANSACTION_FEATURES,
 )
@@ -204,13 +205,16 @@ def drift_report(
 
 @asset(
     ins={"drift_report": AssetIn(key=DRIFT_REPORT), **every_features_partition(columns=DRIFT_INPUT_COLUMNS)},
+    deps=[MODEL_DEPLOYMENT],
     group_name="monitoring",
     op_tags=k8s_op_tags("monitoring"),
     kinds={"evidently", "mlflow"},
     owners=["team:fraud-ml"],
     code_version="1",
-    # Plain eager, not past passed checks: a report matters most when drift blocked the deployment. It waits
-    # for the run that made drift_report to end, so it never takes the CPU from the model of that run.
+    # Plain eager, not past passed checks: a report matters most when drift blocked the deployment. Behind
+    # model_deployment it waits for the run that made drift_report to end (eager waits while a dependency is
+    # in progress, and a run's skipped deployment stays in progress until the run ends), so it never takes
+    # the CPU from that run's model and deployment; a new drift_report alone still triggers it.
     automation_condition=AutomationCondition.eager(),
 )
 @records_peak_memory
