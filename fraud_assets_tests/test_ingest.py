@@ -5,8 +5,9 @@ from dagster import AssetSelection, DagsterInstance, build_sensor_context, mater
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fraud_assets import settings
-from fraud_assets.asset_keys import TRANSACTION_SLICES
+from fraud_assets.asset_keys import TRANSACTION_FEATURES, TRANSACTION_SLICES
 from fraud_assets.assets.checks import slices_usable
+from fraud_assets.assets.features import transaction_features
 from fraud_assets.assets.ingest import transaction_slices
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.partitions import slices_partitions
@@ -239,3 +240,48 @@ def test_unwritable_landing_folder_names_the_path(home, tmp_path):
     wh = Warehouse(landing_url=str(locked / "landing"))
     with pytest.raises(OSError, match=str(locked / "landing")):
         wh.write("step_000.csv", b"x")
+
+
+def test_usable_judges_only_the_slices_of_its_run_and_a_bad_one_stops_their_features(instance, day_bytes):
+    """A landed day's run reads that day's slice, not every stored one: its cost must not grow with history."""
+    wh = Warehouse()
+    for step in range(4):
+        wh.write(f"step_{step:03d}.csv", day_bytes(step))
+    instance.add_dynamic_partitions("slices", ["step_000", "step_001", "step_002", "step_003"])
+    assert materialize_range(instance, "step_000", "step_002").success
+    stored = settings.storage() / "transaction_slices"
+
+    def spoil(key: str) -> None:  # keep no rows
+        read_parquet(stored / f"{key}.parquet").iloc[:0].to_parquet(stored / f"{key}.parquet", index=False)
+
+    spoil("step_000")  # outside the next run: not its concern
+
+    result = materialize_range(instance, "step_003", "step_003")
+
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "usable")
+    assert result.success and evaluation.passed
+    assert evaluation.metadata["slices"].value == 1
+
+    spoil("step_003")
+    result = materialize(
+        [transaction_slices, slices_usable, transaction_features],
+        instance=instance,
+        resources=resources(),
+        selection=AssetSelection.checks(slices_usable) | AssetSelection.assets(TRANSACTION_FEATURES),
+        tags={ASSET_PARTITION_RANGE_START_TAG: "step_003", ASSET_PARTITION_RANGE_END_TAG: "step_003"},
+        raise_on_error=False,
+    )
+    passed, details = check_outcomes(result)["usable"]
+    assert not passed and "`step_003`" in details and "`step_000`" not in details
+    assert not result.get_asset_materialization_events()  # the blocking check stopped the features
+
+    on_its_own = materialize(  # as from the UI: no partitions, so every stored slice
+        [transaction_slices, slices_usable],
+        instance=instance,
+        resources=resources(),
+        selection=AssetSelection.checks(slices_usable),
+        raise_on_error=False,
+    )
+    passed, details = check_outcomes(on_its_own)["usable"]
+    assert not passed and "`step_000`" in details and "`step_003`" in details
+    assert on_its_own.get_asset_check_evaluations()[0].metadata["slices"].value == 4
