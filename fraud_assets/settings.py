@@ -201,12 +201,13 @@ class Settings:
         "drift gate: data drift when this share of feature columns or more drifted (Evidently's dataset rule)",
     )
     # training (`benchmarks/bench_training.py` chose the defaults; `benchmarks/bench_scale.py` the settings at 10x)
+    # The window: 60 steps fit in about half the CPU of all 144 at 180 days, and a day's training stops growing with
+    # history; validation PR AUC -0.0035 on stable and -0.0017 on drifting simulated data against all steps.
     training_window: int | None = _setting(
         "FRAUD_TRAINING_WINDOW",
-        None,
+        60,
         WINDOW,
         "how much history trains the model: all of it, or the latest N steps before the validation window",
-        "`all`",
     )
     legit_sample_rate: float = _setting(
         "FRAUD_LEGIT_SAMPLE_RATE",
