@@ -9,8 +9,9 @@ files the sensor has just ingested. Once the model is deployed they read the gat
 model_evaluation's Checks tab and the endpoint on model_deployment, and follow its links: the MLflow
 run (its metrics, and its link back to the Dagster run) and the scoring page, where they score a
 historical fraud and a historical legitimate transaction. The 30 days are the champion's training
-days, so drift_report had nothing to compare yet: two more days land meanwhile, their features and
-drift_report run, and the drift report opens from drift_report_html's metadata, rendered by MLflow.
+days, so drift_report had nothing to compare yet: two more days land meanwhile, their features,
+drift_report and drift_report_html run, and the drift report opens from drift_report_html's metadata,
+rendered by MLflow.
 Ctrl-C then stops everything `make run` started but the model server. One server and one graph
 serve every check; screenshots of every step go to test-artifacts/ui/.
 """
@@ -21,7 +22,7 @@ import pytest
 from dagster import AssetKey
 from playwright.sync_api import expect
 
-from fraud_assets.asset_keys import DRIFT_REPORT, TRANSACTION_FEATURES
+from fraud_assets.asset_keys import DRIFT_REPORT, DRIFT_REPORT_HTML, TRANSACTION_FEATURES
 from fraud_assets.data.warehouse import Warehouse, partition_key_for
 from fraud_assets.pages import transactions
 from fraud_assets.resources import model_deployer
@@ -225,7 +226,7 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
         ).first
     ).to_be_visible()
 
-    # The new days' features and drift_report run while the person scores on the page.
+    # The new days' features, drift_report and its HTML report run while the person scores on the page.
     all_days = len(LANDED_DAYS) + len(NEW_DAYS)
     dagster_dev.wait_for(
         lambda: (
@@ -235,7 +236,8 @@ def test_materialize_from_the_ui_then_see_the_gates_and_the_deployment(dagster_d
         f"the landing sensor to ingest {len(NEW_DAYS)} more slices",
     )
     drift_run_id = dagster_dev.launch_run(
-        [TRANSACTION_FEATURES.to_user_string(), DRIFT_REPORT.to_user_string()], (new_keys[0], new_keys[-1])
+        [key.to_user_string() for key in (TRANSACTION_FEATURES, DRIFT_REPORT, DRIFT_REPORT_HTML)],
+        (new_keys[0], new_keys[-1]),
     )
 
     # The scoring page, from the deployment's metadata: a fraud and a legitimate transaction.
