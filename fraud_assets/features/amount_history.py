@@ -46,6 +46,16 @@ class AmountHistory:
         width = max(d.AMOUNT_WINDOWS[family]) - 1
         return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, width)))
 
+    def copy(self) -> AmountHistory:
+        """An independent copy, for updating some keys without changing this history."""
+        return AmountHistory(
+            self.count.copy(),
+            self.cents_sum.copy(),
+            self.cents_square_sum.copy(),
+            self.max_cents.copy(),
+            self.tail.copy(),
+        )
+
     def with_keys(self, n_keys: int) -> AmountHistory:
         """The same history, grown to cover new keys that have no past yet."""
         extra = n_keys - len(self.count)
@@ -101,13 +111,7 @@ def _one_row_per_key(
     numbered = family in d.NUMBERED_FAMILIES
     if numbered:
         names.append(d.transaction_number(family))
-    updated = AmountHistory(
-        history.count.copy(),
-        history.cents_sum.copy(),
-        history.cents_square_sum.copy(),
-        history.max_cents.copy(),
-        history.tail.copy(),
-    )
+    updated = history.copy()
     rows = []
     for key, amount in zip(order.keys.tolist(), cents.tolist(), strict=True):
         new = int(amount)
@@ -182,13 +186,7 @@ def _any_rows(
 
     # Each key's totals after its last new row, and its newest amounts.
     last = order.starts + order.sizes - 1
-    updated = AmountHistory(
-        history.count.copy(),
-        history.cents_sum.copy(),
-        history.cents_square_sum.copy(),
-        history.max_cents.copy(),
-        history.tail.copy(),
-    )
+    updated = history.copy()
     updated.count[order.keys] = n[last]
     updated.cents_sum[order.keys] = total[last]
     updated.cents_square_sum[order.keys] = squares[last]
