@@ -8,6 +8,8 @@ import pytest
 
 from fraud_assets.data.reader import to_kaggle_csv
 from fraud_assets.data.schema import COLUMNS, merchant_categories
+from fraud_assets.deployment.deployer import LocalDeployer
+from fraud_assets_tests.deployment.support import free_port
 
 
 @pytest.fixture
@@ -19,6 +21,28 @@ def home(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     (root / "dagster").mkdir(parents=True)
     return root
+
+
+@pytest.fixture
+def start_local_deployer(home, monkeypatch):
+    """`start(automation)`: the local Seldon target on a free port with one worker, set in the environment the graph
+    reads (FRAUD_AUTOMATION as given, no FRAUD_MIN_F1 from outside); stopped after the test."""
+    started: list[LocalDeployer] = []
+
+    def start(automation: str) -> LocalDeployer:
+        port = free_port()
+        monkeypatch.setenv("FRAUD_AUTOMATION", automation)
+        monkeypatch.setenv("FRAUD_DEPLOY_PORT", str(port))
+        monkeypatch.setenv("FRAUD_DEPLOY_WORKERS", "1")
+        monkeypatch.delenv("FRAUD_MIN_F1", raising=False)
+        started.append(LocalDeployer(port=port, workers=1))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for deployer in started:
+            deployer.stop()
 
 
 def make_day(step: int, rows: int = 40, seed: int = 0) -> pd.DataFrame:

@@ -17,10 +17,8 @@ from fraud_assets import registry
 from fraud_assets.asset_keys import MODEL_DEPLOYMENT
 from fraud_assets.cli import main
 from fraud_assets.demo import DOWNSTREAM, INGEST, QUIET, land_and_refresh
-from fraud_assets.deployment.deployer import LocalDeployer
 from fraud_assets.deployment_gates import DRIFT_GATES, EVALUATION_GATES, GateVerdict, unmet
 from fraud_assets.resources import MetricBoundsResource, graph_resources
-from fraud_assets_tests.deployment.support import free_port
 
 EVALUATION = [f"model_evaluation:{key.name}" for key in EVALUATION_GATES]
 DRIFT = [f"drift_report:{key.name}" for key in DRIFT_GATES]
@@ -76,17 +74,8 @@ def champion(alias=registry.CHAMPION):
 
 
 @pytest.fixture
-def deployer(home, monkeypatch):
-    port = free_port()
-    monkeypatch.setenv("FRAUD_AUTOMATION", "off")
-    monkeypatch.setenv("FRAUD_DEPLOY_PORT", str(port))
-    monkeypatch.setenv("FRAUD_DEPLOY_WORKERS", "1")
-    monkeypatch.delenv("FRAUD_MIN_F1", raising=False)
-    deployer = LocalDeployer(port=port, workers=1)
-    try:
-        yield deployer
-    finally:
-        deployer.stop()
+def deployer(start_local_deployer):
+    return start_local_deployer("off")
 
 
 @pytest.mark.timeout(1500)

@@ -26,24 +26,14 @@ from fraud_assets.automation import LANDING_RUN_TAG
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.definitions import defs
 from fraud_assets.demo import DOWNSTREAM, INGEST, QUIET
-from fraud_assets.deployment.deployer import LocalDeployer
 from fraud_assets.resources import MetricBoundsResource, graph_resources
 from fraud_assets.sensors import LANDED_PATH, landing_sensor
 from fraud_assets.simulation.landing import land_steps
-from fraud_assets_tests.deployment.support import free_port
 
 
 @pytest.fixture
-def deployer(home, monkeypatch):
-    port = free_port()
-    monkeypatch.setenv("FRAUD_AUTOMATION", "on")
-    monkeypatch.setenv("FRAUD_DEPLOY_PORT", str(port))
-    monkeypatch.setenv("FRAUD_DEPLOY_WORKERS", "1")
-    deployer = LocalDeployer(port=port, workers=1)
-    try:
-        yield deployer
-    finally:
-        deployer.stop()
+def deployer(start_local_deployer):
+    return start_local_deployer("on")
 
 
 def landing_run(instance: DagsterInstance, steps, deployer, bounds: MetricBoundsResource, cursor: str | None):
