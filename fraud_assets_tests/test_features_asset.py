@@ -123,3 +123,17 @@ def test_a_stored_slices_digest_is_kept_until_its_file_changes(home):
     changed.loc[0, "amount"] += 1
     atomic_write_bytes(store.layout.partition_path(TRANSACTION_SLICES, "step_001"), frame_to_parquet_bytes(changed))
     assert store.slice_digest("step_001") == slice_digest(changed)
+
+
+def test_a_run_keeps_the_digests_of_its_slices_so_the_next_day_reads_no_earlier_slice(home, monkeypatch):
+    keys = ["step_000", "step_001", "step_002"]
+    land_steps(Warehouse(), range(0, 3))
+    store = StoredSlices(StorageLayout(settings.storage()))
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("slices", keys)
+        run(instance, keys[:2])
+        assert all(store.layout.slice_digest_path(k).exists() for k in keys[:2])
+        read, read_slice = [], StoredSlices.read_slice
+        monkeypatch.setattr(StoredSlices, "read_slice", lambda self, key: read.append(key) or read_slice(self, key))
+        run(instance, keys[2:])
+    assert set(read) <= {"step_002"}  # its own digest, kept for the day after

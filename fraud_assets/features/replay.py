@@ -123,6 +123,9 @@ def features_for_slices(
             continue
         rows = pd.concat([frame.loc[:, list(CARRIED_COLUMNS)], features], axis=1)
         store.write_state(key, state.to_bytes())
+        # Asked now, while the file is in the page cache: a store that keeps digests then has them when the next
+        # day checks every earlier one (after a bulk landing, the first day would otherwise read all of them).
+        store.slice_digest(key)
         out[key] = SliceFeatures(
             rows=rows, history_rows=state.transactions_seen, inputs=state.inputs or NOTHING, slice_digest=digest
         )
