@@ -126,7 +126,7 @@ def _input_annotation(context: InputContext) -> Any:
     try:
         compute = context.op_def.compute_fn.decorated_fn  # type: ignore[union-attr]
         parameter = inspect.signature(compute, eval_str=True).parameters[context.name]
-    except (DagsterInvariantViolationError, AttributeError, KeyError):
+    except (DagsterInvariantViolationError, AttributeError, KeyError, NameError):
         return getattr(context.dagster_type, "typing_type", None)
     return parameter.annotation
 
