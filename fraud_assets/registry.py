@@ -313,7 +313,7 @@ def version_tags(name: str, version: int | str, uri: str | None = None) -> dict[
 
 
 def training_slices(name: str, version: int | str, uri: str | None = None) -> list[str]:
-    """The partition keys of the slices a version was trained on (e.g. the drift report's reference)."""
+    """The partition keys of the slices a version read: its training and validation windows (the drift reference)."""
     return json.loads(version_tags(name, version, uri).get(SLICES_TAG, "[]"))
 
 

@@ -8,17 +8,19 @@ single PUT is already all-or-nothing.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
 import os
 import pickle
 import typing
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from dagster import ConfigurableIOManager, InputContext, OutputContext
+from dagster import ConfigurableIOManager, DagsterInvariantViolationError, InputContext, OutputContext
 from upath import UPath
 
 from fraud_assets import settings
@@ -97,14 +99,47 @@ class StoredSlices:
         atomic_write_bytes(self.layout.feature_state_path(partition), data)
 
 
+class StoredPartitions(Mapping[str, pd.DataFrame]):
+    """Stored partitions, each file read (only `columns`) on first access and then kept: a step that asks twice
+    (row counts, then samples) reads a file once, and holds no more than an eagerly read dict of the same keys."""
+
+    def __init__(self, paths: Mapping[str, UPath], columns: list[str] | None = None) -> None:
+        self.paths = dict(paths)  # partition key -> its Parquet file, in partition order
+        self.columns = columns
+        self._read: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        if key not in self._read:
+            self._read[key] = read_parquet(self.paths[key], self.columns)
+        return self._read[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _input_annotation(context: InputContext) -> Any:
+    """The consuming parameter's annotation: Dagster resolves `Mapping[...]` and `dict[...]` to one type, so ask
+    the function itself (the resolved type when there is none, as in a hand-built context)."""
+    try:
+        compute = context.op_def.compute_fn.decorated_fn  # type: ignore[union-attr]
+        parameter = inspect.signature(compute, eval_str=True).parameters[context.name]
+    except (DagsterInvariantViolationError, AttributeError, KeyError, NameError):
+        return getattr(context.dagster_type, "typing_type", None)
+    return parameter.annotation
+
+
 class PartitionedParquetIOManager(ConfigurableIOManager):
     """Stores DataFrames as Parquet, one file per asset partition, anywhere fsspec reaches.
 
     A multi-partition run (one run covering many new slices) hands over `{partition_key: frame}`
     and gets one file per partition. On input, the downstream annotation decides the shape, never
     the number of partitions: `dict[str, DataFrame]` gets a dict, `DataFrame` gets them concatenated
-    in partition order. (Dagster's default IO manager returns a bare object when a multi-partition
-    input happens to hold a single partition.) Other objects are pickled.
+    in partition order, `Mapping[str, DataFrame]` (collections.abc) gets `StoredPartitions`, which reads a
+    partition only when the step asks for it. (Dagster's default IO manager returns a bare object when a
+    multi-partition input happens to hold a single partition.) Other objects are pickled.
     """
 
     base_url: str = ""
@@ -134,21 +169,22 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> Any:
         layout = self.layout()
-        typing_type = getattr(context.dagster_type, "typing_type", None)
-        wants_dict = typing_type is dict or typing.get_origin(typing_type) is dict
+        annotation = _input_annotation(context)
+        wants_dict = annotation is dict or typing.get_origin(annotation) is dict
+        wants_lazy = annotation is Mapping or typing.get_origin(annotation) is Mapping
         if context.has_asset_partitions:
             keys = sorted(context.asset_partition_keys)
             columns = context.definition_metadata.get("columns")  # an input that needs only these
-            parts, missing = {}, []
+            paths, missing = {}, []
             for key in keys:
                 path = layout.partition_path(context.asset_key, key)
                 if path.exists():
-                    parts[key] = read_parquet(path, columns)
+                    paths[key] = path
                 else:
                     missing.append(key)
             # A day that lands while a model trains adds a partition the run was not planned for:
             # leave it to the next run, say so, and never drop a partition the run depends on alone.
-            if missing and (len(keys) == 1 or not parts):
+            if missing and (len(keys) == 1 or not paths):
                 raise FileNotFoundError(
                     f"{context.asset_key.to_user_string()} partitions {missing[:5]} are not stored under "
                     f"{layout.base}: materialize them first"
@@ -158,9 +194,12 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
                     f"{context.asset_key.to_user_string()}: {len(missing)} partition(s) not materialized yet, "
                     f"left for the next run: {missing[:10]}"
                 )
+            stored = StoredPartitions(paths, columns)
+            if wants_lazy:
+                return stored
             if wants_dict:
-                return parts
-            return pd.concat(parts.values(), ignore_index=True) if parts else pd.DataFrame()
+                return dict(stored)
+            return pd.concat(stored.values(), ignore_index=True) if stored else pd.DataFrame()
         parquet = layout.asset_path(context.asset_key)
         if parquet.exists():
             return read_parquet(parquet)

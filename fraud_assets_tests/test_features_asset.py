@@ -1,7 +1,10 @@
 """transaction_features as an asset: incremental across runs, equal to a full recompute."""
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
+import pytest
 from dagster import DagsterInstance, asset, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -109,6 +112,54 @@ def test_an_input_naming_columns_reads_only_those(home):
         )
     assert sorted(seen) == keys
     assert all(list(frame.columns) == list(INPUT_COLUMNS) for frame in seen.values())
+
+
+def test_a_mapping_input_reads_a_partition_only_when_asked(home):
+    """`Mapping[str, DataFrame]` gets the stored partitions (one missing when the run loads it is left out) and
+    reads each on access: a file removed after the input was loaded is an error only for the step that asks for
+    it. `dict` and `DataFrame` inputs are read whole, as before."""
+    land_steps(Warehouse(), range(0, 3))
+    keys = ["step_000", "step_001", "step_002"]
+    layout = StorageLayout(settings.storage())
+    seen: dict = {}
+
+    @asset(ins=every_features_partition(columns=INPUT_COLUMNS))
+    def reads_lazily(transaction_features: Mapping[str, pd.DataFrame]) -> None:
+        seen["keys"] = list(transaction_features)
+        layout.partition_path(TRANSACTION_FEATURES, "step_000").unlink()  # after the input was loaded
+        seen["step_002"] = transaction_features["step_002"]
+        with pytest.raises(FileNotFoundError):
+            transaction_features["step_000"]
+
+    @asset(ins=every_features_partition(columns=INPUT_COLUMNS))
+    def reads_whole(transaction_features: dict[str, pd.DataFrame]) -> None:
+        seen["dict"] = transaction_features
+
+    @asset(ins=every_features_partition(columns=INPUT_COLUMNS))
+    def reads_concatenated(transaction_features: pd.DataFrame) -> None:
+        seen["frame"] = transaction_features
+
+    def materialize_alone(reader):
+        result = materialize(
+            [reader, *ASSETS],
+            selection=[reader],
+            instance=instance,
+            resources={"warehouse": Warehouse(), "io_manager": PartitionedParquetIOManager()},
+        )
+        assert result.success
+
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("slices", keys)
+        run(instance, keys)
+        layout.partition_path(TRANSACTION_FEATURES, "step_001").unlink()  # not stored when the run loads it
+        materialize_alone(reads_lazily)
+        materialize_alone(reads_whole)
+        materialize_alone(reads_concatenated)
+
+    assert seen["keys"] == ["step_000", "step_002"]
+    assert list(seen["step_002"].columns) == list(INPUT_COLUMNS) and set(seen["step_002"]["step"]) == {2}
+    assert type(seen["dict"]) is dict and sorted(seen["dict"]) == ["step_002"]
+    assert seen["frame"].equals(seen["dict"]["step_002"])
 
 
 def test_a_stored_slices_digest_is_kept_until_its_file_changes(home):

@@ -1,6 +1,8 @@
 """Group `monitoring`: Evidently drift between what the champion learned from (or a person accepted)
 and what came since."""
 
+from collections.abc import Mapping
+
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -120,13 +122,13 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
 )
 @records_peak_memory
 def drift_report(
-    context: AssetExecutionContext, transaction_features: dict[str, pd.DataFrame], drift_limits: DriftLimits
+    context: AssetExecutionContext, transaction_features: Mapping[str, pd.DataFrame], drift_limits: DriftLimits
 ):
-    """Evidently's drift verdicts: the champion's training data (or the accepted reference, whichever is newer)
+    """Evidently's drift verdicts: the slices the champion read (or the accepted reference, whichever is newer)
     against the slices that arrived since, over the model's drift-tested feature columns, plus target
-    drift on `fraud`. Too few new rows is no failure: the checks pass saying what they wait for, and
-    model_deployment waits too. The per-slice view and the HTML report of the same samples are
-    drift_report_html's, after this gate: they take longer than the verdicts."""
+    drift on `fraud`; only those slices are read. Too few new rows is no failure: the checks pass saying
+    what they wait for, and model_deployment waits too. The per-slice view and the HTML report of the same
+    samples are drift_report_html's, after this gate: they take longer than the verdicts."""
     outcome = drift_since_reference(
         transaction_features,
         drift_limits.max_drift_share,
@@ -221,7 +223,7 @@ def drift_report(
 def drift_report_html(
     context: AssetExecutionContext,
     drift_report: dict,
-    transaction_features: dict[str, pd.DataFrame],
+    transaction_features: Mapping[str, pd.DataFrame],
     drift_limits: DriftLimits,
 ) -> MaterializeResult:
     """The per-slice view (each new day against the reference sample the gate used) and Evidently's HTML report

@@ -1,6 +1,8 @@
 """Group `training`: the model, its evaluation with the metric gates as blocking asset checks, and its
 diagnostics (after deployment, off the gated path)."""
 
+from collections.abc import Mapping
+
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -38,12 +40,13 @@ from fraud_assets.training.report import curves_markdown, gates_markdown
 )
 @records_peak_memory
 def fraud_model(
-    context: AssetExecutionContext, transaction_features: dict[str, pd.DataFrame]
+    context: AssetExecutionContext, transaction_features: Mapping[str, pd.DataFrame]
 ) -> Output[ModelCandidate]:
     """HistGradientBoosting trained on the earlier steps, registered in MLflow as a new version.
 
     The latest 20 % of steps are held out for validation; the decision threshold is picked on
-    the steps just before them, never on the validation window.
+    the steps just before them, never on the validation window. Only the slices of the training
+    window and the validation window are read.
     """
     current = settings.load()
     try:

@@ -5,7 +5,7 @@ Kept free of Evidently at import, so that loading the definitions (every run doe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -95,25 +95,41 @@ class DriftOutcome:
 def reference_and_current(
     slice_ids: list[str], accepted: DriftAcceptance | None = None
 ) -> tuple[list[str], list[str], str]:
-    """Reference = the newest of an accepted reference and the slices the champion was trained on
-    (baseline days without either); current = every slice not in the reference.
+    """Reference = the newest of an accepted reference and the slices the champion read (its training and
+    validation windows; baseline days without either); current = the slices not in the reference and newer
+    than its oldest slice. Older slices are in neither: history the reference's model did not learn from,
+    which drift is not asked about; a day landed late inside the reference's span still counts as current.
 
-    A champion trained after the acceptance saw every accepted slice, so its training slices then
-    cover the accepted ones and take over; a champion from before (or rolled back to) does not.
+    A champion trained after the acceptance read every accepted slice from its window's first day on, so its
+    slices then take over; a champion from before (or rolled back to) missed the accepted days after it.
     """
     champion = registry.get_alias_version(registry.DEFAULT_MODEL_NAME, registry.CHAMPION)
     trained_on = set(registry.training_slices(registry.DEFAULT_MODEL_NAME, champion)) if champion is not None else None
-    if accepted is not None and (trained_on is None or not set(accepted.slices) <= trained_on):
+    if accepted is not None and (trained_on is None or not _read_all_since_its_start(trained_on, accepted.slices)):
         reference = set(accepted.slices)
         basis = accepted.describe()
     elif trained_on is not None:
         reference = trained_on
         basis = f"training slices of champion version {champion}"
     else:
-        reference = {k for k in slice_ids if step_from_name(k) in BASELINE_STEPS}
+        reference = {k for k in slice_ids if _step(k) in BASELINE_STEPS}
         basis = f"baseline steps {BASELINE_STEPS.start}-{BASELINE_STEPS.stop - 1} (no champion yet)"
     ref = [k for k in slice_ids if k in reference]
-    return ref, [k for k in slice_ids if k not in reference], basis
+    oldest = min((_step(k) for k in reference), default=None)
+    current = [k for k in slice_ids if k not in reference and (oldest is None or _step(k) > oldest)]
+    return ref, current, basis
+
+
+def _read_all_since_its_start(trained_on: set[str], accepted: Iterable[str]) -> bool:
+    """Whether a champion's slices hold every accepted slice from the champion's first step on."""
+    if not trained_on:
+        return False
+    start = min(_step(k) for k in trained_on)
+    return {k for k in accepted if _step(k) >= start} <= trained_on
+
+
+def _step(slice_id: str) -> int:
+    return step_from_name(slice_id) or 0
 
 
 def drift_since_reference(
@@ -123,7 +139,7 @@ def drift_since_reference(
     accepted: DriftAcceptance | None = None,
 ) -> DriftOutcome:
     """Evidently drift of the model's feature columns (never `step`, never the label) and target
-    drift on `fraud`, between the reference and the current slices.
+    drift on `fraud`, between the reference and the current slices: only those are read from `features`.
 
     Verdicts only: each side is sampled slice by slice (`DriftTest.window`: each slice's share of the
     sample is its share of the side's rows, per label, its rows picked by content and seed), never
@@ -132,7 +148,7 @@ def drift_since_reference(
     # Imported here: Evidently takes seconds to import.
     from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE, DriftTest, judge_windows
 
-    slice_ids = sorted(features, key=lambda k: (step_from_name(k) or 0, k))
+    slice_ids = sorted(features, key=lambda k: (_step(k), k))
     ref_keys, cur_keys, basis = reference_and_current(slice_ids, accepted)
     current_rows = sum(len(features[k]) for k in cur_keys)
     reference_rows = sum(len(features[k]) for k in ref_keys)

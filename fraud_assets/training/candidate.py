@@ -1,9 +1,9 @@
-"""A candidate model: trained on the history of every slice in step order, evaluated on the latest
+"""A candidate model: trained on the slices of its training window in step order, evaluated on the latest
 steps, and registered in MLflow as a new version (not yet deployed)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from fraud_assets import registry
+from fraud_assets.data.validation import step_from_name
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
+from fraud_assets.training.split import StepSplit, split_by_step
 from fraud_assets.training.train import LABEL, STEP, train_model
 
 if TYPE_CHECKING:
@@ -30,17 +32,26 @@ class ModelCandidate:
     registered: RegisteredModelVersion
     evaluation: ModelEvaluation
     split: dict
-    training_slices: tuple[str, ...]
+    training_slices: tuple[str, ...]  # the slices it read: training window and validation, in step order
     X_validation: pd.DataFrame
     y_validation: np.ndarray
     fit_seconds: float
     training_rows: int
 
 
-def ordered_history(features: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[str]]:
-    """All feature partitions in step order, and their partition keys."""
-    keys = sorted(features, key=lambda k: int(features[k]["step"].min()) if len(features[k]) else -1)
-    return pd.concat([features[k] for k in keys], ignore_index=True), keys
+def slices_to_read(slice_ids: Iterable[str], window_steps: int | None = None) -> tuple[StepSplit, list[str]]:
+    """The step split of the slices (one slice holds one step, named in its partition key) and, in step order,
+    the slices its training and validation windows need: found from the keys alone, so slices older than
+    the window are never read."""
+    steps: dict[str, int] = {}
+    for key in slice_ids:
+        step = step_from_name(key)
+        if step is None:
+            raise ValueError(f"training: partition key {key!r} names no step (expected step_NNN)")
+        steps[key] = step
+    split = split_by_step(steps.values(), window_steps=window_steps)
+    needed = {*split.training_steps, *split.validation_steps}
+    return split, sorted((k for k in steps if steps[k] in needed), key=lambda k: (steps[k], k))
 
 
 def train_and_register(
@@ -53,12 +64,13 @@ def train_and_register(
     """Train on the earlier steps (all of them, or the latest `window_steps`; legitimate fit rows
     down-sampled to `legit_sample_rate`), evaluate on the latest 20 % (the threshold is picked on the
     steps just before them, never on the validation window), and register the model with the run
-    and slices it came from."""
+    and the slices it read. Only those slices are read from `features_by_slice`."""
     from fraud_assets.training.evaluation import evaluate
 
-    history, slice_ids = ordered_history(features_by_slice)
+    split, slice_ids = slices_to_read(features_by_slice, window_steps)
+    history = pd.concat([features_by_slice[k] for k in slice_ids], ignore_index=True)
     trained = train_model(
-        history, FEATURE_COLUMNS, CATEGORICAL_FEATURES, window_steps=window_steps, legit_sample_rate=legit_sample_rate
+        history, FEATURE_COLUMNS, CATEGORICAL_FEATURES, split=split, legit_sample_rate=legit_sample_rate
     )
     windows = trained.windows
     evaluation = evaluate(trained.model, windows.X_validation, windows.y_validation)

@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from dagster import build_asset_context
+from upath import UPath
 
 from fraud_assets.assets.deployment import model_deployment
 from fraud_assets.monitoring import acceptance, drift, reference
 from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE
+from fraud_assets.storage import StoredPartitions, atomic_write_bytes, frame_to_parquet_bytes
 from fraud_assets.training.candidate import ModelCandidate
 
 
@@ -70,6 +72,38 @@ def test_an_acceptance_moves_the_reference_until_a_champion_trained_on_it_takes_
     champion["slices"] = None  # no champion: the acceptance, not the baseline days
     assert reference.reference_and_current(slices, accepted)[0] == keys(range(0, 36))
     assert reference.reference_and_current(slices, None)[0] == slices  # all 40 are baseline days
+
+
+def test_a_windowed_champions_older_slices_are_in_neither_side(champion):
+    slices = keys(range(0, 40))
+    champion["slices"] = [k for k in keys(range(20, 38)) if k != "step_025"]  # step_025 landed late, after it
+
+    ref, current, basis = reference.reference_and_current(slices, None)
+
+    assert ref == champion["slices"] and basis.startswith("training slices")
+    assert current == ["step_025", "step_038", "step_039"]  # 0-19: before its window, in neither
+
+    accepted = acceptance.accept(keys(range(0, 36)), "new normal", "ana")
+    champion["slices"] = keys(range(20, 38))  # trained after the acceptance: read every accepted day from 20 on
+    assert reference.reference_and_current(slices, accepted)[:2] == (keys(range(20, 38)), keys(range(38, 40)))
+    champion["slices"] = keys(range(10, 30))  # trained before it: missed accepted days 30-35
+    ref, current, basis = reference.reference_and_current(slices, accepted)
+    assert ref == keys(range(0, 36)) and current == keys(range(36, 40)) and "accepted" in basis
+
+
+def test_only_the_reference_and_current_slices_are_read(champion, tmp_path):
+    paths = {k: UPath(tmp_path) / f"{k}.parquet" for k in keys(range(6))}
+    for seed, path in enumerate(paths.values()):
+        atomic_write_bytes(path, frame_to_parquet_bytes(features_day(800, seed)))
+    stored = StoredPartitions(paths)
+    for k in keys(range(2)):  # before the champion's window: never to be read
+        paths[k].unlink()
+    champion["slices"] = keys(range(2, 4))
+
+    outcome = reference.drift_since_reference(stored, max_drift_share=0.5, sample_size=MIN_ROWS_PER_SIDE)
+
+    assert outcome.reference_slices == keys(range(2, 4)) and outcome.current_slices == keys(range(4, 6))
+    assert outcome.result is not None and outcome.current_rows == 1600
 
 
 def test_too_few_new_rows_wait_and_say_how_many_more(champion):

@@ -6,13 +6,15 @@ from types import SimpleNamespace
 
 from dagster import build_asset_context
 from mlflow.tracking import MlflowClient
+from upath import UPath
 
 from fraud_assets import registry
 from fraud_assets.assets.training import fraud_model
+from fraud_assets.storage import StoredPartitions, atomic_write_bytes, frame_to_parquet_bytes
 
 
-def materialize_fraud_model(frame):
-    by_slice = {f"step_{step:03d}": rows for step, rows in frame.groupby("step")}
+def materialize_fraud_model(frame, by_slice=None):
+    by_slice = by_slice or {f"step_{step:03d}": rows for step, rows in frame.groupby("step")}
     ended = []
     context = build_asset_context(resources={"mlflow": SimpleNamespace(end_run=lambda **kw: ended.append(kw))})
     return fraud_model(context, transaction_features=by_slice)
@@ -46,3 +48,20 @@ def test_all_history_trains_when_asked(home, frame, monkeypatch):
     output = materialize_fraud_model(frame)
     assert output.value.training_rows == int((frame["step"] < 10).sum())
     assert output.metadata["training_window"].value == "all"
+
+
+def test_only_the_window_and_validation_slices_are_read_and_named(home, frame, tmp_path, monkeypatch):
+    monkeypatch.setenv("FRAUD_TRAINING_WINDOW", "4")
+    paths = {f"step_{step:03d}": UPath(tmp_path) / f"step_{step:03d}.parquet" for step in range(12)}
+    for step, rows in frame.groupby("step"):
+        atomic_write_bytes(paths[f"step_{step:03d}"], frame_to_parquet_bytes(rows))
+    stored = StoredPartitions(paths)
+    for step in range(6):  # older than the window (steps 6-9) and validation (10-11): never to be read
+        paths[f"step_{step:03d}"].unlink()
+
+    candidate = materialize_fraud_model(frame, stored).value
+
+    read = [f"step_{step:03d}" for step in range(6, 12)]
+    assert candidate.training_slices == tuple(read)
+    assert registry.training_slices(candidate.registered.name, candidate.registered.version) == read
+    assert candidate.training_rows == int(frame["step"].between(6, 9).sum())
