@@ -150,8 +150,9 @@ def drift_since_reference(
 
     slice_ids = sorted(features, key=lambda k: (_step(k), k))
     ref_keys, cur_keys, basis = reference_and_current(slice_ids, accepted)
-    current_rows = sum(len(features[k]) for k in cur_keys)
-    reference_rows = sum(len(features[k]) for k in ref_keys)
+    read = {k: features[k] for k in (*ref_keys, *cur_keys)}  # once each: `features` may read on every access
+    current_rows = sum(len(read[k]) for k in cur_keys)
+    reference_rows = sum(len(read[k]) for k in ref_keys)
     outcome: dict[str, Any] = dict(
         reference_slices=ref_keys, current_slices=cur_keys, basis=basis, current_rows=current_rows
     )
@@ -174,8 +175,8 @@ def drift_since_reference(
         return DriftOutcome(**outcome, result=None, verdict=why)
     options: dict[str, Any] = dict(sample_size=sample_size, max_drift_share=max_drift_share)
     test = DriftTest(**options)
-    reference = test.window("reference", {k: features[k] for k in ref_keys}, DRIFT_COLUMNS)
-    current = test.window("current", {k: features[k] for k in cur_keys}, DRIFT_COLUMNS)
+    reference = test.window("reference", {k: read[k] for k in ref_keys}, DRIFT_COLUMNS)
+    current = test.window("current", {k: read[k] for k in cur_keys}, DRIFT_COLUMNS)
     result = judge_windows(reference, current, DRIFT_COLUMNS, **options)
     samples = DriftSamples(reference.sample, current.sample, reference.rows, reference.fraud_rate)
     return DriftOutcome(**outcome, result=result, verdict=None, samples=samples)

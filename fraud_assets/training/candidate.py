@@ -68,9 +68,12 @@ def train_and_register(
     from fraud_assets.training.evaluation import evaluate
 
     split, slice_ids = slices_to_read(features_by_slice, window_steps)
-    history = pd.concat([features_by_slice[k] for k in slice_ids], ignore_index=True)
     trained = train_model(
-        history, FEATURE_COLUMNS, CATEGORICAL_FEATURES, split=split, legit_sample_rate=legit_sample_rate
+        pd.concat([features_by_slice[k] for k in slice_ids], ignore_index=True),  # train_model frees it
+        FEATURE_COLUMNS,
+        CATEGORICAL_FEATURES,
+        split=split,
+        legit_sample_rate=legit_sample_rate,
     )
     windows = trained.windows
     evaluation = evaluate(trained.model, windows.X_validation, windows.y_validation)

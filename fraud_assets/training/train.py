@@ -83,6 +83,7 @@ def train_model(
     if split is not None and window_steps is not None:
         raise ValueError("train_model: pass either a split or window_steps (the split then has its window)")
     windows = step_windows(frame, feature_columns, split or split_by_step(frame[STEP], window_steps=window_steps))
+    del frame  # the windows hold copies of their rows: a caller that passed the only reference frees it for the fit
     model = FraudClassifier(categorical_features=tuple(categorical_features), **model_params)
     started = time.perf_counter()
     model.fit(windows.X_train, windows.y_train, calibration_mask=windows.calibration_mask)
