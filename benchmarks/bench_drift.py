@@ -23,7 +23,12 @@ from evidently.metrics import ValueDrift
 from evidently.presets import DataDriftPreset
 
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, compute_features
-from fraud_assets.monitoring.drift import compute_drift, deterministic_sample, per_slice_summary
+from fraud_assets.monitoring.drift import (
+    compute_drift,
+    deterministic_sample,
+    per_slice_summary,
+    register_rate_ratio_test,
+)
 from fraud_assets.simulation.simulator import Drift, simulate
 
 START = 120
@@ -77,6 +82,7 @@ def label_tests(frames: dict[str, pd.DataFrame]) -> None:
     for name, frame in frames.items():
         reference, current = frame.loc[frame.step < START, "fraud"], frame.loc[frame.step >= START, "fraud"]
         cells = []
+        register_rate_ratio_test()
         for method in ("jensenshannon", "psi", "z", "rate_ratio"):
             test = get_stattest(reference, current, ColumnType.Categorical, method)
             outcome = test(reference, current, ColumnType.Categorical, None)

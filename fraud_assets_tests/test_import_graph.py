@@ -140,3 +140,34 @@ def test_the_code_location_loads_no_step_only_library():
     assert not loaded, "loading fraud_assets.definitions imported:\n" + "\n".join(
         f"  {package}: {' -> '.join(chains.get(package, ['?']))}" for package in loaded
     )
+
+
+def test_the_drift_gate_runs_without_importing_evidently():
+    """Evidently's package imports all of itself (about 3 s): the gate's stat tests are `monitoring/stattests.py`,
+    and only the report people read imports Evidently."""
+    probe = (
+        "import json, sys\n"
+        "import numpy as np, pandas as pd\n"
+        "from fraud_assets.monitoring.reference import drift_since_reference\n"
+        "from fraud_assets.monitoring.drift import DriftTest, judge_windows\n"
+        "def side(seed):\n"
+        "    rng = np.random.default_rng(seed)\n"
+        "    return {'day': pd.DataFrame({'amount': rng.gamma(2.0, 18.0, 3_000), 'code': rng.integers(0, 4, 3_000),\n"
+        "                                 'fraud': (rng.random(3_000) < 0.02).astype('int64')})}\n"
+        "test = DriftTest(sample_size=2_000, categorical_columns=('code',))\n"
+        "windows = [test.window(name, side(seed), ['amount', 'code']) for seed, name in enumerate(['ref', 'cur'])]\n"
+        "result = judge_windows(*windows, ['amount', 'code'], sample_size=2_000, categorical_columns=('code',))\n"
+        "assert len(result.columns) == 2, result\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.partition('.')[0] == 'evidently')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PACKAGE.parent,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    chain = import_chains(done.stderr, {"evidently"}).get("evidently", ["?"])
+    assert not loaded, "the drift gate imported Evidently: " + " -> ".join(chain)

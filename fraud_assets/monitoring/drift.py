@@ -1,8 +1,9 @@
 """Feature and label drift between a reference window and newer data, with Evidently 0.7.
 
-The gate (`judge_windows`) calls the stat tests Evidently's `ValueDrift` runs, directly: a Report draws a
-plotly figure per column while it runs, about two thirds of its time. The Evidently report people read
-(`render_report`) is drawn later from the same samples; `report_verdicts` and the tests check that both agree.
+The gate (`judge_windows`) runs the stat tests Evidently's `ValueDrift` would run, written out in `stattests.py`
+without importing Evidently (about 3 s per run) and without a Report (which draws a plotly figure per column while it
+runs, about two thirds of its time). The Evidently report people read (`render_report`) is drawn later from the
+same samples and imports Evidently when it runs; `report_verdicts` and the tests check that both agree.
 The `DriftResult` carries the verdicts as plain values so that blocking checks and tests never parse HTML.
 
 Choices measured on simulated BankSim (35 feature columns; figures from `benchmarks/bench_drift.py`):
@@ -28,28 +29,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.core.report import Snapshot
-from evidently.legacy.calculations.stattests import get_stattest
-from evidently.legacy.calculations.stattests.registry import StatTest, get_registered_stattest
-from evidently.legacy.core import ColumnType
-from evidently.metrics import ValueDrift
 
 from fraud_assets.features.definitions import CATEGORICAL_FEATURES
-from fraud_assets.monitoring import rate_ratio
+from fraud_assets.monitoring import rate_ratio, stattests
 from fraud_assets.monitoring.limits import DEFAULT_MAX_DRIFT_SHARE, DEFAULT_SAMPLE_SIZE
+
+if TYPE_CHECKING:
+    from evidently import DataDefinition
+    from evidently.core.report import Snapshot
 
 # evidently/legacy/calculations/stattests/registry.py, _get_default_stattest:
 # `reference_data.shape[0] <= 1000` switches numbers to K-S/chi-squared/Z and categories to chi-squared/Z.
-EVIDENTLY_SMALL_REFERENCE_ROWS = 1000
+EVIDENTLY_SMALL_REFERENCE_ROWS = stattests.SMALL_REFERENCE_ROWS
 MIN_ROWS_PER_SIDE = EVIDENTLY_SMALL_REFERENCE_ROWS + 1
 
 TARGET_METHOD = rate_ratio.RATE_RATIO
 TARGET_THRESHOLD = rate_ratio.DEFAULT_MIN_RATIO
+# The label tests the gate can run without Evidently, by the name `ValueDrift(method=...)` knows them by.
+TARGET_TESTS = {t.name: t for t in (rate_ratio.RATE_RATIO_TEST, stattests.JENSEN_SHANNON)}
 # Never tested as features: the time index drifts by construction.
 NEVER_FEATURES = ("step",)
 
@@ -330,7 +333,7 @@ def compute_drift(
 
 
 def judge_windows(reference: Window, current: Window, feature_columns: Sequence[str], **options) -> DriftResult:
-    """The verdicts `ValueDrift` gives on these samples, from the same Evidently stat tests called
+    """The verdicts `ValueDrift` gives on these samples, from the same stat tests (`stattests.py`) called
     directly: a Report draws plotly figures for every column while it runs (about two thirds of its
     time), which the gate does not need. `render_report` draws them from the same samples."""
     test = DriftTest(**options)
@@ -364,6 +367,10 @@ def report_verdicts(
 def _run_report(
     reference_sample: pd.DataFrame, current_sample: pd.DataFrame, feature_columns: Sequence[str], test: DriftTest
 ) -> Snapshot:
+    from evidently import Dataset, Report
+    from evidently.metrics import ValueDrift
+
+    register_rate_ratio_test()
     columns = _checked_arguments(feature_columns, test.label, test.sample_size, test.max_drift_share)
     tested = [c for c in columns if c not in _empty_column_verdicts(reference_sample, current_sample, columns)]
     definition = _data_definition(reference_sample, tested, test.label, test.categorical_columns)
@@ -373,6 +380,22 @@ def _run_report(
         Dataset.from_pandas(current_sample, data_definition=definition),
         Dataset.from_pandas(reference_sample, data_definition=definition),
     )
+
+
+@cache
+def register_rate_ratio_test() -> None:
+    """Make `rate_ratio` a method Evidently's `ValueDrift` knows, once per process, before a Report uses it."""
+    from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
+    from evidently.legacy.core import ColumnType
+
+    test = rate_ratio.RATE_RATIO_TEST
+    described = StatTest(
+        name=test.name,
+        display_name=test.display_name,
+        allowed_feature_types=[ColumnType.Categorical],
+        default_threshold=test.default_threshold,
+    )
+    register_stattest(described, lambda reference, current, _kind, threshold: test.func(reference, current, threshold))
 
 
 def per_slice_summary(
@@ -385,7 +408,7 @@ def per_slice_summary(
 ) -> pd.DataFrame:
     """One row per slice (rows, fraud rate, share drifted, target drift) for a per-day view.
 
-    Cheap because it calls the same Evidently stat tests as the report directly, without building
+    Cheap because it calls the stat tests the report runs (`stattests.py`) directly, without building
     a report and its plots, and samples the reference once (or takes the report's `reference_window`, or
     `compute_drift`'s `reference_sample`); each column's reference values are cleaned and its test chosen
     once, not once per slice. A slice at or below the small-sample size gets no verdict (NaN / None) and a
@@ -450,7 +473,7 @@ def _result(
         columns=column_drifts,
         target=TargetDrift(
             column=test.label,
-            method=get_registered_stattest(test.target_method, ColumnType.Categorical).display_name,
+            method=_target_test(test).display_name,
             score=label_drift.score,
             threshold=label_drift.threshold,
             drifted=label_drift.drifted,
@@ -535,68 +558,101 @@ def _empty_column_verdicts(
     return verdicts
 
 
-def _data_definition(
+def _column_kinds(
     frame: pd.DataFrame, columns: Sequence[str], label: str, categorical_columns: Sequence[str]
-) -> DataDefinition:
+) -> dict[str, stattests.Kind]:
     """Numbers as numerical; codes, strings, booleans and the label as categorical."""
-    numerical = [
-        c
-        for c in columns
+    kinds: dict[str, stattests.Kind] = {
+        c: stattests.NUMERICAL
         if c not in categorical_columns
         and pd.api.types.is_numeric_dtype(frame[c])
         and not pd.api.types.is_bool_dtype(frame[c])
-    ]
-    categorical = [c for c in columns if c not in numerical] + [label]
-    return DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+        else stattests.CATEGORICAL
+        for c in columns
+    }
+    return kinds | {label: stattests.CATEGORICAL}
+
+
+def _data_definition(
+    frame: pd.DataFrame, columns: Sequence[str], label: str, categorical_columns: Sequence[str]
+) -> DataDefinition:
+    """`_column_kinds` as Evidently's DataDefinition."""
+    from evidently import DataDefinition
+
+    kinds = _column_kinds(frame, columns, label, categorical_columns)
+    return DataDefinition(
+        numerical_columns=[c for c, kind in kinds.items() if kind == stattests.NUMERICAL],
+        categorical_columns=[c for c, kind in kinds.items() if kind == stattests.CATEGORICAL],
+    )
+
+
+def _target_test(test: DriftTest) -> stattests.StatTest:
+    if test.target_method not in TARGET_TESTS:
+        raise ValueError(f"target_method {test.target_method!r} is not one of the gate's {sorted(TARGET_TESTS)}")
+    return TARGET_TESTS[test.target_method]
 
 
 class _ColumnTests:
     """The test `ValueDrift` would run on each column against one reference sample, with the same cleaning
     (drop NaN and inf), for many current samples: the reference is cleaned once per column, and Evidently's
-    choice of test is made once where it cannot depend on the current side (a fixed method; more than
-    `EVIDENTLY_SMALL_REFERENCE_ROWS` clean reference values and a category, or more than five distinct
-    numbers: Evidently counts distinct values over both sides together)."""
+    choice of test (`stattests.large_sample_test`) is made once where it cannot depend on the current side (a
+    fixed method; more than `EVIDENTLY_SMALL_REFERENCE_ROWS` clean reference values and a category, or more than
+    five distinct numbers: Evidently counts distinct values over both sides together)."""
 
     def __init__(self, reference_sample: pd.DataFrame, columns: Sequence[str], test: DriftTest) -> None:
         self.columns, self.label, self.test = tuple(columns), test.label, test
         self.reference_sample = reference_sample
-        definition = _data_definition(reference_sample, columns, test.label, test.categorical_columns)
-        self.kinds = {c: ColumnType.Numerical for c in definition.numerical_columns} | {
-            c: ColumnType.Categorical for c in definition.categorical_columns
-        }
+        self.kinds = _column_kinds(reference_sample, columns, test.label, test.categorical_columns)
         self.reference = {c: _clean(reference_sample[c]) for c in (*columns, test.label)}
-        self.chosen: dict[str, StatTest] = {
-            test.label: get_stattest(
-                self.reference[test.label], self.reference[test.label], ColumnType.Categorical, test.target_method
-            )
-        }
+        self.chosen: dict[str, stattests.StatTest] = {test.label: _target_test(test)}
         for column in columns:
             values = self.reference[column]
-            large = len(values) > EVIDENTLY_SMALL_REFERENCE_ROWS
-            if large and (self.kinds[column] == ColumnType.Categorical or values.nunique() > 5):
-                self.chosen[column] = get_stattest(values, values, self.kinds[column], None)
+            many = values.nunique() > stattests.MAX_DISTINCT_AS_CATEGORIES
+            fixed = self.kinds[column] == stattests.CATEGORICAL or many
+            if fixed and (chosen := stattests.large_sample_test(values, values, self.kinds[column])):
+                self.chosen[column] = chosen
 
     def run(self, current_sample: pd.DataFrame) -> dict[str, ColumnDrift]:
         verdicts = _empty_column_verdicts(self.reference_sample, current_sample, self.columns)
         for column in self.columns:
             if column not in verdicts:
-                verdicts[column] = self._one(column, current_sample[column], self.kinds[column], None)
-        verdicts[self.label] = self._one(
-            self.label, current_sample[self.label], ColumnType.Categorical, self.test.target_threshold
-        )
+                verdicts[column] = self._one(column, current_sample[column], None)
+        verdicts[self.label] = self._one(self.label, current_sample[self.label], self.test.target_threshold)
         return verdicts
 
-    def _one(self, column: str, current: pd.Series, kind: ColumnType, threshold: float | None) -> ColumnDrift:
+    def _one(self, column: str, current: pd.Series, threshold: float | None) -> ColumnDrift:
         reference, current = self.reference[column], _clean(current)
-        test = self.chosen.get(column) or get_stattest(reference, current, kind, None)
-        outcome = test(reference, current, kind, threshold)
+        test = self.chosen.get(column) or stattests.large_sample_test(reference, current, self.kinds[column])
+        if test is None:
+            return _small_reference_verdict(column, reference, current, self.kinds[column])
+        outcome = test(reference, current, threshold)
         return ColumnDrift(
             column=column,
             method=test.display_name,
-            score=float(outcome.drift_score),
-            threshold=float(outcome.actual_threshold),
-            drifted=bool(outcome.drifted),
+            score=float(outcome.score),
+            threshold=float(outcome.threshold),
+            drifted=outcome.drifted,
         )
+
+
+def _small_reference_verdict(
+    column: str, reference: pd.Series, current: pd.Series, kind: stattests.Kind
+) -> ColumnDrift:
+    """Evidently's own p-value test (K-S, chi-squared or Z) for a column with at most
+    `EVIDENTLY_SMALL_REFERENCE_ROWS` clean reference values. A sample has more rows than that, so only a mostly
+    missing column gets here: rare enough to import Evidently for rather than write out three more tests."""
+    from evidently.legacy.calculations.stattests import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    test = get_stattest(reference, current, ColumnType(kind), None)
+    outcome = test(reference, current, ColumnType(kind), None)
+    return ColumnDrift(
+        column=column,
+        method=test.display_name,
+        score=float(outcome.drift_score),
+        threshold=float(outcome.actual_threshold),
+        drifted=bool(outcome.drifted),
+    )
 
 
 def _clean(values: pd.Series) -> pd.Series:

@@ -1,4 +1,4 @@
-"""An Evidently stat test for a rare 0/1 rate such as the fraud label: how much did the rate move?
+"""A drift test for a rare 0/1 rate such as the fraud label: how much did the rate move?
 
 Why not Evidently's defaults, measured on simulated BankSim (rate about 1.2 %):
 - Jensen-Shannon (the default for a binary column) and PSI missed a fraud rate that went from
@@ -11,14 +11,14 @@ Why not Evidently's defaults, measured on simulated BankSim (rate about 1.2 %):
 So this test asks for a change that matters *and* is real: the current rate is at least
 `threshold` times the reference rate, or at most 1/threshold of it, and the Z-test's p-value is
 below `SIGNIFICANCE` (which keeps a short window's noise from tripping it). The score is the ratio.
+The gate calls it directly; the Evidently report gets it registered as a stat test (`drift.register_rate_ratio_test`).
 """
 
 from __future__ import annotations
 
 import pandas as pd
-from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
-from evidently.legacy.calculations.stattests.z_stattest import proportions_diff_z_stat_ind, proportions_diff_z_test
-from evidently.legacy.core import ColumnType
+
+from fraud_assets.monitoring import stattests
 
 RATE_RATIO = "rate_ratio"
 DEFAULT_MIN_RATIO = 1.5  # between the natural trend (x0.8 over a window) and a doubled theft rate (x1.7)
@@ -43,15 +43,15 @@ def rate_ratio(reference: pd.Series, current: pd.Series) -> float:
 
 
 def p_value(reference: pd.Series, current: pd.Series) -> float:
-    """Two-sided two-proportion Z-test (Evidently's own implementation); 1 when both rates are equal."""
+    """Two-sided two-proportion Z-test (Evidently's formulas, `stattests.two_proportion_p_value`); 1 when both
+    rates are equal."""
     if rate(reference) == rate(current):
         return 1.0
-    return float(proportions_diff_z_test(proportions_diff_z_stat_ind(reference.dropna(), current.dropna())))
+    return stattests.two_proportion_p_value(reference.dropna(), current.dropna())
 
 
-def _rate_ratio_test(
-    reference_data: pd.Series, current_data: pd.Series, feature_type: ColumnType, threshold: float
-) -> tuple[float, bool]:
+def rate_ratio_test(reference_data: pd.Series, current_data: pd.Series, threshold: float) -> tuple[float, bool]:
+    """The ratio, and whether it moved by `threshold` either way with a p-value below `SIGNIFICANCE`."""
     if threshold <= 1:
         raise ValueError(f"rate ratio: threshold is a factor of change and must be above 1, got {threshold}")
     ratio = rate_ratio(reference_data, current_data)
@@ -59,10 +59,9 @@ def _rate_ratio_test(
     return ratio, bool(moved and p_value(reference_data, current_data) < SIGNIFICANCE)
 
 
-rate_ratio_stat_test = StatTest(
+RATE_RATIO_TEST = stattests.StatTest(
     name=RATE_RATIO,
     display_name=f"Rate ratio (x threshold either way, Z-test p < {SIGNIFICANCE})",
-    allowed_feature_types=[ColumnType.Categorical],
     default_threshold=DEFAULT_MIN_RATIO,
+    func=rate_ratio_test,
 )
-register_stattest(rate_ratio_stat_test, _rate_ratio_test)

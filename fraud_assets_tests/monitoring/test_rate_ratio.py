@@ -9,6 +9,7 @@ from evidently.legacy.calculations.stattests import get_stattest
 from evidently.legacy.core import ColumnType
 
 from fraud_assets.monitoring import rate_ratio
+from fraud_assets.monitoring.drift import register_rate_ratio_test
 
 
 def labels(rows: int, frauds: int) -> pd.Series:
@@ -16,6 +17,7 @@ def labels(rows: int, frauds: int) -> pd.Series:
 
 
 def run(reference: pd.Series, current: pd.Series, threshold: float | None = None):
+    register_rate_ratio_test()
     test = get_stattest(reference, current, ColumnType.Categorical, rate_ratio.RATE_RATIO)
     return test(reference, current, ColumnType.Categorical, threshold)
 
