@@ -101,7 +101,7 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
     deps=[DRIFT_REFERENCE],
     group_name="monitoring",
     op_tags=k8s_op_tags("monitoring"),
-    kinds={"evidently"},
+    kinds={"scipy"},
     owners=["team:fraud-ml"],
     code_version="1",
     automation_condition=refresh_when_upstream_passes_without(DRIFT_REFERENCE),

@@ -145,7 +145,7 @@ def drift_since_reference(
     sample is its share of the side's rows, per label, its rows picked by content and seed), never
     concatenated; the outcome keeps both samples so that `drift_report_html` can draw Evidently's report
     of the very rows that were judged."""
-    # Imported here: Evidently takes seconds to import.
+    # Imported here: the tests import SciPy, which loading the definitions must not (test_import_graph.py).
     from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE, DriftTest, judge_windows
 
     slice_ids = sorted(features, key=lambda k: (_step(k), k))
