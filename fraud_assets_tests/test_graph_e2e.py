@@ -13,23 +13,15 @@ from fraud_assets import registry
 from fraud_assets.cli import main
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.demo import DEMO_DRIFT, land_and_refresh, sample_prediction
-from fraud_assets.deployment.deployer import LocalDeployer
 from fraud_assets.lineage import render, serving_lineage
 from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.simulation.simulator import Drift
 from fraud_assets.storage import sha256_bytes
 
-PORT = 9317
-
 
 @pytest.fixture
-def deployer(home, monkeypatch):
-    monkeypatch.delenv("FRAUD_MIN_F1", raising=False)
-    deployer = LocalDeployer(port=PORT, workers=1)
-    try:
-        yield deployer
-    finally:
-        deployer.stop()
+def deployer(start_local_deployer):
+    return start_local_deployer("on")
 
 
 def champion(alias=registry.CHAMPION):
@@ -87,8 +79,6 @@ def test_deploy_redeploy_and_every_gate_blocking(deployer, monkeypatch):
         assert len(runs) == 4 and set(runs["status"]) == {"FINISHED"}, runs[["run_id", "status"]]
 
         # Rollback: the previous champion serves again and the aliases follow.
-        monkeypatch.setenv("FRAUD_DEPLOY_PORT", str(PORT))
-        monkeypatch.setenv("FRAUD_DEPLOY_WORKERS", "1")
-        assert main(["rollback"]) == 0
+        assert main(["rollback"]) == 0  # on the fixture's port (FRAUD_DEPLOY_PORT) with one worker
         assert deployer.status()["model_version"] == "1"
         assert champion() == 1 and champion(registry.PREVIOUS_CHAMPION) == 2
