@@ -191,7 +191,7 @@ def log_and_register(
         input_example = input_example.loc[:, list(model.feature_names_in_)].astype(np.float64)
         with tempfile.TemporaryDirectory(prefix="fraud-model-") as tmp:
             local = Path(tmp) / MODEL_ARTIFACT
-            with _classes_pickled_by_value():
+            with _classes_pickled_by_value(), _pins_not_rechecked():
                 # cloudpickle, not MLflow's default skops: skops refuses to load types it was not
                 # told to trust (our classifier, HGB internals). And by value, not by reference as
                 # pickle stores importable classes: model.pkl then carries FraudClassifier's code and
@@ -394,6 +394,19 @@ def _classes_pickled_by_value() -> Iterator[None]:
         yield
     finally:
         cloudpickle.unregister_pickle_by_value(fraud_assets.training)
+
+
+@contextmanager
+def _pins_not_rechecked() -> Iterator[None]:
+    """`model_requirements()` pins the versions this very process runs (and MLflow adds its own), so MLflow's check
+    that the environment satisfies them cannot fail; it first maps every installed distribution to its modules,
+    1-3 s of each training run. MLflow has no switch for it (MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK skips another)."""
+    from unittest import mock
+
+    from mlflow.utils import environment
+
+    with mock.patch.object(environment, "warn_dependency_requirement_mismatches", lambda requirements: None):
+        yield
 
 
 def _run_tags(tags: Mapping[str, str]) -> dict[str, str]:

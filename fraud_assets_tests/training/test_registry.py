@@ -87,6 +87,17 @@ def test_round_trip_gives_identical_predictions(home, register, trained, evaluat
     assert run.info.artifact_uri.startswith((home / "mlflow" / "artifacts").as_uri())
 
 
+def test_registering_does_not_rescan_the_installed_packages(home, register, monkeypatch):
+    """The model's pins are the running versions: MLflow's check of them against the environment (which maps
+    every installed distribution first, seconds per training run) is skipped."""
+    from mlflow.utils import requirements_utils
+
+    checked = []
+    monkeypatch.setattr(requirements_utils, "_check_requirement_satisfied", checked.append)
+    register()
+    assert checked == []
+
+
 def test_artifact_loads_without_the_project_code(home, register, trained):
     version = register()
     local = registry.download_version(version.name, version.version, home / "download")
