@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from dagster import AssetCheckKey, AssetRecordsFilter, DagsterInstance
+from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
 from fraud_assets.asset_keys import (
     CHAMPION_GATE,
@@ -70,9 +71,14 @@ def unmet_in(instance: DagsterInstance, version: int | str, training_slices: Seq
 
 
 def _latest_verdict(instance: DagsterInstance, key: AssetCheckKey) -> GateVerdict:
-    record = instance.get_latest_asset_check_evaluation_record(key)
+    """The gate's latest completed evaluation. A run that planned the check and has not evaluated it says nothing
+    yet: a landing run queued behind this one plans its checks when it is created, and one that failed before
+    them never evaluates them; taking its plan for the latest word refused a deploy whose gates had passed."""
+    (record,) = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+    ) or [None]
     evaluation = record.event.asset_check_evaluation if record and record.event else None
-    if evaluation is None:  # never evaluated, or planned in a run that has not evaluated it (yet)
+    if evaluation is None:  # never evaluated
         return GateVerdict(_name(key), None)
     version = evaluation.metadata.get(MODEL_VERSION)
     return GateVerdict(

@@ -10,14 +10,14 @@ rollback to v1, which passed when it was deployed, is allowed.
 from __future__ import annotations
 
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetCheckResult, AssetCheckSpec, DagsterInstance, MaterializeResult, asset, materialize
 from threadpoolctl import threadpool_limits
 
 from fraud_assets import registry
-from fraud_assets.asset_keys import MODEL_DEPLOYMENT
+from fraud_assets.asset_keys import MODEL_DEPLOYMENT, MODEL_EVALUATION
 from fraud_assets.cli import main
 from fraud_assets.demo import DOWNSTREAM, INGEST, QUIET, land_and_refresh
-from fraud_assets.deployment_gates import DRIFT_GATES, EVALUATION_GATES, GateVerdict, unmet
+from fraud_assets.deployment_gates import DRIFT_GATES, EVALUATION_GATES, MODEL_VERSION, GateVerdict, unmet, unmet_in
 from fraud_assets.resources import MetricBoundsResource, graph_resources
 
 EVALUATION = [f"model_evaluation:{key.name}" for key in EVALUATION_GATES]
@@ -58,6 +58,29 @@ def test_a_gate_never_evaluated_is_not_passed():
     verdicts = passing()
     verdicts[-1] = GateVerdict(DRIFT[-1], None)
     assert unmet(verdicts, 3, DATA_AT) == [f"{DRIFT[-1]}: no completed evaluation"]
+
+
+def test_a_check_planned_but_not_evaluated_does_not_hide_the_last_evaluation():
+    """A landing run queued behind the one deploying plans its checks when it is created, and a run that fails
+    before its checks never evaluates them: the last completed evaluations still decide (the bug: a burst of
+    landed days refused the first run's deploy, "no completed evaluation", while the next run waited)."""
+    gates = [key.name for key in EVALUATION_GATES]
+    fail_before_checks = []
+
+    @asset(key=MODEL_EVALUATION, check_specs=[AssetCheckSpec(name, asset=MODEL_EVALUATION) for name in gates])
+    def model_evaluation_stand_in():
+        if fail_before_checks:
+            raise RuntimeError("failed before its checks")
+        return MaterializeResult(
+            check_results=[AssetCheckResult(check_name=n, passed=True, metadata={MODEL_VERSION: "3"}) for n in gates]
+        )
+
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize([model_evaluation_stand_in], instance=instance).success
+        fail_before_checks.append(True)
+        assert not materialize([model_evaluation_stand_in], instance=instance, raise_on_error=False).success
+        problems = unmet_in(instance, 3, [])
+    assert [p for p in problems if p.startswith("model_evaluation")] == [], problems
 
 
 def error_messages(error) -> str:
