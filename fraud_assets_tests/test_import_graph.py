@@ -121,22 +121,28 @@ def test_import_chains_name_who_loaded_a_package():
     assert import_chains(log, {"mlflow"}) == {"mlflow": ["fraud_assets.x", "fraud_assets.registry", "mlflow"]}
 
 
-def test_the_code_location_loads_no_step_only_library():
-    probe = (
-        "import json, sys\n"
-        "import fraud_assets.definitions\n"
-        "print(json.dumps(sorted({m.partition('.')[0] for m in sys.modules} & set(sys.argv[1:]))))"
-    )
+def run_probe(probe: str, *args: str) -> tuple[list, str]:
+    """Run `probe` in a fresh interpreter with `-X importtime`: the JSON list its last line prints, and the
+    import-time log (stderr) that `import_chains` reads."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", probe, *STEP_ONLY_LIBRARIES],
+        [sys.executable, "-X", "importtime", "-c", probe, *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=PACKAGE.parent,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    chains = import_chains(done.stderr, set(loaded))
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def test_the_code_location_loads_no_step_only_library():
+    probe = (
+        "import json, sys\n"
+        "import fraud_assets.definitions\n"
+        "print(json.dumps(sorted({m.partition('.')[0] for m in sys.modules} & set(sys.argv[1:]))))"
+    )
+    loaded, importtime_log = run_probe(probe, *STEP_ONLY_LIBRARIES)
+    chains = import_chains(importtime_log, set(loaded))
     assert not loaded, "loading fraud_assets.definitions imported:\n" + "\n".join(
         f"  {package}: {' -> '.join(chains.get(package, ['?']))}" for package in loaded
     )
@@ -160,14 +166,6 @@ def test_the_drift_gate_runs_without_importing_evidently():
         "assert len(result.columns) == 2, result\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.partition('.')[0] == 'evidently')))"
     )
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", probe],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=PACKAGE.parent,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    chain = import_chains(done.stderr, {"evidently"}).get("evidently", ["?"])
+    loaded, importtime_log = run_probe(probe)
+    chain = import_chains(importtime_log, {"evidently"}).get("evidently", ["?"])
     assert not loaded, "the drift gate imported Evidently: " + " -> ".join(chain)
