@@ -150,9 +150,8 @@ def drift_since_reference(
 
     slice_ids = sorted(features, key=lambda k: (_step(k), k))
     ref_keys, cur_keys, basis = reference_and_current(slice_ids, accepted)
-    read = {k: features[k] for k in (*ref_keys, *cur_keys)}  # once each: `features` may read on every access
+    read = {k: features[k] for k in cur_keys}  # once each: `features` may read on every access
     current_rows = sum(len(read[k]) for k in cur_keys)
-    reference_rows = sum(len(read[k]) for k in ref_keys)
     outcome: dict[str, Any] = dict(
         reference_slices=ref_keys, current_slices=cur_keys, basis=basis, current_rows=current_rows
     )
@@ -167,6 +166,8 @@ def drift_since_reference(
             "next days bring them"
         )
         return DriftOutcome(**outcome, result=None, verdict=why, rows_missing=missing)
+    read |= {k: features[k] for k in ref_keys}  # only now: a run with nothing new to judge reads no reference
+    reference_rows = sum(len(read[k]) for k in ref_keys)
     if reference_rows < MIN_ROWS_PER_SIDE:
         why = (
             f"the reference has only {reference_rows:,} rows (Evidently needs more than {MIN_ROWS_PER_SIDE - 1} "
