@@ -2,7 +2,7 @@
 
 The frame is cut once by step (see `split`); the model gets the training rows plus a mask of the
 calibration rows, and the validation rows are kept aside for evaluation and the gates. Only the
-rows and columns a window needs are copied out of the frame, which may hold float32 features.
+rows and columns a window needs are copied out of the frame, as float32 (`narrowed`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 
 STEP = "step"
 LABEL = "fraud"
+# What the windows hold features in. Float32 keeps 7 significant digits, finer than any feature needs (amounts have
+# cents), at half float64's memory: at 10x BankSim, all history in float64 is ~1.8 GB before any copy.
+WINDOW_DTYPE = np.float32
+
+
+def narrowed(frame: pd.DataFrame, feature_columns: Sequence[str]) -> pd.DataFrame:
+    """`frame` with its feature columns as `WINDOW_DTYPE`: what the windows hold, so a caller that gathers many
+    slices can narrow each one as it reads it instead of holding them all in float64."""
+    return frame.astype(dict.fromkeys(feature_columns, WINDOW_DTYPE), copy=False)
 
 
 @dataclass(frozen=True)
@@ -59,10 +68,10 @@ def step_windows(
     labels = frame[LABEL].to_numpy()
     return TrainingWindows(
         split=split,
-        X_train=frame.loc[masks.training, columns].reset_index(drop=True),
+        X_train=narrowed(frame.loc[masks.training, columns].reset_index(drop=True), columns),
         y_train=labels[masks.training],
         calibration_mask=masks.calibration[masks.training],
-        X_validation=frame.loc[masks.validation, columns].reset_index(drop=True),
+        X_validation=narrowed(frame.loc[masks.validation, columns].reset_index(drop=True), columns),
         y_validation=labels[masks.validation],
     )
 

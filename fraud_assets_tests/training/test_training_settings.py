@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 from dagster import build_asset_context
 from mlflow.tracking import MlflowClient
 from upath import UPath
 
 from fraud_assets import registry
 from fraud_assets.assets.training import fraud_model
+from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.storage import StoredPartitions, atomic_write_bytes, frame_to_parquet_bytes
+from fraud_assets.training.train import train_model
 
 
 def materialize_fraud_model(frame, by_slice=None):
@@ -65,3 +68,16 @@ def test_only_the_window_and_validation_slices_are_read_and_named(home, frame, t
     assert candidate.training_slices == tuple(read)
     assert registry.training_slices(candidate.registered.name, candidate.registered.version) == read
     assert candidate.training_rows == int(frame["step"].between(6, 9).sum())
+
+
+def test_the_windows_hold_float32_and_the_fit_is_the_one_on_the_whole_frame(home, frame, monkeypatch):
+    monkeypatch.setenv("FRAUD_TRAINING_WINDOW", "all")
+    candidate = materialize_fraud_model(frame).value
+    assert set(candidate.X_validation.dtypes) == {np.dtype(np.float32)}  # half float64's memory at 10x
+
+    whole = train_model(frame, FEATURE_COLUMNS, CATEGORICAL_FEATURES)  # the float64 frame at once
+    served = registry.load_version(candidate.registered.name, candidate.registered.version)
+    assert served.threshold == whole.model.threshold
+    np.testing.assert_array_equal(
+        served.predict_proba(candidate.X_validation), whole.model.predict_proba(whole.windows.X_validation)
+    )
