@@ -84,6 +84,7 @@ def test_each_group_step_pod_gets_its_size(group):
     assert container.resources.limits == expected["limits"]
     env = {e.name: e.value for e in container.env}
     assert int(env["OMP_NUM_THREADS"]) == max(1, int(parse_quantity(expected["requests"]["cpu"])))
+    assert env["FRAUD_TRAINING_THREADS"] == env["OMP_NUM_THREADS"]
     assert env["DAGSTER_HOME"] == instance_config()["run_launcher"]["config"]["dagster_home"]
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from dagster import build_asset_context
 from mlflow.tracking import MlflowClient
+from threadpoolctl import threadpool_info
 from upath import UPath
 
 from fraud_assets import registry
 from fraud_assets.assets.training import fraud_model
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.storage import StoredPartitions, atomic_write_bytes, frame_to_parquet_bytes
+from fraud_assets.training.model import FraudClassifier
 from fraud_assets.training.train import train_model
 
 
@@ -81,3 +84,17 @@ def test_the_windows_hold_float32_and_the_fit_is_the_one_on_the_whole_frame(home
     np.testing.assert_array_equal(
         served.predict_proba(candidate.X_validation), whole.model.predict_proba(whole.windows.X_validation)
     )
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_fit_uses_fraud_training_threads(home, frame, monkeypatch, threads):
+    monkeypatch.setenv("FRAUD_TRAINING_THREADS", str(threads))
+    seen, fit = [], FraudClassifier.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"})
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(FraudClassifier, "fit", recording_fit)
+    materialize_fraud_model(frame)
+    assert seen == [{threads}]
