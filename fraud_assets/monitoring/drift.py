@@ -296,7 +296,11 @@ class DriftTest:
         rows = sum(len(frame) for frame in slices.values())
         if rows < MIN_ROWS_PER_SIDE:
             _check_frame(side, pd.DataFrame(columns=[*columns, self.label]), columns, self.label)
-        chosen = {name: frame.loc[:, [*columns, self.label]] for name, frame in slices.items()}
+        wanted = [*columns, self.label]
+        # a slice read as just these columns is used as it is: a copy of each costs a fifth of the step at 10x
+        chosen = {
+            name: frame if list(frame.columns) == wanted else frame.loc[:, wanted] for name, frame in slices.items()
+        }
         frauds = sum(int(frame[self.label].sum()) for frame in slices.values())
         return Window(sample_slices(chosen, self.sample_size, self.seed, self.label), rows, frauds / rows)
 
