@@ -49,4 +49,7 @@ class StorageLayout:
 
     def slice_digest_path(self, partition: str) -> UPath:
         """A stored slice's digest, kept with the version of the file it was computed from (`storage.StoredSlices`)."""
-        return self.base / SLICE_DIGEST_DIR / f"{partition}.json"
+        return self.slice_digests_dir() / f"{partition}.json"
+
+    def slice_digests_dir(self) -> UPath:
+        return self.base / SLICE_DIGEST_DIR

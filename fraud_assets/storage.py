@@ -17,6 +17,7 @@ import typing
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -70,8 +71,22 @@ class StoredSlices:
 
     layout: StorageLayout
 
+    # A day's features ask for every earlier slice's existence and digest; building a UPath per slice cost more than
+    # the file system calls (0.15 s a day at 170 days of history), so those two go by the file system's own paths.
+    @cached_property
+    def _fs(self) -> Any:
+        return self.layout.base.fs
+
+    @cached_property
+    def _slices_dir(self) -> str:
+        return self.layout.partitions_dir(TRANSACTION_SLICES).path
+
+    @cached_property
+    def _digests_dir(self) -> str:
+        return self.layout.slice_digests_dir().path
+
     def slice_exists(self, partition: str) -> bool:
-        return self.layout.partition_path(TRANSACTION_SLICES, partition).exists()
+        return self._fs.exists(f"{self._slices_dir}/{partition}.parquet")
 
     def read_slice(self, partition: str) -> pd.DataFrame:
         return read_parquet(self.layout.partition_path(TRANSACTION_SLICES, partition))
@@ -80,14 +95,15 @@ class StoredSlices:
         """The slice's digest, computed once per version of its file (fsspec's `ukey`: size, time, inode...):
         a day's features check the digests of every earlier day, and reading them all would make a day
         cost more the more history there is."""
-        path = self.layout.partition_path(TRANSACTION_SLICES, partition)
-        version = path.fs.ukey(path.path)
-        kept = self.layout.slice_digest_path(partition)
-        if kept.exists():
-            known = json.loads(kept.read_text())
-            if known.get("slice_version") == version:
-                return known["digest"]
+        version = self._fs.ukey(f"{self._slices_dir}/{partition}.parquet")
+        try:
+            known = json.loads(self._fs.cat_file(f"{self._digests_dir}/{partition}.json"))
+        except FileNotFoundError:
+            known = {}
+        if known.get("slice_version") == version:
+            return known["digest"]
         digest = slice_digest(self.read_slice(partition))
+        kept = self.layout.slice_digest_path(partition)
         atomic_write_bytes(kept, json.dumps({"slice_version": version, "digest": digest}).encode())
         return digest
 
