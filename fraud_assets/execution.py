@@ -82,6 +82,12 @@ K8S_RESOURCES: Mapping[str, Mapping[str, Any]] = {
 }
 
 
+# Of the steps ready to run, the in-process executor runs the highest `dagster/priority` first (ties: as planned).
+# Training and its evaluation go before the drift gate, so a candidate that passes its metric gates is staged (its
+# server starting) while the drift gate runs.
+BEFORE_THE_DRIFT_GATE = {"dagster/priority": "1"}
+
+
 def k8s_op_tags(group: str) -> dict[str, str]:
     """`op_tags=` for an asset of `group`: the pod size dagster-k8s applies to its step.
 

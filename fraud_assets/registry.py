@@ -16,7 +16,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -261,11 +261,14 @@ def manifest_sha256(name: str, version: int | str, uri: str | None = None) -> st
 def download_version(name: str, version: int | str, dst: str | Path, uri: str | None = None) -> Path:
     """A version's model folder, downloaded into a fresh folder and verified against the registered
     manifest, then put at `dst` (replacing what was there); nothing is unpickled. A folder that
-    fails verification is removed and `dst` left as it was."""
+    fails verification is removed and `dst` left as it was. A `dst` that already verifies is kept as it
+    is (a server staged from it may be reading it)."""
     import mlflow
 
     expected = manifest_sha256(name, version, uri)
     dst = Path(dst)
+    if (kept := _verified_copy(dst, expected)) is not None:
+        return kept
     dst.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{dst.name}-", dir=dst.parent))
     try:
@@ -280,6 +283,15 @@ def download_version(name: str, version: int | str, dst: str | Path, uri: str | 
         shutil.rmtree(fresh, ignore_errors=True)
         raise
     return dst / local.relative_to(fresh)
+
+
+def _verified_copy(dst: Path, expected: str) -> Path | None:
+    """The model folder under `dst` if it matches the manifest digest `expected` (None otherwise)."""
+    for folder in (dst, *(p.parent for p in dst.glob(f"*/{model_artifact.MANIFEST_FILE}"))):
+        with suppress(model_artifact.ModelIntegrityError, OSError):
+            model_artifact.verify(folder, expected)
+            return folder
+    return None
 
 
 def verify_version(name: str, version: int | str, uri: str | None = None) -> None:

@@ -61,6 +61,13 @@ def deploy_candidate(
     return done
 
 
+def stage_candidate(deployer: ModelDeployer, name: str, version: int) -> None:
+    """Start serving `version` without traffic where the target gains from it (`ModelDeployer.stage`): a candidate
+    whose metric gates passed, while its drift gates are still judged, so that its deploy only moves traffic."""
+    if deployer.stages:
+        deployer.stage(bundle_for(name, version))
+
+
 def rollback(deployer: ModelDeployer, name: str, version: int | None = None) -> Release:
     """Redeploy `version`, or the previous champion when none is given; only a version that passed
     its gates when it was deployed."""

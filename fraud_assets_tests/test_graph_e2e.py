@@ -5,6 +5,8 @@ three clean days → v2 replaces it; bounds out of reach → the metric gates bl
 the drift gates block; v2 keeps serving throughout.
 """
 
+import json
+
 import mlflow
 import pytest
 from dagster import DagsterInstance
@@ -13,6 +15,7 @@ from fraud_assets import registry
 from fraud_assets.cli import main
 from fraud_assets.data.warehouse import Warehouse
 from fraud_assets.demo import DEMO_DRIFT, land_and_refresh, sample_prediction
+from fraud_assets.deployment import local, processes
 from fraud_assets.lineage import render, serving_lineage
 from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.simulation.simulator import Drift
@@ -49,6 +52,7 @@ def test_deploy_redeploy_and_every_gate_blocking(deployer, monkeypatch):
         assert "f1 = " in blocked.check_messages["min_f1"] and "0.9990" in blocked.check_messages["min_f1"]
         assert blocked.checks["drift_share_within_limit"] and blocked.checks["no_target_drift"], blocked.check_messages
         assert blocked.deployed_version is None and blocked.serving_version == "2" and champion() == 2
+        assert not local.staged_path().exists()  # a candidate is staged only once its metric gates pass
 
         # Drifted days (thefts doubled and amounts 1.5x since two days before they land): the target
         # drift gate blocks; a few days of 1.5x amounts move the short-window features but not
@@ -60,6 +64,9 @@ def test_deploy_redeploy_and_every_gate_blocking(deployer, monkeypatch):
         assert drifted.checks["no_target_drift"] is False, drifted.check_messages
         assert "amount" in drifted.check_messages["drift_share_within_limit"], drifted.check_messages
         assert drifted.deployed_version is None and drifted.serving_version == "2" and champion() == 2
+        # Its metric gates passed, so its server was staged while the drift gates ran; it waits, taking no traffic.
+        staged = json.loads(local.staged_path().read_text())
+        assert staged["for"]["version"] == "4" and processes.is_running(local._ref(staged["server"]))
         assert 0.0 <= sample_prediction(deployer.status()["url"], first.candidate)["fraud_probability"] <= 1.0
 
         # Lineage: from what serves back to the landed files, their hashes, the run and its gates.
@@ -82,3 +89,4 @@ def test_deploy_redeploy_and_every_gate_blocking(deployer, monkeypatch):
         assert main(["rollback"]) == 0  # on the fixture's port (FRAUD_DEPLOY_PORT) with one worker
         assert deployer.status()["model_version"] == "1"
         assert champion() == 1 and champion(registry.PREVIOUS_CHAMPION) == 2
+        assert processes.group_members(staged["server"]["pid"]) == []  # a deploy of another version stopped it

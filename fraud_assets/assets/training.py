@@ -15,11 +15,12 @@ from dagster import (
     asset,
 )
 
-from fraud_assets import metadata_links, settings
+from fraud_assets import metadata_links, release, settings
 from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MODEL_DEPLOYMENT, MODEL_EVALUATION
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
+from fraud_assets.deployment.deployer import ModelDeployer
 from fraud_assets.deployment_gates import MODEL_VERSION
-from fraud_assets.execution import k8s_op_tags, records_peak_memory, training_threads
+from fraud_assets.execution import BEFORE_THE_DRIFT_GATE, k8s_op_tags, records_peak_memory, training_threads
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.storage import atomic_write_bytes
@@ -32,7 +33,7 @@ from fraud_assets.training.report import curves_markdown, gates_markdown
     ins=every_features_partition(columns=INPUT_COLUMNS),
     required_resource_keys={"mlflow"},
     group_name="training",
-    op_tags=k8s_op_tags("training"),
+    op_tags={**k8s_op_tags("training"), **BEFORE_THE_DRIFT_GATE},
     kinds={"scikit-learn", "mlflow"},
     owners=["team:fraud-ml"],
     code_version="1",
@@ -84,7 +85,7 @@ def fraud_model(
 
 @asset(
     group_name="training",
-    op_tags=k8s_op_tags("training"),
+    op_tags={**k8s_op_tags("training"), **BEFORE_THE_DRIFT_GATE},
     kinds={"scikit-learn"},
     owners=["team:fraud-ml"],
     code_version="1",
@@ -110,12 +111,15 @@ def fraud_model(
     automation_condition=refresh_when_upstream_passes(),
 )
 @records_peak_memory
-def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsResource):
+def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsResource, model_deployer: ModelDeployer):
     """The candidate's seven metrics (the original pipeline's), threshold and confusion matrix, with each
-    deployment gate as a blocking check (importances and curves come later, from `model_diagnostics`)."""
+    deployment gate as a blocking check (importances and curves come later, from `model_diagnostics`).
+    A candidate that passes them is staged (its server started without traffic) while the drift gates run."""
     with training_threads():  # scores the champion on the validation window
         judgement = judge(fraud_model, metric_bounds.bounds())
     evaluation, registered = fraud_model.evaluation, fraud_model.registered
+    if all(gate.passed for gate in judgement.gates):
+        release.stage_candidate(model_deployer, registered.name, registered.version)
     summary = {
         "model_version": registered.version,
         "metrics": evaluation.metrics,

@@ -20,12 +20,17 @@ class ModelDeployer(PlainConfig, ABC):
     """Deploys a ModelBundle and reports or stops what serves it."""
 
     target: ClassVar[str]
+    stages: ClassVar[bool] = False  # whether `stage` does anything
 
     @abstractmethod
     def deploy(
         self, bundle: ModelBundle, canary: ModelBundle | None = None, canary_traffic: int = 0
     ) -> DeploymentResult:
         """Serve `bundle` (and where the target can, `canary` on `canary_traffic` percent)."""
+
+    def stage(self, bundle: ModelBundle) -> None:
+        """Start serving `bundle` ahead of its deploy, without traffic, where the target gains from it (a local
+        server's start is most of a deploy; Kubernetes rolls a SeldonDeployment out itself): nothing by default."""
 
     @abstractmethod
     def status(self) -> dict | None:
@@ -38,6 +43,7 @@ class ModelDeployer(PlainConfig, ABC):
 
 class _Local(ModelDeployer):
     target: ClassVar[str] = "local"
+    stages: ClassVar[bool] = True
 
     def deploy(
         self, bundle: ModelBundle, canary: ModelBundle | None = None, canary_traffic: int = 0
@@ -45,6 +51,9 @@ class _Local(ModelDeployer):
         if canary is not None:
             raise ValueError("model deployer: canary releases need the kubernetes target")
         return local.deploy(bundle, self.plain())
+
+    def stage(self, bundle: ModelBundle) -> None:
+        local.stage(bundle, self.plain())
 
     def status(self) -> dict | None:
         return local.status()

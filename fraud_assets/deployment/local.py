@@ -9,7 +9,10 @@ Layout (all loopback, all recorded in $FRAUD_ASSETS_HOME/serving/record.json):
 A deploy starts the new server on private ports, waits until every worker has loaded and warmed
 the model, smoke-tests it (a prediction with shuffled feature names, a request that must get a
 400), only then switches the front, checks the new version answers on the stable URL, drains the
-old server and stops its whole process group. If the new server fails to start or answer, it is
+old server and stops its whole process group. A server can be *staged* ahead of its deploy
+(`stage`): started for a bundle while its last gates are still judged, never sent traffic; the
+deploy of that bundle then takes it over (verified the same way), and any other deploy, a new stage
+or `stop()` stops it. Its start (imports, model load, warm-up) is most of a deploy's time. If the new server fails to start or answer, it is
 stopped, the old one never stops serving, and DeployError gives the root cause from the new
 server's log. Servers and front are session leaders: they outlive the Dagster run that started
 them, and `stop()` (or `fraud-assets serve stop`) ends them.
@@ -27,10 +30,12 @@ import fcntl
 import json
 import re
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +82,10 @@ def record_path() -> Path:
     return serving_dir() / "record.json"
 
 
+def staged_path() -> Path:
+    return serving_dir() / "staged.json"
+
+
 def control_path() -> Path:
     return front.check_control_path(serving_dir() / "front.sock")
 
@@ -97,8 +106,9 @@ def status() -> dict | None:
 
 
 def stop() -> dict | None:
-    """Stop the front and the model server (whole process groups); returns what was stopped."""
+    """Stop the front and the model server (whole process groups), and a staged server; returns what served."""
     with _deploy_lock():
+        _stop_staged(LocalSettings())
         record = _read_record()
         if record is None:
             return None
@@ -108,13 +118,24 @@ def stop() -> dict | None:
         return record
 
 
+def stage(bundle: ModelBundle, config: LocalSettings = LocalSettings()) -> dict:
+    """Start `bundle`'s server without waiting for it and without moving traffic, so that its deploy (once the
+    remaining gates pass) finds it loaded; returns the staged server's record. One staged server at most: the
+    one staged before is stopped."""
+    with _deploy_lock():
+        _stop_staged(config)
+        _process, _server, info = _spawn_server(bundle, config)
+        atomic_write_bytes(staged_path(), json.dumps({"for": _staged_key(bundle, config), "server": info}).encode())
+        return info
+
+
 def deploy(bundle: ModelBundle, config: LocalSettings = LocalSettings()) -> DeploymentResult:
     """Serve `bundle` at `config.url`, replacing the current server without dropping a request."""
     with _deploy_lock():
         previous = _read_record()
         if _running_front(previous, config) is None:
             _check_port_free(config)  # before spending a server start on it
-        server, server_info = _start_verified_server(bundle, config)
+        server, server_info = _take_staged(bundle, config) or _start_verified_server(bundle, config)
         try:
             front_info, old_server = _move_traffic(previous, server_info, config, bundle)
         except Exception:
@@ -144,6 +165,48 @@ def deploy(bundle: ModelBundle, config: LocalSettings = LocalSettings()) -> Depl
 
 
 def _start_verified_server(bundle: ModelBundle, config: LocalSettings) -> tuple[ProcessRef, dict]:
+    process, server, info = _spawn_server(bundle, config)
+    _verify_server(server, info, bundle, config, lambda: process.poll() is not None and f"code {process.returncode}")
+    return server, info
+
+
+def _take_staged(bundle: ModelBundle, config: LocalSettings) -> tuple[ProcessRef, dict] | None:
+    """The staged server, verified as a new one is, when it was staged for `bundle` with these settings and still
+    runs; a server staged for anything else is stopped (and None returned)."""
+    staged = _read_json(staged_path())
+    if staged is None:
+        return None
+    staged_path().unlink()
+    server, info = _ref(staged["server"]), staged["server"]
+    if staged["for"] != _staged_key(bundle, config) or not processes.is_running(server):
+        processes.stop_group(server, config.stop_timeout_s)
+        return None
+    _verify_server(server, info, bundle, config, lambda: not processes.is_running(server) and "its process group")
+    return server, info
+
+
+def _stop_staged(config: LocalSettings) -> None:
+    staged = _read_json(staged_path())
+    if staged is not None:
+        processes.stop_group(_ref(staged["server"]), config.stop_timeout_s)
+        staged_path().unlink()
+
+
+def _staged_key(bundle: ModelBundle, config: LocalSettings) -> dict:
+    """What a staged server must have been started for to be taken over by a deploy."""
+    return {
+        "model_dir": bundle.model_dir,
+        "sha256": bundle.sha256,
+        "name": bundle.name,
+        "version": bundle.version,
+        "host": config.host,
+        "workers": config.workers,
+        "grpc": config.grpc,
+    }
+
+
+def _spawn_server(bundle: ModelBundle, config: LocalSettings) -> tuple[subprocess.Popen, ProcessRef, dict]:
+    """Start a server for `bundle` on free private ports; returns at once (see `_verify_server`)."""
     from fraud_assets.deployment.seldon_model import MODEL_CLASS
 
     http_port, metrics_port, grpc_port = _free_ports(config.host, 3, avoid=config.port)
@@ -178,14 +241,21 @@ def _start_verified_server(bundle: ModelBundle, config: LocalSettings) -> tuple[
         "model_dir": bundle.model_dir,
         "log": str(log_path),
     }
-    base = f"http://{config.host}:{http_port}"
+    return process, server, info
+
+
+def _verify_server(
+    server: ProcessRef, info: dict, bundle: ModelBundle, config: LocalSettings, exited: Callable[[], str | bool]
+) -> None:
+    """Wait until the server's workers are healthy and smoke-test it; stop it and raise DeployError if either fails.
+    `exited` says how the server ended (false while it runs)."""
+    base = f"http://{config.host}:{info['http_port']}"
     try:
-        _wait_until_healthy(process, base, config.start_timeout_s, log_path)
+        _wait_until_healthy(exited, base, config.start_timeout_s, Path(info["log"]))
         smoke_test(base, bundle)
     except Exception as e:
         processes.stop_group(server, config.stop_timeout_s)
         raise DeployError(f"{bundle.name} version {bundle.version} was not deployed: {e}") from e
-    return server, info
 
 
 def _server_env(bundle: ModelBundle, host: str) -> dict[str, str]:
@@ -341,11 +411,11 @@ def post_json(url: str, payload: dict, timeout: float = 5.0) -> tuple[int, dict]
         return e.code, json.loads(e.read() or b"{}")
 
 
-def _wait_until_healthy(process, base_url: str, timeout: float, log_path: Path) -> None:
+def _wait_until_healthy(exited: Callable[[], str | bool], base_url: str, timeout: float, log_path: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DeployError(f"the model server exited with code {process.returncode}: {_tail(log_path)}")
+        if how := exited():
+            raise DeployError(f"the model server exited with {how}: {_tail(log_path)}")
         if _get_ok(base_url + HEALTH_PATH):
             return
         time.sleep(0.1)
@@ -392,8 +462,12 @@ def _ref(info: dict | None) -> ProcessRef | None:
 
 
 def _read_record() -> dict | None:
+    return _read_json(record_path())
+
+
+def _read_json(path: Path) -> dict | None:
     try:
-        return json.loads(record_path().read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
         return None
 

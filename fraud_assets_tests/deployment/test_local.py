@@ -322,3 +322,42 @@ def test_front_port_taken_by_someone_else_fails_cleanly(clean_serving, toy_model
         with pytest.raises(DeployError, match=r"127\.0\.0\.1:.* is taken by another process"):
             local.deploy(bundle_for(*toy_models["v1"], "1"), config)
     assert local.status() is None
+
+
+def test_a_staged_server_takes_no_traffic_until_its_deploy_takes_it_over(clean_serving, toy_models):
+    config = settings(free_port())
+    local.deploy(bundle_for(*toy_models["v1"], "1"), config)
+    v2 = bundle_for(*toy_models["v2"], "2", threshold=0.3)
+
+    staged = local.stage(v2, config)  # returns at once: the deploy waits for it
+
+    assert processes.is_running(local._ref(staged)) and local.status()["model_version"] == "1"
+    assert post_json(config.url, request_row())[1]["meta"]["tags"]["model_version"] == "1"
+    result = local.deploy(v2, config)
+    assert result.pids["server"] == staged["pid"] and local.status()["model_version"] == "2"
+    assert not local.staged_path().exists()
+
+
+def test_a_staged_server_for_another_bundle_is_stopped_by_a_deploy_a_new_stage_and_stop(clean_serving, toy_models):
+    config = settings(free_port())
+    first = local.stage(bundle_for(*toy_models["v2"], "2"), config)
+    second = local.stage(bundle_for(*toy_models["v1"], "1"), config)
+    assert processes.group_members(first["pid"]) == []  # one staged server at most
+
+    result = local.deploy(bundle_for(*toy_models["v2"], "2"), config)  # not what was staged
+    assert processes.group_members(second["pid"]) == [] and result.pids["server"] not in (first["pid"], second["pid"])
+
+    third = local.stage(bundle_for(*toy_models["v1"], "1"), config)
+    local.stop()
+    assert processes.group_members(third["pid"]) == [] and not local.staged_path().exists()
+
+
+def test_a_staged_server_that_fails_leaves_the_old_model_serving(clean_serving, toy_models):
+    config = settings(free_port())
+    local.deploy(bundle_for(*toy_models["v1"], "1"), config)
+    broken = bundle_for(*toy_models["broken"], "3")
+    local.stage(broken, config)
+    with pytest.raises(DeployError, match="toy model told to fail"):
+        local.deploy(broken, config)
+    assert local.status()["healthy"] and local.status()["model_version"] == "1"
+    assert model_servers(serving_version="3") == []
