@@ -177,7 +177,8 @@ def _take_staged(bundle: ModelBundle, config: LocalSettings) -> tuple[ProcessRef
     if staged is None:
         return None
     staged_path().unlink()
-    server, info = _ref(staged["server"]), staged["server"]
+    info = staged["server"]
+    server = ProcessRef(info["pid"], info["start_time"])
     if staged["for"] != _staged_key(bundle, config) or not processes.is_running(server):
         processes.stop_group(server, config.stop_timeout_s)
         return None
