@@ -102,6 +102,9 @@ def k8s_op_tags(group: str) -> dict[str, str]:
 def training_threads() -> contextlib.AbstractContextManager:
     """`with training_threads():` around a fit or a scoring of many rows: OpenMP gets FRAUD_TRAINING_THREADS
     threads (see `settings.Settings.training_threads` for why one on a shared machine)."""
+    # threadpoolctl limits only the runtimes loaded so far: load scikit-learn's OpenMP runtime first (a step that
+    # imports scikit-learn inside the block would otherwise fit with one thread per core).
+    import sklearn.utils._openmp_helpers  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=settings.load().training_threads, user_api="openmp")

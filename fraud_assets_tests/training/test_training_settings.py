@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from threadpoolctl import threadpool_info
 from upath import UPath
 
-from fraud_assets import registry
+from fraud_assets import registry, settings
 from fraud_assets.assets.training import fraud_model
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.storage import StoredPartitions, atomic_write_bytes, frame_to_parquet_bytes
@@ -98,3 +100,19 @@ def test_the_fit_uses_fraud_training_threads(home, frame, monkeypatch, threads):
     monkeypatch.setattr(FraudClassifier, "fit", recording_fit)
     materialize_fraud_model(frame)
     assert seen == [{threads}]
+
+
+def test_the_training_threads_hold_when_scikit_learn_is_first_imported_inside_the_step(tmp_path):
+    # A run's process imports scikit-learn only when training starts, after the limit was set.
+    probe = (
+        "import sys; assert 'sklearn' not in sys.modules\n"
+        "from fraud_assets.execution import training_threads\n"
+        "from threadpoolctl import threadpool_info\n"
+        "with training_threads():\n"
+        "    from sklearn.ensemble import HistGradientBoostingClassifier\n"
+        "    print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'openmp'}))\n"
+    )
+    env = settings.child_environment({"FRAUD_TRAINING_THREADS": "5", "FRAUD_ASSETS_HOME": str(tmp_path)})
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[5]"
