@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Any
 
 from seldon_core.metrics import SeldonMetrics
 
@@ -21,7 +22,7 @@ FLUSH_SECONDS = 0.5
 
 
 class BatchedSeldonMetrics(SeldonMetrics):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._queue: list[tuple[list[dict], str]] = []
         self._queue_lock = threading.Lock()
