@@ -14,7 +14,9 @@ categories).
 It reads fitted attributes of scikit-learn's booster (`_preprocessor`, `_bin_mapper`,
 `_predictors`, `_baseline_prediction`, `_loss`), which the pinned scikit-learn version has; a
 booster without them (or a non-binary one) is not accelerated: `for_model` returns None and the
-server calls `predict_proba` as before.
+server calls `predict_proba` as before. There is no public route around the preprocessing: in
+scikit-learn 1.9 any categorical feature (a boolean mask on an ndarray included, as `FraudClassifier`
+fits) makes `fit` build the ColumnTransformer, and every public predict method runs it.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ class BoosterScorer:
         self.predictors = [predictor for iteration in booster._predictors for predictor in iteration]
         self.baseline = booster._baseline_prediction
         self.loss = booster._loss
-        self.n_threads = _openmp_effective_n_threads()
 
     @classmethod
     def for_model(cls, model) -> BoosterScorer | None:
@@ -76,6 +77,7 @@ class BoosterScorer:
         raw = np.zeros((len(rows), 1), dtype=self.baseline.dtype, order="F")
         raw += self.baseline
         column = raw[:, 0]
+        n_threads = _openmp_effective_n_threads()  # per call, as predict_proba: threadpool limits apply
         for predictor in self.predictors:
-            column += predictor.predict(encoded, self.known_cat_bitsets, self.f_idx_map, self.n_threads)
+            column += predictor.predict(encoded, self.known_cat_bitsets, self.f_idx_map, n_threads)
         return self.loss.predict_proba(raw)[:, 1]
