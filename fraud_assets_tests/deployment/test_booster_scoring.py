@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import mlflow.sklearn
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from fraud_assets.deployment.booster_scoring import BoosterScorer
 from fraud_assets.deployment.seldon_model import FraudModel
@@ -37,6 +40,22 @@ def test_identical_to_predict_proba(trained):
     unseen[::7, scorer.categorical_columns] = -1.0  # below every known code
     for values in (rows, missing, unseen, rows[:1], unseen[3:4]):
         np.testing.assert_array_equal(scorer.fraud_probability(values), model.predict_proba(values)[:, 1])
+
+
+def test_it_uses_the_thread_count_in_force_when_called(trained, monkeypatch):
+    """As predict_proba: one OpenMP thread under a limit set after load (a fixed count spun two at load 5)."""
+    model, rows = trained
+    scorer = BoosterScorer.for_model(model)  # built outside any limit, as a server builds it at load
+    first, asked = scorer.predictors[0], []
+
+    def recording_predict(X, known_cat_bitsets, f_idx_map, n_threads):
+        asked.append(n_threads)
+        return type(first).predict(first, X, known_cat_bitsets, f_idx_map, n_threads)
+
+    monkeypatch.setattr(scorer, "predictors", [SimpleNamespace(predict=recording_predict), *scorer.predictors[1:]])
+    with threadpool_limits(limits=1, user_api="openmp"):
+        scorer.fraud_probability(rows[:1])
+    assert asked == [1]
 
 
 def test_other_models_keep_predict_proba():
