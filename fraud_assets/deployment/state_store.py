@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import sqlite3
@@ -99,8 +100,12 @@ def position_json(position: Position, **extra) -> str:
 
 
 def position_of(text: str | bytes | None) -> Position | None:
-    if text is None:
-        return None
+    return None if text is None else _parsed_position(text)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_position(text: str | bytes) -> Position:
+    """Every request reads the position, which changes once a day (a new open step) or at a rebase: parsed once."""
     value = json.loads(text)
     return Position(value["label_delay_steps"], value["landed_step"], value["open_step"], value.get("landed_inputs"))
 
