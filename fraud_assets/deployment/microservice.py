@@ -10,7 +10,8 @@ Flask development servers (REST and metrics) bind 0.0.0.0 too. Whether debug is 
 decided by Seldon's own `parse_args` (so `--deb`, `--debug=0` and `SELDON_DEBUG=t` count exactly
 as they do for Seldon), and the Flask servers' `run` is rebound to the host as well, so debug could
 not reach beyond it even if it got past that check. It also turns off gunicorn 26's control
-socket, which would otherwise be one shared file in $HOME for every server on the machine.
+socket, which would otherwise be one shared file in $HOME for every server on the machine, and
+gives the wrapper `BatchedSeldonMetrics` (batched_metrics.py) instead of its per-request metrics store.
 
 Usage: python -m fraud_assets.deployment.microservice <seldon-core-microservice arguments>
 with FRAUD_SERVING_HOST=127.0.0.1 (the default).
@@ -27,6 +28,7 @@ from seldon_core import wrapper as seldon_wrapper
 from seldon_core.gunicorn_utils import StandaloneApplication
 
 from fraud_assets import settings
+from fraud_assets.deployment.batched_metrics import BatchedSeldonMetrics
 
 HOST_ENV = "FRAUD_SERVING_HOST"
 DEFAULT_HOST = "127.0.0.1"
@@ -102,6 +104,7 @@ def refuse_debug() -> None:
 def main() -> None:
     refuse_debug()
     bind_servers_to(settings.load().serving_host)
+    microservice.SeldonMetrics = BatchedSeldonMetrics
     microservice.main()
 
 

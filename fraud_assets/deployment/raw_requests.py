@@ -21,7 +21,7 @@ from fraud_assets.features.columns import TransactionColumns
 REQUIRED_FIELDS = ("step", "customer", "age", "gender", "merchant", "category", "amount")
 OPTIONAL_FIELDS = ("zipcodeOri", "zipMerchant")
 RAW_FIELDS = (*REQUIRED_FIELDS, *OPTIONAL_FIELDS)
-CATALOGUES = {"category": CATEGORIES, "age": AGES, "gender": GENDERS}
+CATALOGUES = {"category": frozenset(CATEGORIES), "age": frozenset(AGES), "gender": frozenset(GENDERS)}
 
 
 class BadRawRequest(ValueError):
@@ -62,7 +62,7 @@ def parse(request: dict, max_rows: int) -> RawRequest:
     transactions = TransactionColumns.unlabelled(**columns)
     warnings = []
     for name, levels in CATALOGUES.items():
-        unknown = sorted(set(columns[name]) - set(levels))
+        unknown = sorted(set(columns[name]) - levels)
         if unknown:
             warnings.append(f"{name} {unknown} not in the catalogue: that feature is NaN for those transactions")
     tags = request.get("meta", {}).get("tags", {}) if isinstance(request.get("meta"), dict) else {}

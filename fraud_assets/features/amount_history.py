@@ -86,16 +86,10 @@ def amount_features(
 
     `history` must cover every key index in `order`. Each row's windows end with the row itself.
     """
-    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 gives the NaN of an empty window or one amount
-        return _amount_features(history, family, order, cents)
-
-
-def _amount_features(
-    history: AmountHistory, family: str, order: KeyOrder, cents: np.ndarray
-) -> tuple[dict[str, np.ndarray], AmountHistory]:
     if len(cents) == len(order.keys) <= SMALL_BATCH:
-        return _one_row_per_key(history, family, order, cents)
-    return _any_rows(history, family, order, cents)
+        return _one_row_per_key(history, family, order, cents)  # Python floats: no numpy warning to silence
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 gives the NaN of an empty window or one amount
+        return _any_rows(history, family, order, cents)
 
 
 def _one_row_per_key(
@@ -133,7 +127,8 @@ def _one_row_per_key(
         rows.append(row)
         updated.count[key], updated.cents_sum[key], updated.cents_square_sum[key] = n, total, squares
         updated.max_cents[key] = max_cents
-        updated.tail[key] = [*tail[1:], new]
+        updated.tail[key, :-1] = history.tail[key, 1:]
+        updated.tail[key, -1] = new
     table = np.array(rows, dtype=np.float64).T
     return dict(zip(names, table, strict=True)), updated
 

@@ -61,8 +61,10 @@ def fraud_rates(
     `step_open`: more rows of the newest step may follow, so its labels must not settle yet.
     """
     if len(step) == len(order.keys) <= SMALL_BATCH and not len(history.pending_key):
-        settle_up_to = int(step.max()) + (0 if step_open else 1) - label_delay_steps
-        if not (~np.isnan(fraud) & (step > settle_up_to)).any():  # and none of them is to stay itemised
+        steps, labels = step.tolist(), fraud.tolist()  # a few values: Python compares them faster than numpy
+        settle_up_to = max(steps) + (0 if step_open else 1) - label_delay_steps
+        # and none of them is to stay itemised
+        if not any(at > settle_up_to and not math.isnan(label) for at, label in zip(steps, labels, strict=True)):
             return _one_row_per_key(history, order, step, fraud, settle_up_to)
     return _any_rows(history, order, step, fraud, label_delay_steps, step_open)
 

@@ -15,6 +15,7 @@ from seldon_core import microservice as seldon
 from seldon_core.metrics import SeldonMetrics
 
 from fraud_assets.deployment import microservice
+from fraud_assets.deployment.batched_metrics import BatchedSeldonMetrics
 from fraud_assets.deployment.seldon_model import MODEL_CLASS
 
 DEBUG_ARGS = [["--debug"], ["--debug=1"], ["--debug=0"], ["--debug", "false"], ["--deb"], ["--debu"]]
@@ -32,6 +33,7 @@ def seldon_started(monkeypatch):
         (gunicorn_utils.StandaloneApplication, "load_config"),
         (seldon, "_run_grpc_server"),
         (seldon, "_reserve_grpc_port"),
+        (seldon, "SeldonMetrics"),
         (wrapper, "get_rest_microservice"),
         (wrapper, "get_metrics_microservice"),
     ]:
@@ -64,6 +66,11 @@ def test_seldon_debug_that_seldon_reads_as_false_starts_normally(monkeypatch, se
     monkeypatch.setenv(seldon.DEBUG_ENV, value)
     start(monkeypatch, "--http-port", "9000")
     assert seldon_started == [True]
+
+
+def test_the_wrapper_gets_batched_metrics(monkeypatch, seldon_started):
+    start(monkeypatch, "--http-port", "9000")
+    assert seldon.SeldonMetrics is BatchedSeldonMetrics
 
 
 def test_refusal_exits_before_anything_starts():

@@ -13,7 +13,7 @@ import pytest
 from fraud_assets import settings
 from fraud_assets.deployment.online_scoring import OnlineScorer
 from fraud_assets.deployment.state_backends import open_store
-from fraud_assets.deployment.state_store import NoState
+from fraud_assets.deployment.state_store import NoState, SqliteStateStore
 from fraud_assets.features import FeatureConfig, FeatureState, compute_features
 from fraud_assets.features.inputs import chains, slice_digest
 from fraud_assets.features.online import Position
@@ -101,6 +101,32 @@ def test_a_late_transaction_changes_nothing(store):
     result = store.score(request)
     assert result.late.all() and store.records("customer", list(request["customer"])) == before
     assert store.position() == Position(1, 8)
+
+
+def test_a_write_between_the_first_read_and_the_lock_is_computed_on(tmp_path, monkeypatch):
+    """SQLite computes a request before it takes the lock: another worker's write of the same customer in
+    between makes it compute again on the new record, so neither transaction is lost."""
+    transactions = small_transactions(seed=26)
+    store, other = SqliteStateStore(tmp_path / "state.sqlite"), SqliteStateStore(tmp_path / "state.sqlite")
+    store.rebase(offline_state(transactions, 8, FeatureConfig()))
+    base = unlabelled(transactions.iloc[:1]).assign(step=9, customer="C_new")
+    first, second = base.assign(amount=1.0), base.assign(amount=2.0)
+    read_raw, reads = store._read_raw, []
+
+    def read_then_the_other_worker_writes(db, keys):
+        found = read_raw(db, keys)
+        reads.append(found)
+        if len(reads) == 1:
+            other.score(first)
+        return found
+
+    monkeypatch.setattr(store, "_read_raw", read_then_the_other_worker_writes)
+    result = store.score(second)
+    assert len(reads) == 2 and reads[0] != reads[1]
+    assert result.features["customer_transaction_number"].tolist() == [2.0]
+    assert store.records("customer", ["C_new"])["C_new"]["count"] == 2
+    store.close()
+    other.close()
 
 
 def send_one_customer(store_url: str, seed: int, barrier) -> None:
