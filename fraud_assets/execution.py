@@ -16,7 +16,6 @@ so the UI shows what each step needs on whichever executor it ran.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import json
@@ -50,7 +49,7 @@ def executor_for(current: settings.Settings | None = None) -> ExecutorDefinition
 
 
 def _pod(cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
-    """A step container's size. OpenMP gets one thread per requested CPU (and training's fits as many,
+    """A step container's size. OpenMP gets one thread per requested CPU (and a model's fit as many,
     FRAUD_TRAINING_THREADS): the image pins OMP_NUM_THREADS=1, because a pod sees the node's cores, not its own
     share."""
     cpus = int(cpu_request[:-1]) / 1000 if cpu_request.endswith("m") else float(cpu_request)
@@ -97,17 +96,6 @@ def k8s_op_tags(group: str) -> dict[str, str]:
     if group not in K8S_RESOURCES:
         raise KeyError(f"asset group {group!r} has no Kubernetes pod size; known groups: {sorted(K8S_RESOURCES)}")
     return {K8S_CONFIG_TAG: json.dumps(K8S_RESOURCES[group], sort_keys=True)}
-
-
-def training_threads() -> contextlib.AbstractContextManager:
-    """`with training_threads():` around a fit or a scoring of many rows: OpenMP gets FRAUD_TRAINING_THREADS
-    threads (see `settings.Settings.training_threads` for why one on a shared machine)."""
-    # threadpoolctl limits only the runtimes loaded so far: load scikit-learn's OpenMP runtime first (a step that
-    # imports scikit-learn inside the block would otherwise fit with one thread per core).
-    import sklearn.utils._openmp_helpers  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=settings.load().training_threads, user_api="openmp")
 
 
 # The metadata key of each materialization's peak memory (MiB, the step process's RSS).

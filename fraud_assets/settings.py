@@ -215,13 +215,13 @@ class Settings:
         _number(0, 1, low_open=True),
         "share of legitimate fit-window rows the model fits on, each weighted 1 / rate (every fraud kept; 1: all)",
     )
-    # HistGradientBoosting's OpenMP threads spin-wait at every parallel region: on a machine shared with the daemon,
-    # the code server and the model server, two threads made a 1x fit 5x slower (load 4.4: 21-25 s against 3.5-4.9 s).
+    # A fit's many short OpenMP regions each wait for their slowest thread: on a machine shared with the daemon, the
+    # code server and the model server, two threads made a 1x fit 5x slower (see `training/model.py`).
     training_threads: int = _setting(
         "FRAUD_TRAINING_THREADS",
         1,
         _whole(1, 256),
-        "OpenMP threads of the training steps' fits and scoring (on Kubernetes: the training pod's CPUs)",
+        "OpenMP threads of the model's fit (scoring uses every core; on Kubernetes: the training pod's CPUs)",
     )
     # simulated days
     simulation_scale: int = _setting(

@@ -20,7 +20,7 @@ from fraud_assets.asset_keys import CHAMPION_GATE, FRAUD_MODEL, METRIC_GATES, MO
 from fraud_assets.automation import refresh_when_upstream_passes, retrain_policy
 from fraud_assets.deployment.deployer import ModelDeployer
 from fraud_assets.deployment_gates import MODEL_VERSION
-from fraud_assets.execution import BEFORE_THE_DRIFT_GATE, k8s_op_tags, records_peak_memory, training_threads
+from fraud_assets.execution import BEFORE_THE_DRIFT_GATE, k8s_op_tags, records_peak_memory
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.resources import MetricBoundsResource
 from fraud_assets.storage import atomic_write_bytes
@@ -51,14 +51,14 @@ def fraud_model(
     """
     current = settings.load()
     try:
-        with training_threads():
-            candidate = train_and_register(
-                transaction_features,
-                context.run_id,
-                FRAUD_MODEL.to_user_string(),
-                window_steps=current.training_window,
-                legit_sample_rate=current.legit_sample_rate,
-            )
+        candidate = train_and_register(
+            transaction_features,
+            context.run_id,
+            FRAUD_MODEL.to_user_string(),
+            window_steps=current.training_window,
+            legit_sample_rate=current.legit_sample_rate,
+            fit_threads=current.training_threads,
+        )
     except BaseException:
         context.resources.mlflow.end_run(status="FAILED")
         raise
@@ -115,8 +115,7 @@ def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsRes
     """The candidate's seven metrics (the original pipeline's), threshold and confusion matrix, with each
     deployment gate as a blocking check (importances and curves come later, from `model_diagnostics`).
     A candidate that passes them is staged (its server started without traffic) while the drift gates run."""
-    with training_threads():  # scores the champion on the validation window
-        judgement = judge(fraud_model, metric_bounds.bounds())
+    judgement = judge(fraud_model, metric_bounds.bounds())
     evaluation, registered = fraud_model.evaluation, fraud_model.registered
     if all(gate.passed for gate in judgement.gates):
         release.stage_candidate(model_deployer, registered.name, registered.version)
@@ -162,8 +161,7 @@ def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsRes
 def model_diagnostics(fraud_model: ModelCandidate):
     """Permutation importances (drop in PR AUC) and ROC/PR curves of the deployed candidate: for people,
     not gates, so they run after the deployment instead of delaying it."""
-    with training_threads():
-        diagnostics = diagnose_and_log(fraud_model)
+    diagnostics = diagnose_and_log(fraud_model)
     registered = fraud_model.registered
     curves_path = settings.reports() / "evaluation" / f"{registered.name}-v{registered.version}-curves.png"
     atomic_write_bytes(curves_path, diagnostics.curves_png)

@@ -60,9 +60,10 @@ def train_and_register(
     asset_key: str | None = None,
     window_steps: int | None = None,
     legit_sample_rate: float = 1.0,
+    fit_threads: int | None = None,
 ) -> ModelCandidate:
     """Train on the earlier steps (all of them, or the latest `window_steps`; legitimate fit rows
-    down-sampled to `legit_sample_rate`), evaluate on the latest 20 % (the threshold is picked on the
+    down-sampled to `legit_sample_rate`; the fit on at most `fit_threads` threads), evaluate on the latest 20 % (the threshold is picked on the
     steps just before them, never on the validation window), and register the model with the run
     and the slices it read. Only those slices are read from `features_by_slice`."""
     from fraud_assets.training.evaluation import evaluate
@@ -75,6 +76,7 @@ def train_and_register(
         CATEGORICAL_FEATURES,
         split=split,
         legit_sample_rate=legit_sample_rate,
+        fit_threads=fit_threads,
     )
     windows = trained.windows
     evaluation = evaluate(trained.model, windows.X_validation, windows.y_validation)

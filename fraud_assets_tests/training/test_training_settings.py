@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from dagster import build_asset_context
 from mlflow.tracking import MlflowClient
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_info
 from upath import UPath
 
@@ -17,7 +19,6 @@ from fraud_assets import registry, settings
 from fraud_assets.assets.training import fraud_model
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.storage import StoredPartitions, atomic_write_bytes, frame_to_parquet_bytes
-from fraud_assets.training.model import FraudClassifier
 from fraud_assets.training.train import train_model
 
 
@@ -89,30 +90,49 @@ def test_the_windows_hold_float32_and_the_fit_is_the_one_on_the_whole_frame(home
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-def test_the_fit_uses_fraud_training_threads(home, frame, monkeypatch, threads):
+def test_the_fit_uses_fraud_training_threads_and_scoring_every_core(home, frame, monkeypatch, threads):
     monkeypatch.setenv("FRAUD_TRAINING_THREADS", str(threads))
-    seen, fit = [], FraudClassifier.fit
+    fits, scorings = [], []
+    fit, predict = HistGradientBoostingClassifier.fit, HistGradientBoostingClassifier.predict_proba
+
+    def openmp_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"}
 
     def recording_fit(self, *args, **kwargs):
-        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"})
+        fits.append(openmp_threads())
         return fit(self, *args, **kwargs)
 
-    monkeypatch.setattr(FraudClassifier, "fit", recording_fit)
+    def recording_predict(self, *args, **kwargs):
+        scorings.append(openmp_threads())
+        return predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", recording_fit)
+    monkeypatch.setattr(HistGradientBoostingClassifier, "predict_proba", recording_predict)
     materialize_fraud_model(frame)
-    assert seen == [{threads}]
+    assert fits == [{threads}]
+    assert scorings and all(used == {_openmp_effective_n_threads()} for used in scorings)
 
 
-def test_the_training_threads_hold_when_scikit_learn_is_first_imported_inside_the_step(tmp_path):
-    # A run's process imports scikit-learn only when training starts, after the limit was set.
+def test_the_fit_threads_hold_in_a_process_that_imports_scikit_learn_to_train(tmp_path):
+    # A run's process imports scikit-learn only when training starts: the limit must still reach the fit.
     probe = (
         "import sys; assert 'sklearn' not in sys.modules\n"
-        "from fraud_assets.execution import training_threads\n"
+        "import numpy as np\n"
+        "from fraud_assets.training.model import FraudClassifier\n"
+        "from sklearn.ensemble import HistGradientBoostingClassifier\n"
         "from threadpoolctl import threadpool_info\n"
-        "with training_threads():\n"
-        "    from sklearn.ensemble import HistGradientBoostingClassifier\n"
-        "    print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'openmp'}))\n"
+        "fit, seen = HistGradientBoostingClassifier.fit, []\n"
+        "def recording(self, *a, **k):\n"
+        "    seen.append(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'openmp'}))\n"
+        "    return fit(self, *a, **k)\n"
+        "HistGradientBoostingClassifier.fit = recording\n"
+        "import pandas as pd\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = pd.DataFrame({'a': rng.normal(size=400), 'b': rng.normal(size=400)})\n"
+        "FraudClassifier(fit_threads=5, max_iter=3).fit(X, (X['a'] > 1).astype(int))\n"
+        "print(seen)\n"
     )
-    env = settings.child_environment({"FRAUD_TRAINING_THREADS": "5", "FRAUD_ASSETS_HOME": str(tmp_path)})
+    env = settings.child_environment({"FRAUD_ASSETS_HOME": str(tmp_path)})
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[5]"
+    assert done.stdout.strip() == "[[5]]"
