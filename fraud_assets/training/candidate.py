@@ -14,7 +14,7 @@ from fraud_assets import registry
 from fraud_assets.data.validation import step_from_name
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.training.split import StepSplit, split_by_step
-from fraud_assets.training.train import LABEL, STEP, narrowed, train_model
+from fraud_assets.training.train import LABEL, STEP, fit_windows, windows_of_slices
 
 if TYPE_CHECKING:
     from fraud_assets.registry import RegisteredModelVersion
@@ -69,16 +69,9 @@ def train_and_register(
     from fraud_assets.training.evaluation import evaluate
 
     split, slice_ids = slices_to_read(features_by_slice, window_steps)
-    trained = train_model(
-        # each slice narrowed as it is read: at 10x BankSim all history in float64 is ~1.8 GB, its concatenation twice
-        pd.concat([narrowed(features_by_slice[k], FEATURE_COLUMNS) for k in slice_ids], ignore_index=True),
-        FEATURE_COLUMNS,
-        CATEGORICAL_FEATURES,
-        split=split,
-        legit_sample_rate=legit_sample_rate,
-        fit_threads=fit_threads,
-    )
-    windows = trained.windows
+    # each slice is read, cut into its window and dropped: all history of 10x BankSim in float64 is ~1.8 GB
+    windows = windows_of_slices((features_by_slice[k] for k in slice_ids), FEATURE_COLUMNS, split)
+    trained = fit_windows(windows, CATEGORICAL_FEATURES, legit_sample_rate=legit_sample_rate, fit_threads=fit_threads)
     evaluation = evaluate(trained.model, windows.X_validation, windows.y_validation)
     registered = registry.log_and_register(
         trained.model,

@@ -164,7 +164,7 @@ class FraudClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"fraud model: columns {not_numeric} are not numeric; encode categoricals as integer codes first"
             )
-        infinite = [c for c in X.columns if np.isinf(X[c].to_numpy(dtype=np.float64)).any()]
+        infinite = [c for c in X.columns if np.isinf(X[c].to_numpy()).any()]
         if infinite:
             raise ValueError(f"fraud model: columns {infinite} contain infinite values")
         for column in self.categorical_features:

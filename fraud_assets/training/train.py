@@ -8,7 +8,7 @@ rows and columns a window needs are copied out of the frame, as float32 (`narrow
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,22 +58,52 @@ def step_windows(
     split: StepSplit | None = None,
 ) -> TrainingWindows:
     """Cut `frame` into training (fit + calibration) and validation inputs by step."""
-    required = [*feature_columns, STEP, LABEL]
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise ValueError(f"training frame: missing columns {missing} (needs the features plus '{STEP}' and '{LABEL}')")
-    split = split or split_by_step(frame[STEP])
-    masks = split.masks(frame[STEP])
+    _check_columns(frame, feature_columns)
+    return windows_of_slices([frame], feature_columns, split or split_by_step(frame[STEP]))
+
+
+def windows_of_slices(
+    slices: Iterable[pd.DataFrame], feature_columns: Sequence[str], split: StepSplit
+) -> TrainingWindows:
+    """`step_windows` of the slices' concatenation, in their order, without making it: each slice is cut on its own
+    and only the rows a window takes are gathered (at 10x BankSim, concatenating all history and cutting it again
+    copied ~2 GB and took seconds). `slices` may be a generator that reads each slice as it is asked for."""
     columns = list(feature_columns)
-    labels = frame[LABEL].to_numpy()
+    taken: dict[str, list[pd.DataFrame]] = {"training": [], "validation": []}
+    labels: dict[str, list[np.ndarray]] = {"training": [], "validation": []}
+    calibration = []
+    for frame in slices:
+        _check_columns(frame, columns)
+        masks = split.masks(frame[STEP])
+        y = frame[LABEL].to_numpy()
+        for window, mask in (("training", masks.training), ("validation", masks.validation)):
+            if mask.any():
+                rows = frame if mask.all() else frame.loc[mask]
+                taken[window].append(narrowed(rows.loc[:, columns], columns))
+                labels[window].append(y[mask])
+        calibration.append(masks.calibration[masks.training])
+
+    def gathered(window: str) -> tuple[pd.DataFrame, np.ndarray]:
+        if not taken[window]:
+            return pd.DataFrame({c: np.empty(0, WINDOW_DTYPE) for c in columns}), np.empty(0, dtype=np.int64)
+        return pd.concat(taken.pop(window), ignore_index=True), np.concatenate(labels[window])
+
+    X_train, y_train = gathered("training")
+    X_validation, y_validation = gathered("validation")
     return TrainingWindows(
         split=split,
-        X_train=narrowed(frame.loc[masks.training, columns].reset_index(drop=True), columns),
-        y_train=labels[masks.training],
-        calibration_mask=masks.calibration[masks.training],
-        X_validation=narrowed(frame.loc[masks.validation, columns].reset_index(drop=True), columns),
-        y_validation=labels[masks.validation],
+        X_train=X_train,
+        y_train=y_train,
+        calibration_mask=np.concatenate(calibration) if calibration else np.empty(0, dtype=bool),
+        X_validation=X_validation,
+        y_validation=y_validation,
     )
+
+
+def _check_columns(frame: pd.DataFrame, feature_columns: Sequence[str]) -> None:
+    missing = [c for c in (*feature_columns, STEP, LABEL) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"training frame: missing columns {missing} (needs the features plus '{STEP}' and '{LABEL}')")
 
 
 def train_model(
@@ -87,12 +117,17 @@ def train_model(
     """Fit a `FraudClassifier` on the training steps with its threshold picked on the calibration
     steps; `window_steps` trains on only the latest N steps before validation (None: all history);
     `model_params` override the classifier's chosen defaults."""
-    from fraud_assets.training.model import FraudClassifier
-
     if split is not None and window_steps is not None:
         raise ValueError("train_model: pass either a split or window_steps (the split then has its window)")
     windows = step_windows(frame, feature_columns, split or split_by_step(frame[STEP], window_steps=window_steps))
     del frame  # the windows hold copies of their rows: a caller that passed the only reference frees it for the fit
+    return fit_windows(windows, categorical_features, **model_params)
+
+
+def fit_windows(windows: TrainingWindows, categorical_features: Sequence[str], **model_params) -> TrainedModel:
+    """`train_model` on windows already cut (`step_windows`, `windows_of_slices`)."""
+    from fraud_assets.training.model import FraudClassifier
+
     model = FraudClassifier(categorical_features=tuple(categorical_features), **model_params)
     started = time.perf_counter()
     model.fit(windows.X_train, windows.y_train, calibration_mask=windows.calibration_mask)

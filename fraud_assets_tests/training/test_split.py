@@ -4,7 +4,7 @@ import pytest
 
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.training.split import split_by_step
-from fraud_assets.training.train import train_model
+from fraud_assets.training.train import step_windows, train_model, windows_of_slices
 
 
 def test_windows_are_contiguous_and_in_time_order():
@@ -91,3 +91,23 @@ def test_train_model_fits_only_the_window(frame, trained):
     assert len(windowed.windows.y_train) == frame["step"].isin(split.training_steps).sum()
     with pytest.raises(ValueError, match="either a split or window_steps"):
         train_model(frame, FEATURE_COLUMNS, CATEGORICAL_FEATURES, split=split, window_steps=6)
+
+
+def test_windows_cut_slice_by_slice_equal_the_windows_of_the_whole_frame(frame):
+    split = split_by_step(frame["step"], window_steps=6)
+    whole = step_windows(frame, FEATURE_COLUMNS, split)
+    read = []
+
+    def slices():  # read one at a time, as training reads stored partitions
+        for step, rows in frame.groupby("step"):
+            read.append(step)
+            yield rows
+
+    cut = windows_of_slices(slices(), FEATURE_COLUMNS, split)
+
+    assert read == sorted(frame["step"].unique())
+    pd.testing.assert_frame_equal(cut.X_train, whole.X_train)
+    pd.testing.assert_frame_equal(cut.X_validation, whole.X_validation)
+    for name in ("y_train", "calibration_mask", "y_validation"):
+        np.testing.assert_array_equal(getattr(cut, name), getattr(whole, name))
+    assert min(split.training_steps) > 0 and len(cut.X_train) == int(frame["step"].isin(split.training_steps).sum())
