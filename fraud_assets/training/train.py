@@ -30,7 +30,10 @@ WINDOW_DTYPE = np.float32
 def narrowed(frame: pd.DataFrame, feature_columns: Sequence[str]) -> pd.DataFrame:
     """`frame` with its feature columns as `WINDOW_DTYPE`: what the windows hold, so a caller that gathers many
     slices can narrow each one as it reads it instead of holding them all in float64."""
-    return frame.astype(dict.fromkeys(feature_columns, WINDOW_DTYPE), copy=False)
+    columns = list(feature_columns)
+    if list(frame.columns) == columns:  # one block converted at once: per column, pandas took 3 s at 10x
+        return frame.astype(WINDOW_DTYPE, copy=False)
+    return frame.astype(dict.fromkeys(columns, WINDOW_DTYPE), copy=False)
 
 
 @dataclass(frozen=True)
