@@ -12,10 +12,10 @@ the model, smoke-tests it (a prediction with shuffled feature names, a request t
 old server and stops its whole process group. A server can be *staged* ahead of its deploy
 (`stage`): started for a bundle while its last gates are still judged, never sent traffic; the
 deploy of that bundle then takes it over (verified the same way), and any other deploy, a new stage
-or `stop()` stops it. Its start (imports, model load, warm-up) is most of a deploy's time. If the new server fails to start or answer, it is
-stopped, the old one never stops serving, and DeployError gives the root cause from the new
-server's log. Servers and front are session leaders: they outlive the Dagster run that started
-them, and `stop()` (or `fraud-assets serve stop`) ends them.
+or `stop()` stops it. Its start (imports, model load, warm-up) is most of a deploy's time. If the
+new server fails to start or answer, it is stopped, the old one never stops serving, and
+DeployError gives the root cause from the new server's log. Servers and front are session leaders:
+they outlive the Dagster run that started them, and `stop()` (or `fraud-assets serve stop`) ends them.
 
 Why one OpenMP thread per worker: HistGradientBoosting's predict_proba otherwise runs one thread
 per core even for one row, and concurrent requests then fight over the cores: with 4 clients

@@ -63,9 +63,10 @@ def train_and_register(
     fit_threads: int | None = None,
 ) -> ModelCandidate:
     """Train on the earlier steps (all of them, or the latest `window_steps`; legitimate fit rows
-    down-sampled to `legit_sample_rate`; the fit on at most `fit_threads` threads), evaluate on the latest 20 % (the threshold is picked on the
-    steps just before them, never on the validation window), and register the model with the run
-    and the slices it read. Only those slices are read from `features_by_slice`."""
+    down-sampled to `legit_sample_rate`; the fit on at most `fit_threads` threads), evaluate on the
+    latest 20 % (the threshold is picked on the steps just before them, never on the validation
+    window), and register the model with the run and the slices it read. Only those slices are read
+    from `features_by_slice`."""
     from fraud_assets.training.evaluation import evaluate
 
     split, slice_ids = slices_to_read(features_by_slice, window_steps)
