@@ -14,6 +14,7 @@ from upath import UPath
 
 FEATURE_STATE_DIR = "feature_state"
 SLICE_DIGEST_DIR = "slice_digest"
+DRIFT_RANKING_DIR = "drift_ranking"
 
 
 class KeyPath(Protocol):
@@ -53,3 +54,7 @@ class StorageLayout:
 
     def slice_digests_dir(self) -> UPath:
         return self.base / SLICE_DIGEST_DIR
+
+    def drift_rankings_dir(self) -> UPath:
+        """Each features partition's drift sampling order, a prefix of it (`monitoring.stored_rankings`)."""
+        return self.base / DRIFT_RANKING_DIR

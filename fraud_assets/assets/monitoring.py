@@ -18,6 +18,7 @@ from dagster import (
     MetadataValue,
     OpExecutionContext,
     Output,
+    ResourceParam,
     asset,
     job,
     op,
@@ -39,7 +40,7 @@ from fraud_assets.monitoring import acceptance
 from fraud_assets.monitoring.limits import DriftLimits
 from fraud_assets.monitoring.reference import DRIFT_INPUT_COLUMNS, DriftSamples, drift_since_reference, per_slice_view
 from fraud_assets.partitions import every_features_partition
-from fraud_assets.storage import atomic_write_bytes
+from fraud_assets.storage import PartitionedParquetIOManager, atomic_write_bytes
 
 ACCEPTANCE = "acceptance"  # the drift_reference metadata entry drift_report and lineage read back
 SAMPLES = "samples"  # drift_report's entry naming the stored samples it judged, for drift_report_html
@@ -122,7 +123,10 @@ def latest_acceptance(instance: DagsterInstance) -> acceptance.DriftAcceptance |
 )
 @records_peak_memory
 def drift_report(
-    context: AssetExecutionContext, transaction_features: Mapping[str, pd.DataFrame], drift_limits: DriftLimits
+    context: AssetExecutionContext,
+    transaction_features: Mapping[str, pd.DataFrame],
+    drift_limits: DriftLimits,
+    io_manager: ResourceParam[PartitionedParquetIOManager],
 ):
     """Evidently's drift verdicts: the slices the champion read (or the accepted reference, whichever is newer)
     against the slices that arrived since, over the model's drift-tested feature columns, plus target
@@ -134,6 +138,7 @@ def drift_report(
         drift_limits.max_drift_share,
         drift_limits.sample_size,
         latest_acceptance(context.instance),
+        rankings_dir=io_manager.layout().drift_rankings_dir(),
     )
     base_meta = {
         "reference": outcome.basis,

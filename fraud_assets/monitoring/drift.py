@@ -27,11 +27,13 @@ Choices measured on simulated BankSim (35 feature columns; figures from `benchma
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -172,50 +174,129 @@ class DriftResult:
 def deterministic_sample(frame: pd.DataFrame, size: int, seed: int = 0, stratify: str | None = None) -> pd.DataFrame:
     """Up to `size` rows chosen by content and seed only, kept in their original relative order.
 
-    Rows are put in a canonical order by a hash of their values, then a seeded generator picks
-    positions in that order; the same rows in any order therefore give the same sample. With
-    `stratify`, each value of that column keeps its share of rows (to one row), so a rare label's
-    rate in the sample is the full window's: a plain 50k-row sample moved a 1.28 % fraud rate
-    by up to 0.1 point, enough to swing a rate ratio from 1.70 to 1.52.
+    Rows are put in a canonical order by a hash of their values, then a seeded generator shuffles
+    that order (`rank_slice`) and the first rows are taken; the same rows in any order therefore give
+    the same sample. With `stratify`, each value of that column keeps its share of rows (to one row),
+    so a rare label's rate in the sample is the full window's: a plain 50k-row sample moved a 1.28 %
+    fraud rate by up to 0.1 point, enough to swing a rate ratio from 1.70 to 1.52.
     """
     if size < 1:
         raise ValueError(f"sample size must be at least 1, got {size}")
     if len(frame) <= size:
         return frame
-    values = _stratum_values({"": frame}, stratify)
-    groups = _groups(frame, stratify, values)
-    quotas = _largest_remainder([len(g) * size / len(frame) for g in groups])
-    return frame.iloc[_pick(frame, groups, quotas, seed)]
+    ranked = rank_slice(frame, stratify, seed)
+    quotas = _largest_remainder([n * size / len(frame) for _, n, _ in ranked.strata])
+    return frame.iloc[ranked.picked(quotas)]
 
 
 def sample_slices(
     slices: Mapping[str, pd.DataFrame], size: int, seed: int = 0, stratify: str | None = None
 ) -> pd.DataFrame:
-    """Up to `size` rows of the slices together, without concatenating them first.
+    """Up to `size` rows of the slices together, without concatenating them first: `sample_ranked` of each
+    slice's `rank_slice`."""
+    if size < 1:
+        raise ValueError(f"sample size must be at least 1, got {size}")
+    return sample_ranked({k: rank_slice(frame, stratify, seed) for k, frame in slices.items()}, size)
+
+
+@dataclass(frozen=True)
+class RankedSlice:
+    """A slice's rows in the order a seeded sample takes them, stratum by stratum: the first q rows of a stratum
+    are the q rows any sample picks of it. So a stored prefix of each stratum serves every quota up to its
+    length (`serves`), and a drift run need not read the whole slice again.
+
+    `frame` holds the rows kept, in slice order (all of them, or a prefix's); `positions` their row numbers in
+    the whole slice; `strata` per stratum value: the slice's rows of that value, and the kept rows of it (row
+    numbers in `frame`) in rank order."""
+
+    frame: pd.DataFrame
+    positions: np.ndarray
+    strata: tuple[tuple[Any, int, np.ndarray], ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(n for _, n, _ in self.strata)
+
+    def count(self, value: Any) -> int:
+        return sum(n for v, n, _ in self.strata if v == value)
+
+    def quotas_for(self, quota_of: Mapping[Any, int]) -> list[int]:
+        return [quota_of.get(value, 0) for value, _, _ in self.strata]
+
+    def serves(self, quotas: Sequence[int]) -> bool:
+        return all(q <= len(kept) for (_, _, kept), q in zip(self.strata, quotas, strict=True))
+
+    def picked(self, quotas: Sequence[int]) -> np.ndarray:
+        """Row numbers in `frame`, in slice order: the first `quota` ranked rows of each stratum."""
+        if not self.serves(quotas):
+            raise ValueError(f"ranked slice: quotas {list(quotas)} exceed the rows kept")
+        taken = [kept[:q] for (_, _, kept), q in zip(self.strata, quotas, strict=True)]
+        return np.sort(np.concatenate(taken)) if taken else np.empty(0, dtype=np.int64)
+
+    def take(self, quotas: Sequence[int]) -> pd.DataFrame:
+        return self.frame.iloc[self.picked(quotas)]
+
+    def prefix(self, share: float) -> RankedSlice:
+        """Of each stratum, the first `share` of its rows (and one more: a quota is its share rounded up at most):
+        every sample of a side of at least size / share rows takes no more of this slice."""
+        kept = [ranked[: min(len(ranked), math.ceil(n * share) + 1)] for _, n, ranked in self.strata]
+        rows = np.sort(np.concatenate(kept)) if kept else np.empty(0, dtype=np.int64)
+        strata = tuple(
+            (value, n, np.searchsorted(rows, ranked)) for (value, n, _), ranked in zip(self.strata, kept, strict=True)
+        )
+        return RankedSlice(self.frame.iloc[rows].reset_index(drop=True), self.positions[rows], strata)
+
+
+def rank_slice(frame: pd.DataFrame, stratify: str | None = None, seed: int = 0) -> RankedSlice:
+    """All rows of `frame`, ranked stratum by stratum: put in a canonical order by a hash of their values, then
+    shuffled by a generator seeded with `seed` and the stratum's value. Nothing depends on other slices or on
+    the row order, so a slice's ranking can be stored and a sample of it is the same in any company."""
+    row_hash = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    strata = []
+    for value, members in zip(_stratum_values({"": frame}, stratify), _groups_of(frame, stratify), strict=True):
+        canonical = members[np.argsort(row_hash[members], kind="stable")]
+        ranked = canonical[_stratum_rng(seed, value).permutation(len(canonical))]
+        strata.append((value, len(members), ranked))
+    return RankedSlice(frame, np.arange(len(frame)), tuple(strata))
+
+
+def sample_ranked(
+    ranked: Mapping[str, RankedSlice], size: int, whole: Callable[[str], RankedSlice] | None = None
+) -> pd.DataFrame:
+    """Up to `size` rows of the ranked slices together.
 
     Each stratum's quota over all slices is what `deterministic_sample` gives the whole window; it is
     split between the slices in proportion to their rows of that stratum (largest remainders, ties in
-    partition key order), and each slice's rows are picked by content and seed as `deterministic_sample`
-    picks them. So the same slices give the same sample in any order, and one slice alone gives
-    exactly `deterministic_sample`'s rows. The rows come back in partition key order, then slice order.
+    partition key order), and each slice gives the first rows of its ranking. So the same slices give
+    the same sample in any order, and one slice alone gives exactly `deterministic_sample`'s rows. A
+    slice ranked only in part (a stored prefix) that cannot serve its quota, or any slice when the side
+    is taken whole, is asked of `whole`. The rows come back in partition key order, then slice order.
     """
-    if size < 1:
-        raise ValueError(f"sample size must be at least 1, got {size}")
-    keys = sorted(slices)
-    total = sum(len(slices[k]) for k in keys)
+    keys = sorted(ranked)
+    total = sum(ranked[k].rows for k in keys)
+
+    def complete(key: str) -> RankedSlice:
+        if len(ranked[key].frame) == ranked[key].rows:
+            return ranked[key]
+        if whole is None:
+            raise ValueError(f"slice {key!r}: only part of it is ranked, and no way to read it whole was given")
+        return whole(key)
+
     if total <= size:
-        return pd.concat([slices[k] for k in keys], ignore_index=True)
-    values = _stratum_values(slices, stratify)
-    groups = {k: _groups(slices[k], stratify, values) for k in keys}
-    counts = [[len(groups[k][i]) for k in keys] for i in range(len(values))]
+        return pd.concat([complete(k).frame for k in keys], ignore_index=True)
+    values = sorted(set().union(*({v for v, _, _ in ranked[k].strata} for k in keys)))
+    counts = [[ranked[k].count(value) for k in keys] for value in values]
     stratum_quotas = _largest_remainder([sum(c) * size / total for c in counts])
     per_slice = [
         _largest_remainder([n * quota / sum(c) for n in c]) for c, quota in zip(counts, stratum_quotas, strict=True)
     ]
-    picked = [
-        slices[k].iloc[_pick(slices[k], groups[k], [quotas[j] for quotas in per_slice], seed)]
-        for j, k in enumerate(keys)
-    ]
+    picked = []
+    for j, key in enumerate(keys):
+        quota_of = {value: quotas[j] for value, quotas in zip(values, per_slice, strict=True)}
+        slice_ranked = ranked[key]
+        if not slice_ranked.serves(slice_ranked.quotas_for(quota_of)):
+            slice_ranked = complete(key)
+        picked.append(slice_ranked.take(slice_ranked.quotas_for(quota_of)))
     return pd.concat(picked, ignore_index=True)
 
 
@@ -230,23 +311,20 @@ def _stratum_values(slices: Mapping[str, pd.DataFrame], stratify: str | None) ->
     return sorted(set().union(*(frame[stratify].unique().tolist() for frame in slices.values())))
 
 
-def _groups(frame: pd.DataFrame, stratify: str | None, values: list) -> list[np.ndarray]:
-    """Row positions of each stratum value, in `values` order (empty where the frame has none)."""
+def _groups_of(frame: pd.DataFrame, stratify: str | None) -> list[np.ndarray]:
+    """Row positions of each stratum value present in `frame`, in `_stratum_values` order."""
     if stratify is None:
         return [np.arange(len(frame))]
     column = frame[stratify].to_numpy()
-    return [np.flatnonzero(column == value) for value in values]
+    return [np.flatnonzero(column == value) for value in _stratum_values({"": frame}, stratify)]
 
 
-def _pick(frame: pd.DataFrame, groups: list[np.ndarray], quotas: list[int], seed: int) -> np.ndarray:
-    """Sorted positions: `quota` rows of each group, picked by a seeded generator in the rows' hash order."""
-    row_hash = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    rng = np.random.default_rng(seed)
-    picked = []
-    for members, quota in zip(groups, quotas, strict=True):
-        canonical = members[np.argsort(row_hash[members], kind="stable")]
-        picked.append(canonical[rng.choice(len(canonical), size=quota, replace=False)])
-    return np.sort(np.concatenate(picked))
+def _stratum_rng(seed: int, value: Any) -> np.random.Generator:
+    """A generator for one stratum: seeded by the seed and the value itself, not by which strata came before."""
+    if value is None:
+        return np.random.default_rng(seed)
+    plain = value.item() if isinstance(value, np.generic) else value
+    return np.random.default_rng([seed, zlib.crc32(repr(plain).encode())])
 
 
 def _largest_remainder(shares: list[float]) -> list[int]:
@@ -291,18 +369,30 @@ class DriftTest:
     def window(self, side: str, slices: Mapping[str, pd.DataFrame], columns: Sequence[str]) -> Window:
         """A side made of slices: `sample_slices` of their columns and label, stratified on the label;
         each slice is read once and never concatenated with the others."""
-        for name, frame in slices.items():
-            _check_frame(f"{side} slice {name!r}", frame, columns, self.label, min_rows=0)
-        rows = sum(len(frame) for frame in slices.values())
-        if rows < MIN_ROWS_PER_SIDE:
-            _check_frame(side, pd.DataFrame(columns=[*columns, self.label]), columns, self.label)
+        ranked = {name: self.rank(f"{side} slice {name!r}", frame, columns) for name, frame in slices.items()}
+        return self.window_of_ranked(side, ranked, columns)
+
+    def rank(self, name: str, frame: pd.DataFrame, columns: Sequence[str]) -> RankedSlice:
+        """A slice's columns and label, checked and ranked for this test's samples."""
+        _check_frame(name, frame, columns, self.label, min_rows=0)
         wanted = [*columns, self.label]
         # a slice read as just these columns is used as it is: a copy of each costs a fifth of the step at 10x
-        chosen = {
-            name: frame if list(frame.columns) == wanted else frame.loc[:, wanted] for name, frame in slices.items()
-        }
-        frauds = sum(int(frame[self.label].sum()) for frame in slices.values())
-        return Window(sample_slices(chosen, self.sample_size, self.seed, self.label), rows, frauds / rows)
+        chosen = frame if list(frame.columns) == wanted else frame.loc[:, wanted]
+        return rank_slice(chosen, self.label, self.seed)
+
+    def window_of_ranked(
+        self,
+        side: str,
+        ranked: Mapping[str, RankedSlice],
+        columns: Sequence[str],
+        whole: Callable[[str], RankedSlice] | None = None,
+    ) -> Window:
+        """A side of slices ranked by `rank` (or stored prefixes of such rankings, completed by `whole`)."""
+        rows = sum(r.rows for r in ranked.values())
+        if rows < MIN_ROWS_PER_SIDE:
+            _check_frame(side, pd.DataFrame(columns=[*columns, self.label]), columns, self.label)
+        frauds = sum(r.count(1) for r in ranked.values())
+        return Window(sample_ranked(ranked, self.sample_size, whole), rows, frauds / rows)
 
 
 def compute_drift(

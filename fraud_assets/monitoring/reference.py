@@ -18,7 +18,7 @@ from fraud_assets.data.validation import step_from_name
 from fraud_assets.features import FEATURE_COLUMNS
 from fraud_assets.features.definitions import LABEL_COLUMN
 from fraud_assets.monitoring.acceptance import DriftAcceptance
-from fraud_assets.storage import atomic_write_bytes, frame_to_parquet_bytes, read_parquet
+from fraud_assets.storage import StoredPartitions, atomic_write_bytes, frame_to_parquet_bytes, read_parquet
 
 if TYPE_CHECKING:
     from fraud_assets.monitoring.drift import DriftResult
@@ -137,6 +137,7 @@ def drift_since_reference(
     max_drift_share: float,
     sample_size: int,
     accepted: DriftAcceptance | None = None,
+    rankings_dir: UPath | None = None,
 ) -> DriftOutcome:
     """Evidently drift of the model's feature columns (never `step`, never the label) and target
     drift on `fraud`, between the reference and the current slices: only those are read from `features`.
@@ -144,14 +145,23 @@ def drift_since_reference(
     Verdicts only: each side is sampled slice by slice (`DriftTest.window`: each slice's share of the
     sample is its share of the side's rows, per label, its rows picked by content and seed), never
     concatenated; the outcome keeps both samples so that `drift_report_html` can draw Evidently's report
-    of the very rows that were judged."""
+    of the very rows that were judged. With `rankings_dir` (and stored `features`), each slice's sampling
+    order is kept there and read instead of the slice (`stored_rankings`)."""
     # Imported here: the tests import SciPy, which loading the definitions must not (test_import_graph.py).
     from fraud_assets.monitoring.drift import MIN_ROWS_PER_SIDE, DriftTest, judge_windows
+    from fraud_assets.monitoring.stored_rankings import SliceRankings, StoredRankings
 
+    options: dict[str, Any] = dict(sample_size=sample_size, max_drift_share=max_drift_share)
+    test = DriftTest(**options)
+    rankings = (
+        StoredRankings(features, test, DRIFT_COLUMNS, rankings_dir)
+        if rankings_dir is not None and isinstance(features, StoredPartitions)
+        else SliceRankings(features, test, DRIFT_COLUMNS)
+    )
     slice_ids = sorted(features, key=lambda k: (_step(k), k))
     ref_keys, cur_keys, basis = reference_and_current(slice_ids, accepted)
-    read = {k: features[k] for k in cur_keys}  # once each: `features` may read on every access
-    current_rows = sum(len(read[k]) for k in cur_keys)
+    current = {k: rankings.ranked(k, "current") for k in cur_keys}  # once each: `features` reads on every access
+    current_rows = sum(ranked.rows for ranked in current.values())
     outcome: dict[str, Any] = dict(
         reference_slices=ref_keys, current_slices=cur_keys, basis=basis, current_rows=current_rows
     )
@@ -166,20 +176,20 @@ def drift_since_reference(
             "next days bring them"
         )
         return DriftOutcome(**outcome, result=None, verdict=why, rows_missing=missing)
-    read |= {k: features[k] for k in ref_keys}  # only now: a run with nothing new to judge reads no reference
-    reference_rows = sum(len(read[k]) for k in ref_keys)
+    reference = {k: rankings.ranked(k, "reference") for k in ref_keys}  # only now: nothing new, nothing read
+    reference_rows = sum(ranked.rows for ranked in reference.values())
     if reference_rows < MIN_ROWS_PER_SIDE:
         why = (
             f"the reference has only {reference_rows:,} rows (Evidently needs more than {MIN_ROWS_PER_SIDE - 1} "
             "per side): accepting the drift moves it to every slice"
         )
         return DriftOutcome(**outcome, result=None, verdict=why)
-    options: dict[str, Any] = dict(sample_size=sample_size, max_drift_share=max_drift_share)
-    test = DriftTest(**options)
-    reference = test.window("reference", {k: read[k] for k in ref_keys}, DRIFT_COLUMNS)
-    current = test.window("current", {k: read[k] for k in cur_keys}, DRIFT_COLUMNS)
-    result = judge_windows(reference, current, DRIFT_COLUMNS, **options)
-    samples = DriftSamples(reference.sample, current.sample, reference.rows, reference.fraud_rate)
+    reference_window = test.window_of_ranked("reference", reference, DRIFT_COLUMNS, rankings.whole)
+    current_window = test.window_of_ranked("current", current, DRIFT_COLUMNS, rankings.whole)
+    result = judge_windows(reference_window, current_window, DRIFT_COLUMNS, **options)
+    samples = DriftSamples(
+        reference_window.sample, current_window.sample, reference_window.rows, reference_window.fraud_rate
+    )
     return DriftOutcome(**outcome, result=result, verdict=None, samples=samples)
 
 

@@ -147,13 +147,14 @@ def test_a_reference_too_small_to_judge_is_no_wait(champion):
 
 
 def test_the_reference_is_sampled_once_for_the_report_and_the_per_slice_view(champion, monkeypatch):
-    # Adapted when the sides became per-slice samples (`drift.sample_slices`): the reference is drawn once,
-    # and the verdicts are those of compute_drift on the same samples.
+    # Adapted when the sides became per-slice samples (`drift.sample_slices`), then samples of ranked slices
+    # (`drift.sample_ranked`): the reference is drawn once, and the verdicts are those of compute_drift on the
+    # same samples.
     features = {"step_000": features_day(3000, 0), "step_120": features_day(1400, 1), "step_121": features_day(1300, 2)}
     seen = []
-    sample_slices = drift.sample_slices
+    sample_ranked = drift.sample_ranked
     monkeypatch.setattr(
-        drift, "sample_slices", lambda slices, *a, **k: seen.append(sorted(slices)) or sample_slices(slices, *a, **k)
+        drift, "sample_ranked", lambda slices, *a, **k: seen.append(sorted(slices)) or sample_ranked(slices, *a, **k)
     )
 
     outcome = reference.drift_since_reference(features, max_drift_share=0.5, sample_size=MIN_ROWS_PER_SIDE)
@@ -161,8 +162,9 @@ def test_the_reference_is_sampled_once_for_the_report_and_the_per_slice_view(cha
     assert seen == [["step_000"], ["step_120", "step_121"]], seen  # per-slice view: the reference's sample
     assert outcome.samples.reference.equals(outcome.samples.reference)
     columns = [*reference.DRIFT_COLUMNS, "fraud"]
-    current_sample = sample_slices(
-        {k: features[k].loc[:, columns] for k in ("step_120", "step_121")}, MIN_ROWS_PER_SIDE, 0, "fraud"
+    current_sample = sample_ranked(
+        {k: drift.rank_slice(features[k].loc[:, columns], "fraud") for k in ("step_120", "step_121")},
+        MIN_ROWS_PER_SIDE,
     )
     assert current_sample.equals(outcome.samples.current)
     drawn_apart = drift.compute_drift(
@@ -176,3 +178,47 @@ def test_the_reference_is_sampled_once_for_the_report_and_the_per_slice_view(cha
     )
     assert view["slice"].tolist() == ["step_120", "step_121"]
     assert seen == [["step_000"], ["step_120", "step_121"]], "the view drew another sample of the reference"
+
+
+def test_stored_rankings_are_read_instead_of_the_reference_slices_until_a_slice_is_written_again(champion, tmp_path):
+    # The reference of many slices takes a few rows of each: the second run reads each reference slice's stored
+    # ranking prefix, not the slice, and judges exactly the same rows; a features partition written again is
+    # ranked again from what it holds now.
+    frames = {k: features_day(2_000 + 37 * i, i) for i, k in enumerate(keys(range(121, 141)))}
+    paths = {}
+    for key, frame in frames.items():
+        paths[key] = UPath(tmp_path / "features" / f"{key}.parquet")
+        atomic_write_bytes(paths[key], frame_to_parquet_bytes(frame))
+    champion["slices"] = keys(range(121, 140))
+    rankings = UPath(tmp_path / "rankings")
+
+    class Counted(StoredPartitions):
+        def __getitem__(self, key):
+            self.reads.append(key)
+            return super().__getitem__(key)
+
+    def run(stored: bool):
+        features = Counted(paths, [*reference.DRIFT_COLUMNS, "fraud"])
+        features.reads = []
+        outcome = reference.drift_since_reference(features, 0.5, 2_000, rankings_dir=rankings if stored else None)
+        return outcome, features.reads
+
+    plain, plain_reads = run(stored=False)
+    first, first_reads = run(stored=True)
+    second, second_reads = run(stored=True)
+
+    assert sorted(plain_reads) == sorted(first_reads) == sorted(frames)
+    assert second_reads == ["step_140"]  # the current slice only
+    for outcome in (first, second):
+        assert outcome.samples.reference.equals(plain.samples.reference)
+        assert outcome.samples.current.equals(plain.samples.current)
+        assert outcome.result.columns == plain.result.columns
+    assert len(list((tmp_path / "rankings").glob("step_*.parquet"))) == len(frames)
+
+    changed = features_day(2_000, 99)
+    atomic_write_bytes(paths["step_125"], frame_to_parquet_bytes(changed))
+    again, again_reads = run(stored=True)
+    assert sorted(again_reads) == ["step_125", "step_140"]
+    fresh, _ = run(stored=False)
+    assert again.samples.reference.equals(fresh.samples.reference)
+    assert not again.samples.reference.equals(plain.samples.reference)

@@ -14,7 +14,9 @@ from fraud_assets.monitoring.drift import (
     deterministic_sample,
     judge_windows,
     per_slice_summary,
+    rank_slice,
     report_verdicts,
+    sample_ranked,
     sample_slices,
 )
 
@@ -72,6 +74,26 @@ def test_sample_depends_on_content_and_seed_not_on_row_order():
     assert set(deterministic_sample(shuffled, 5_000, seed=0).index) == set(first.index)
     assert set(deterministic_sample(frame, 5_000, seed=1).index) != set(first.index)
     assert deterministic_sample(frame, 40_000) is frame
+
+
+def test_a_prefix_of_each_ranking_gives_the_sample_of_the_whole_slices():
+    slices = {f"step_{s:03d}": make_frame(8_000 + 1_000 * s, s, fraud_rate=0.03) for s in range(1, 9)}
+    whole = {k: rank_slice(frame, "fraud", seed=4) for k, frame in slices.items()}
+    prefixes = {k: ranked.prefix(1 / 8) for k, ranked in whole.items()}
+    rows = sum(len(frame) for frame in slices.values())  # 100,000: a prefix of an eighth serves 12,500 rows
+
+    assert all(len(p.frame) < len(w.frame) / 7 for p, w in zip(prefixes.values(), whole.values(), strict=True))
+    for size in (500, 3_001, rows // 8):
+        expected = sample_slices(slices, size, seed=4, stratify="fraud")
+        assert sample_ranked(prefixes, size).equals(expected), size
+        assert sample_ranked(whole, size).equals(expected), size
+    too_big = rows // 4  # quotas beyond the prefixes: those slices are read whole, or refused
+    with pytest.raises(ValueError, match="only part of it is ranked"):
+        sample_ranked(prefixes, too_big)
+    asked = []
+    completed = sample_ranked(prefixes, too_big, whole=lambda k: asked.append(k) or whole[k])
+    assert completed.equals(sample_slices(slices, too_big, seed=4, stratify="fraud"))
+    assert asked == sorted(slices)
 
 
 def test_a_sample_of_slices_is_drawn_slice_by_slice_by_content_and_seed():
