@@ -15,6 +15,7 @@ from upath import UPath
 FEATURE_STATE_DIR = "feature_state"
 SLICE_DIGEST_DIR = "slice_digest"
 DRIFT_RANKING_DIR = "drift_ranking"
+VALIDATION_SCORES_DIR = "validation_scores"
 
 
 class KeyPath(Protocol):
@@ -58,3 +59,7 @@ class StorageLayout:
     def drift_rankings_dir(self) -> UPath:
         """Each features partition's drift sampling order, a prefix of it (`monitoring.stored_rankings`)."""
         return self.base / DRIFT_RANKING_DIR
+
+    def validation_scores_dir(self) -> UPath:
+        """Each recent model's scores of its validation slices (`training.validation_scores`)."""
+        return self.base / VALIDATION_SCORES_DIR

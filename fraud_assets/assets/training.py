@@ -12,6 +12,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     Output,
+    ResourceParam,
     asset,
 )
 
@@ -23,15 +24,16 @@ from fraud_assets.deployment_gates import MODEL_VERSION
 from fraud_assets.execution import BEFORE_THE_DRIFT_GATE, k8s_op_tags, records_peak_memory
 from fraud_assets.partitions import every_features_partition
 from fraud_assets.resources import MetricBoundsResource
-from fraud_assets.storage import atomic_write_bytes
+from fraud_assets.storage import PartitionedParquetIOManager, atomic_write_bytes
 from fraud_assets.training.candidate import INPUT_COLUMNS, ModelCandidate, diagnose_and_log, train_and_register
 from fraud_assets.training.judging import judge
 from fraud_assets.training.report import curves_markdown, gates_markdown
+from fraud_assets.training.validation_scores import StoredScores
 
 
 @asset(
     ins=every_features_partition(columns=INPUT_COLUMNS),
-    required_resource_keys={"mlflow"},
+    required_resource_keys={"mlflow", "io_manager"},
     group_name="training",
     op_tags={**k8s_op_tags("training"), **BEFORE_THE_DRIFT_GATE},
     kinds={"scikit-learn", "mlflow"},
@@ -58,6 +60,7 @@ def fraud_model(
             window_steps=current.training_window,
             legit_sample_rate=current.legit_sample_rate,
             fit_threads=current.training_threads,
+            scores=validation_scores(context.resources.io_manager),
         )
     except BaseException:
         context.resources.mlflow.end_run(status="FAILED")
@@ -111,11 +114,16 @@ def fraud_model(
     automation_condition=refresh_when_upstream_passes(),
 )
 @records_peak_memory
-def model_evaluation(fraud_model: ModelCandidate, metric_bounds: MetricBoundsResource, model_deployer: ModelDeployer):
+def model_evaluation(
+    fraud_model: ModelCandidate,
+    metric_bounds: MetricBoundsResource,
+    model_deployer: ModelDeployer,
+    io_manager: ResourceParam[PartitionedParquetIOManager],
+):
     """The candidate's seven metrics (the original pipeline's), threshold and confusion matrix, with each
     deployment gate as a blocking check (importances and curves come later, from `model_diagnostics`).
     A candidate that passes them is staged (its server started without traffic) while the drift gates run."""
-    judgement = judge(fraud_model, metric_bounds.bounds())
+    judgement = judge(fraud_model, metric_bounds.bounds(), validation_scores(io_manager))
     evaluation, registered = fraud_model.evaluation, fraud_model.registered
     if all(gate.passed for gate in judgement.gates):
         release.stage_candidate(model_deployer, registered.name, registered.version)
@@ -174,3 +182,8 @@ def model_diagnostics(fraud_model: ModelCandidate):
             "feature_importance": MetadataValue.md(diagnostics.importance_markdown(top=15)),
         },
     )
+
+
+def validation_scores(io_manager: PartitionedParquetIOManager) -> StoredScores:
+    """Where models' validation scores are kept, beside the stored assets: the champion gate reads them."""
+    return StoredScores(io_manager.layout().validation_scores_dir())

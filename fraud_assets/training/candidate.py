@@ -15,6 +15,7 @@ from fraud_assets.data.validation import step_from_name
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from fraud_assets.training.split import StepSplit, split_by_step
 from fraud_assets.training.train import LABEL, STEP, fit_windows, windows_of_slices
+from fraud_assets.training.validation_scores import StoredScores, ValidationPart, validation_parts
 
 if TYPE_CHECKING:
     from fraud_assets.registry import RegisteredModelVersion
@@ -37,6 +38,7 @@ class ModelCandidate:
     y_validation: np.ndarray
     fit_seconds: float
     training_rows: int
+    validation_parts: tuple[ValidationPart, ...] = ()  # `X_validation` slice by slice (`validation_scores`)
 
 
 def slices_to_read(slice_ids: Iterable[str], window_steps: int | None = None) -> tuple[StepSplit, list[str]]:
@@ -61,19 +63,21 @@ def train_and_register(
     window_steps: int | None = None,
     legit_sample_rate: float = 1.0,
     fit_threads: int | None = None,
+    scores: StoredScores | None = None,
 ) -> ModelCandidate:
     """Train on the earlier steps (all of them, or the latest `window_steps`; legitimate fit rows
     down-sampled to `legit_sample_rate`; the fit on at most `fit_threads` threads), evaluate on the
     latest 20 % (the threshold is picked on the steps just before them, never on the validation
     window), and register the model with the run and the slices it read. Only those slices are read
-    from `features_by_slice`."""
+    from `features_by_slice`. With `scores`, the model's validation scores are kept there."""
     from fraud_assets.training.evaluation import evaluate
 
     split, slice_ids = slices_to_read(features_by_slice, window_steps)
     # each slice is read, cut into its window and dropped: all history of 10x BankSim in float64 is ~1.8 GB
     windows = windows_of_slices((features_by_slice[k] for k in slice_ids), FEATURE_COLUMNS, split)
     trained = fit_windows(windows, CATEGORICAL_FEATURES, legit_sample_rate=legit_sample_rate, fit_threads=fit_threads)
-    evaluation = evaluate(trained.model, windows.X_validation, windows.y_validation)
+    validation_scores = trained.model.predict_proba(windows.X_validation)[:, 1]
+    evaluation = evaluate(trained.model, windows.X_validation, windows.y_validation, validation_scores)
     registered = registry.log_and_register(
         trained.model,
         evaluation,
@@ -81,6 +85,9 @@ def train_and_register(
         tags=registry.lineage_tags(dagster_run_id, asset_key, slice_ids),
         input_example=windows.X_validation.head(5),
     )
+    parts = validation_parts(windows.X_validation, windows.validation_rows_per_slice)
+    if scores is not None:  # for the champion gate of the next days, should this model be serving then
+        scores.keep(registered.manifest_sha256, parts, validation_scores)
     return ModelCandidate(
         registered=registered,
         evaluation=evaluation,
@@ -90,6 +97,7 @@ def train_and_register(
         y_validation=windows.y_validation,
         fit_seconds=trained.fit_seconds,
         training_rows=len(windows.X_train),
+        validation_parts=parts,
     )
 
 

@@ -97,10 +97,11 @@ class ModelDiagnostics:
         return "\n".join(lines)
 
 
-def evaluate(model, X: pd.DataFrame, y) -> ModelEvaluation:
-    """Score `model` (a fitted FraudClassifier or anything with predict_proba and threshold)."""
+def evaluate(model, X: pd.DataFrame, y, scores: np.ndarray | None = None) -> ModelEvaluation:
+    """Score `model` (a fitted FraudClassifier or anything with predict_proba and threshold), or judge the
+    `scores` it gave `X` already."""
     y = _check_window(y, len(X))
-    scores = model.predict_proba(X)[:, 1]
+    scores = model.predict_proba(X)[:, 1] if scores is None else scores
     threshold = float(model.threshold)
     decisions = (scores >= threshold).astype(np.int64)
     metrics = {
@@ -139,8 +140,13 @@ def diagnose(
 
 def pr_auc(model, X: pd.DataFrame, y) -> float:
     """PR AUC alone, e.g. to score the champion on the candidate's validation window."""
-    y = _check_window(y, len(X))
-    return float(average_precision_score(y, model.predict_proba(X)[:, 1]))
+    return scores_pr_auc(y, model.predict_proba(X)[:, 1])
+
+
+def scores_pr_auc(y, scores: np.ndarray) -> float:
+    """PR AUC of scores a model gave already, e.g. the champion's kept scores of the candidate's window."""
+    y = _check_window(y, len(scores))
+    return float(average_precision_score(y, scores))
 
 
 def feature_importance(model, X: pd.DataFrame, y: np.ndarray, rows: int, random_state: int) -> pd.DataFrame:

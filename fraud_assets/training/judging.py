@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 from fraud_assets import registry
 from fraud_assets.training.candidate import ModelCandidate
 from fraud_assets.training.gates import GateResult, MetricBounds, champion_gate, metric_gates
+from fraud_assets.training.validation_scores import StoredScores
 
 
 @dataclass(frozen=True)
@@ -17,17 +21,26 @@ class Judgement:
     champion_pr_auc: float | None  # None when there is no other champion to compare with
 
 
-def judge(candidate: ModelCandidate, bounds: MetricBounds) -> Judgement:
+def judge(candidate: ModelCandidate, bounds: MetricBounds, scores: StoredScores | None = None) -> Judgement:
     """Every gate's verdict on `candidate`; the champion comparison is skipped when the candidate
-    is the champion itself."""
-    from fraud_assets.training.evaluation import pr_auc
+    is the champion itself. With `scores`, the champion is scored only on the validation slices it has no
+    kept scores of."""
+    from fraud_assets.training.evaluation import scores_pr_auc
 
     name, version = candidate.registered.name, candidate.registered.version
     champion_version = registry.get_alias_version(name, registry.CHAMPION)
     champion_pr_auc = None
     if champion_version is not None and champion_version != version:
-        champion = registry.load_version(name, champion_version)
-        champion_pr_auc = pr_auc(champion, candidate.X_validation, candidate.y_validation)
+        X, y = candidate.X_validation, candidate.y_validation
+
+        def champion_scores(rows: pd.DataFrame) -> np.ndarray:
+            return registry.load_version(name, champion_version).predict_proba(rows)[:, 1]
+
+        if scores is not None and candidate.validation_parts:
+            digest = registry.manifest_sha256(name, champion_version)
+            champion_pr_auc = scores_pr_auc(y, scores.scores(digest, champion_scores, X, candidate.validation_parts))
+        else:
+            champion_pr_auc = scores_pr_auc(y, champion_scores(X))
     metrics = candidate.evaluation.metrics
     gates = [
         *metric_gates(metrics, bounds),

@@ -46,6 +46,7 @@ class TrainingWindows:
     calibration_mask: np.ndarray
     X_validation: pd.DataFrame
     y_validation: np.ndarray
+    validation_rows_per_slice: tuple[int, ...] = ()  # each slice's rows in `X_validation`, in its order
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def windows_of_slices(
     columns = list(feature_columns)
     taken: dict[str, list[pd.DataFrame]] = {"training": [], "validation": []}
     labels: dict[str, list[np.ndarray]] = {"training": [], "validation": []}
-    calibration = []
+    calibration, validation_rows = [], []
     for frame in slices:
         _check_columns(frame, columns)
         masks = split.masks(frame[STEP])
@@ -85,6 +86,8 @@ def windows_of_slices(
                 taken[window].append(narrowed(rows.loc[:, columns], columns))
                 labels[window].append(y[mask])
         calibration.append(masks.calibration[masks.training])
+        if masks.validation.any():
+            validation_rows.append(int(masks.validation.sum()))
 
     def gathered(window: str) -> tuple[pd.DataFrame, np.ndarray]:
         if not taken[window]:
@@ -100,6 +103,7 @@ def windows_of_slices(
         calibration_mask=np.concatenate(calibration) if calibration else np.empty(0, dtype=bool),
         X_validation=X_validation,
         y_validation=y_validation,
+        validation_rows_per_slice=tuple(validation_rows),
     )
 
 

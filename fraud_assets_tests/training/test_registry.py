@@ -6,8 +6,11 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from sklearn.metrics import average_precision_score
+from upath import UPath
 
 from fraud_assets import registry
 from fraud_assets.model_artifact import MANIFEST_FILE, ModelIntegrityError
@@ -205,3 +208,62 @@ def test_a_drift_report_is_a_finished_run_with_its_html(home):
     )
     assert Path(local).read_text() == html
     assert mlflow.active_run() is None
+
+
+def test_the_champion_gate_scores_the_champion_only_on_slices_it_has_no_kept_scores_of(
+    home, register, trained, evaluation, tmp_path, monkeypatch
+):
+    # fraud_model keeps each candidate's validation scores by slice; the next day's gate reads the champion's
+    # and scores it only on the day the champion's window did not hold: the same PR AUC as scoring it all.
+    from fraud_assets.training.candidate import ModelCandidate
+    from fraud_assets.training.gates import MetricBounds
+    from fraud_assets.training.judging import judge
+    from fraud_assets.training.validation_scores import StoredScores, validation_parts
+
+    X, y = trained.windows.X_validation, trained.windows.y_validation
+    third = len(X) // 3
+    days = [X.iloc[:third], X.iloc[third : 2 * third], X.iloc[2 * third :]]
+    champion_version = register()
+    registry.set_champion(champion_version.name, champion_version.version)
+    scores = StoredScores(UPath(tmp_path / "scores"))
+    yesterday = pd.concat(days, ignore_index=True)
+    scores.keep(
+        champion_version.manifest_sha256,
+        validation_parts(yesterday, [len(d) for d in days]),
+        trained.model.predict_proba(yesterday)[:, 1],
+    )
+    new_day = days[0].assign(amount=days[0]["amount"] * 2)  # rows the champion never scored
+    today = pd.concat([days[1], days[2], new_day], ignore_index=True)
+    y_today = np.concatenate([y[third:], y[:third]])
+    candidate = ModelCandidate(
+        registered=register(),
+        evaluation=evaluation,
+        split={},
+        training_slices=(),
+        X_validation=today,
+        y_validation=y_today,
+        fit_seconds=0.0,
+        training_rows=0,
+        validation_parts=validation_parts(today, [len(days[1]), len(days[2]), len(new_day)]),
+    )
+    scored = []
+    load_version = registry.load_version
+
+    def counted_load(name, version, uri=None):
+        model = load_version(name, version, uri)
+        predict_proba = model.predict_proba
+        model.predict_proba = lambda rows: scored.append(len(rows)) or predict_proba(rows)
+        return model
+
+    monkeypatch.setattr(registry, "load_version", counted_load)
+
+    kept = judge(candidate, MetricBounds(), scores)
+    assert scored == [len(new_day)]
+    scored.clear()
+    plain = judge(candidate, MetricBounds())
+    assert scored == [len(today)]
+    assert kept.champion_pr_auc == plain.champion_pr_auc
+    assert kept.champion_pr_auc == average_precision_score(y_today, trained.model.predict_proba(today)[:, 1])
+    scored.clear()
+    assert judge(candidate, MetricBounds(), scores).champion_pr_auc == plain.champion_pr_auc
+    assert scored == [], "the new day's scores were not kept"

@@ -111,3 +111,5 @@ def test_windows_cut_slice_by_slice_equal_the_windows_of_the_whole_frame(frame):
     for name in ("y_train", "calibration_mask", "y_validation"):
         np.testing.assert_array_equal(getattr(cut, name), getattr(whole, name))
     assert min(split.training_steps) > 0 and len(cut.X_train) == int(frame["step"].isin(split.training_steps).sum())
+    per_step = frame["step"].value_counts().sort_index()
+    assert cut.validation_rows_per_slice == tuple(per_step.loc[list(split.validation_steps)])

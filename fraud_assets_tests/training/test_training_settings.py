@@ -18,14 +18,20 @@ from upath import UPath
 from fraud_assets import registry, settings
 from fraud_assets.assets.training import fraud_model
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
-from fraud_assets.storage import StoredPartitions, atomic_write_bytes, frame_to_parquet_bytes
+from fraud_assets.storage import (
+    PartitionedParquetIOManager,
+    StoredPartitions,
+    atomic_write_bytes,
+    frame_to_parquet_bytes,
+)
 from fraud_assets.training.train import train_model
 
 
 def materialize_fraud_model(frame, by_slice=None):
     by_slice = by_slice or {f"step_{step:03d}": rows for step, rows in frame.groupby("step")}
     ended = []
-    context = build_asset_context(resources={"mlflow": SimpleNamespace(end_run=lambda **kw: ended.append(kw))})
+    mlflow = SimpleNamespace(end_run=lambda **kw: ended.append(kw))
+    context = build_asset_context(resources={"mlflow": mlflow, "io_manager": PartitionedParquetIOManager()})
     return fraud_model(context, transaction_features=by_slice)
 
 
