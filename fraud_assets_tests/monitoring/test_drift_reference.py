@@ -213,7 +213,11 @@ def test_stored_rankings_are_read_instead_of_the_reference_slices_until_a_slice_
         assert outcome.samples.reference.equals(plain.samples.reference)
         assert outcome.samples.current.equals(plain.samples.current)
         assert outcome.result.columns == plain.result.columns
-    assert len(list((tmp_path / "rankings").glob("step_*.parquet"))) == len(frames)
+    assert len(list((tmp_path / "rankings").glob("step_*.arrow"))) == len(frames)
+
+    (tmp_path / "rankings" / "step_130.arrow").write_bytes(b"not an arrow file")
+    mended, mended_reads = run(stored=True)
+    assert sorted(mended_reads) == ["step_130", "step_140"] and mended.samples.reference.equals(plain.samples.reference)
 
     changed = features_day(2_000, 99)
     atomic_write_bytes(paths["step_125"], frame_to_parquet_bytes(changed))
