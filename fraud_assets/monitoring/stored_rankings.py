@@ -6,7 +6,8 @@ proportion to the slice's share of the side. A side of many slices takes few row
 reference (180 days, 6 million rows) takes ~280 of a day's ~33,000 rows to a 50,000-row sample, yet reading and
 hashing every reference slice was most of the gate's 8-11 s. So each slice's ranking is stored once, as the
 first `RANKED_SHARE` of each stratum; a slice whose stored prefix is too short for its quota (a side of fewer
-than sample size / `RANKED_SHARE` rows) is read whole, as are slices with no stored ranking.
+than sample size / `RANKED_SHARE` rows) is read whole (and its stored prefix kept), as are slices with no
+stored ranking (ranked, and the prefix stored).
 
 A stored ranking names the version of the features file it was ranked from (fsspec's `ukey`: size, time,
 inode...), the columns, label and seed: a features partition written again (a late day recomputes later ones)
@@ -29,9 +30,10 @@ from upath import UPath
 from fraud_assets.monitoring.drift import DriftTest, RankedSlice
 from fraud_assets.storage import StoredPartitions, atomic_write_bytes
 
-# Serves every side of at least 8 x the sample size (400,000 rows at the default 50,000: ~120 days of BankSim,
-# 12 days at 10x) from stored prefixes; an eighth of each slice is read instead of all of it.
-RANKED_SHARE = 1 / 8
+# Serves every side of at least 4 x the sample size (200,000 rows at the default 50,000: ~65 days of BankSim, so
+# the champion of the default 60-step training window and its validation steps; 6 days at 10x) from stored
+# prefixes: a quarter of each slice is read instead of all of it.
+RANKED_SHARE = 1 / 4
 METADATA_KEY = b"fraud_assets.drift_ranking"
 POSITION, RANK = "__position__", "__rank__"
 FORMAT_VERSION = 1
@@ -63,9 +65,6 @@ class StoredRankings(SliceRankings):
         version = self._version(key)
         stored = self._read(key, version)
         return stored if stored is not None else self._rank_and_keep(key, side, version)
-
-    def whole(self, key: str, side: str = "reference") -> RankedSlice:
-        return self._rank_and_keep(key, side, self._version(key))
 
     def _rank_and_keep(self, key: str, side: str, version: str) -> RankedSlice:
         # the version is taken before the read: a file replaced in between leaves a ranking that never matches

@@ -197,10 +197,10 @@ def test_stored_rankings_are_read_instead_of_the_reference_slices_until_a_slice_
             self.reads.append(key)
             return super().__getitem__(key)
 
-    def run(stored: bool):
+    def run(stored: bool, sample_size: int = 2_000):
         features = Counted(paths, [*reference.DRIFT_COLUMNS, "fraud"])
         features.reads = []
-        outcome = reference.drift_since_reference(features, 0.5, 2_000, rankings_dir=rankings if stored else None)
+        outcome = reference.drift_since_reference(features, 0.5, sample_size, rankings_dir=rankings if stored else None)
         return outcome, features.reads
 
     plain, plain_reads = run(stored=False)
@@ -214,6 +214,12 @@ def test_stored_rankings_are_read_instead_of_the_reference_slices_until_a_slice_
         assert outcome.samples.current.equals(plain.samples.current)
         assert outcome.result.columns == plain.result.columns
     assert len(list((tmp_path / "rankings").glob("step_*.arrow"))) == len(frames)
+
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "rankings").iterdir()}
+    large, large_reads = run(stored=True, sample_size=20_000)  # more than the prefixes hold: slices read whole
+    assert sorted(large_reads) == sorted(frames)
+    assert large.samples.reference.equals(run(stored=False, sample_size=20_000)[0].samples.reference)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "rankings").iterdir()} == stamps
 
     (tmp_path / "rankings" / "step_130.arrow").write_bytes(b"not an arrow file")
     mended, mended_reads = run(stored=True)
