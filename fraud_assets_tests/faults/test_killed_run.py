@@ -16,6 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
+import pyarrow.feather as feather
 import pytest
 from dagster import DagsterEventType, DagsterInstance
 from mlflow.tracking import MlflowClient
@@ -42,12 +44,15 @@ with DagsterInstance.get() as instance:
 """
 
 
-# How the graph reads back each kind of stored file (Parquet partitions, feature state, pickles).
+# How the graph reads back each kind of stored file (Parquet partitions, feature state, pickles, drift rankings,
+# models' validation scores).
 READERS = {
     ".parquet": read_parquet,
     ".state": lambda path: FeatureState.from_bytes(path.read_bytes()),
     ".pkl": lambda path: pickle.loads(path.read_bytes()),
     ".json": lambda path: json.loads(path.read_text())["digest"],  # a stored slice's kept digest
+    ".arrow": lambda path: feather.read_table(path),
+    ".npz": lambda path: dict(np.load(path, allow_pickle=False)),
 }
 
 
