@@ -41,6 +41,14 @@ from fraud_assets.features.state import FeatureState
 PREFIX = "fraud-assets:online"
 MAX_ATTEMPTS = 1000  # a request retries only when another one wrote the same keys in between
 MAX_REBASE_ATTEMPTS = 50
+# The values of KEYS ('' when missing), read at one moment.
+READ = """
+local values = {}
+for i = 1, #KEYS do
+    values[i] = redis.call('GET', KEYS[i]) or ''
+end
+return values
+"""
 # KEYS: position, log, then the request's records; ARGV: the position and the records as read ('' when
 # missing), the records to write ('' to leave one as it is), the new position ('' to keep it), then the
 # log lines. Returns 1 when written, else the current position and records.
@@ -72,9 +80,13 @@ return 1
 
 class RedisStateStore(StateStore):
     def __init__(self, url: str, password: str | None = None, prefix: str = PREFIX):
-        self.client = redis.Redis.from_url(url, password=password) if password else redis.Redis.from_url(url)
+        # One connection, no pool: a worker's requests come one at a time, and taking a pooled connection for
+        # each command (with the pool's checks) cost more than the command's own round trip.
+        options = {"single_connection_client": True, **({"password": password} if password else {})}
+        self.client = redis.Redis.from_url(url, **options)
         self.prefix = prefix
         self.position_key = f"{prefix}:position"
+        self._read_keys = self.client.register_script(READ)
         self._checked_write = self.client.register_script(CHECKED_WRITE)
         self._generation = ""  # the generation the last request found live
 
@@ -125,14 +137,11 @@ class RedisStateStore(StateStore):
 
     def _read(self, names: list[tuple[str, str]], generation: str) -> tuple[bytes, list[bytes], str]:
         """The position and the records of `names` in its generation ('' when missing), as of one moment
-        (MULTI/EXEC), in one round trip when `generation` (the last one seen) is still the live one."""
+        (`READ`), in one round trip when `generation` (the last one seen) is still the live one."""
         while True:
-            with self.client.pipeline() as pipe:
-                pipe.get(self.position_key)
-                pipe.mget([self._key(generation, *name) for name in names])
-                text, values = pipe.execute()
+            text, *values = self._read_keys(keys=[self.position_key, *(self._key(generation, *name) for name in names)])
             if _generation(text) == generation:
-                return text or b"", [value or b"" for value in values], generation
+                return text, values, generation
             generation = _generation(text)
 
     def rebase(self, stored: FeatureState) -> Position:
