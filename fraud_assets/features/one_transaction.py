@@ -27,6 +27,7 @@ from fraud_assets.features.step_means import step_mean
 
 _TAIL_WIDTH = {family: max(d.AMOUNT_WINDOWS[family]) - 1 for family in d.FAMILIES}
 _AMOUNT_NAMES = {family: amount_feature_names(family) for family in d.FAMILIES}
+_FRAUD_RATE = {family: d.fraud_rate(family) for family in d.FAMILIES}
 _NO_HISTORY: Record = {"count": 0, "sum": 0.0, "squares": 0.0, "max": -math.inf, "tail": [], "frauds": 0, "labelled": 0}
 
 
@@ -61,7 +62,7 @@ def one_transaction_features(
         tail = record["tail"]
         row, (count, total, squares, max_cents) = key_amount_row(
             family,
-            [int(value) for value in tail],
+            list(map(int, tail)),  # exact integer sums, as the general path takes them
             int(record["count"]),
             float(record["sum"]),
             float(record["squares"]),
@@ -69,15 +70,14 @@ def one_transaction_features(
             cents,
         )
         values.update(zip(_AMOUNT_NAMES[family], row, strict=True))
-        values[d.fraud_rate(family)] = settled_rate(int(record["frauds"]), int(record["labelled"]))
+        values[_FRAUD_RATE[family]] = settled_rate(int(record["frauds"]), int(record["labelled"]))
         updated[family] = {
             keys[family]: {
                 "count": count,
                 "sum": total,
                 "squares": squares,
                 "max": max_cents,
-                "tail": [float(value) for value in tail[max(len(tail) + 1 - _TAIL_WIDTH[family], 0) :]]
-                + [float(cents)],
+                "tail": [*map(float, tail[max(len(tail) + 1 - _TAIL_WIDTH[family], 0) :]), float(cents)],
                 "frauds": int(record["frauds"]),
                 "labelled": int(record["labelled"]),
                 "pending": [],
