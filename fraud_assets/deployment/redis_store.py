@@ -34,7 +34,7 @@ from fraud_assets.deployment.state_store import (
     taken,
 )
 from fraud_assets.features.columns import Transactions
-from fraud_assets.features.entities import record_bytes, record_from_bytes, split_state
+from fraud_assets.features.entities import Records, record_bytes, record_from_bytes, split_state
 from fraud_assets.features.online import OnlineFeatures, Position, rebase
 from fraud_assets.features.state import FeatureState
 
@@ -109,7 +109,7 @@ class RedisStateStore(StateStore):
         names = [(family, key) for family, family_keys in keys.items() for key in family_keys]
         text, values, generation = self._read(names, self._generation)
         for _ in range(MAX_ATTEMPTS):
-            records = {family: {} for family in keys}
+            records: Records = {family: {} for family in keys}
             for (family, key), value in zip(names, values, strict=True):
                 if value:
                     records[family][key] = record_from_bytes(value)

@@ -143,9 +143,9 @@ def key_amount_row(
     for window in d.AMOUNT_WINDOWS[family]:
         window_recent = recent[len(recent) - min(len(recent), window - 1) :]
         n = 1 + len(window_recent)
-        total = new + sum(window_recent)
+        window_sum = new + sum(window_recent)
         window_squares = new * new + math.sumprod(window_recent, window_recent)  # integers: exact
-        row += [total / (n * 100.0), _sqrt_ratio(float(n * window_squares - total * total), n)]
+        row += [window_sum / (n * 100.0), _sqrt_ratio(float(n * window_squares - window_sum * window_sum), n)]
     n = count + 1
     total = cents_sum + float(new)
     squares = squares + float(new * new)
