@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import sqlite3
 import threading
 from dataclasses import replace
 
@@ -13,7 +15,7 @@ import pytest
 from fraud_assets import settings
 from fraud_assets.deployment.online_scoring import OnlineScorer
 from fraud_assets.deployment.state_backends import open_store
-from fraud_assets.deployment.state_store import NoState, SqliteStateStore
+from fraud_assets.deployment.state_store import NoState, SqliteStateStore, WalCheckpointer
 from fraud_assets.features import FeatureConfig, FeatureState, compute_features
 from fraud_assets.features.inputs import chains, slice_digest
 from fraud_assets.features.online import Position
@@ -261,3 +263,39 @@ def test_redis_a_request_of_more_transactions_than_a_lua_unpack_takes_is_logged_
     redis_store.score(request.reset_index(drop=True))
     generation = redis_store._generation
     assert redis_store.client.llen(redis_store._log_key(generation)) == rows
+
+
+def test_sqlite_requests_leave_the_wal_to_the_checkpointer_whose_rounds_keep_it_short(tmp_path, monkeypatch):
+    """No request checkpoints (SQLite's automatic one ran under the lock for milliseconds); after a checkpointer
+    round, with another writer's frames arriving between its passes, the next write starts the WAL over."""
+    monkeypatch.setattr(WalCheckpointer, "SECONDS", 3600.0)  # rounds run by the test only
+    transactions = small_transactions(seed=30)
+    store, other = SqliteStateStore(tmp_path / "state.sqlite"), SqliteStateStore(tmp_path / "state.sqlite")
+    store.rebase(offline_state(transactions, 8, FeatureConfig()))
+    base = unlabelled(transactions.iloc[:1]).assign(step=9)
+
+    def wal_frames() -> int:
+        with contextlib.closing(sqlite3.connect(tmp_path / "state.sqlite")) as db:
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            return db.execute("PRAGMA wal_checkpoint(NOOP)").fetchone()[1]  # frames in the WAL, copied or not
+
+    for i in range(150):
+        store.score(base.assign(customer=f"C_wal_{i}"))
+    assert store._connection().execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    grown = wal_frames()
+    assert grown > 300  # ~5 pages a request, none checkpointed by the requests
+    checkpointer, passes = store._checkpointer, []
+
+    class WriterBetweenThePasses:
+        def execute(self, sql):
+            passes.append(checkpointer_db.execute(sql))
+            if len(passes) == 1:
+                other.score(base.assign(customer="C_between"))  # frames the first pass did not copy
+
+    checkpointer_db, checkpointer._db = checkpointer._db, WriterBetweenThePasses()
+    checkpointer.checkpoint()
+    checkpointer._db = checkpointer_db
+    store.score(base.assign(customer="C_after"))
+    assert wal_frames() < 20  # started over: only the last request's pages
+    store.close()
+    other.close()
