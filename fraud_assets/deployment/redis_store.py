@@ -2,16 +2,20 @@
 
 Keys, under a prefix: `position` (where the state stands and its generation), and per generation
 one string per key record (`<generation>:<family>:<key>`) and the log list (`<generation>:log`).
-A request is optimistic: WATCH the position and its three records, compute, MULTI/EXEC the writes;
-if another request changed any of them in between, EXEC fails and the request runs again on the new
-values, so no update is lost. A rebase writes a whole new generation beside the live one, then
-switches the position to it in one EXEC that fails (and is redone) if a request logged a
-transaction meanwhile; requests in flight then retry on the new generation. The old generation is
-deleted after the switch.
+A request is optimistic: it reads the position and its three records (one round trip), computes,
+and hands the writes to a Lua script (`CHECKED_WRITE`) that runs atomically in Redis: it writes only
+if the position and the records are still the bytes the request read, and otherwise answers with
+the current ones, on which the request computes again; so no update is lost. (WATCH, GET, WATCH,
+MGET and MULTI/EXEC took five round trips a request, and the category record every request touches
+made a retry of all five common with two workers.) A rebase writes a whole new generation beside
+the live one, then switches the position to it in one EXEC that fails (and is redone) if a request
+logged a transaction meanwhile; requests in flight then find another position and read the new
+generation. The old generation is deleted after the switch.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 
@@ -30,20 +34,61 @@ from fraud_assets.deployment.state_store import (
     taken,
 )
 from fraud_assets.features.columns import Transactions
-from fraud_assets.features.entities import record_bytes, record_from_bytes, split_state
+from fraud_assets.features.entities import Records, record_bytes, record_from_bytes, split_state
 from fraud_assets.features.online import OnlineFeatures, Position, rebase
 from fraud_assets.features.state import FeatureState
 
 PREFIX = "fraud-assets:online"
 MAX_ATTEMPTS = 1000  # a request retries only when another one wrote the same keys in between
 MAX_REBASE_ATTEMPTS = 50
+# The values of KEYS ('' when missing), read at one moment.
+READ = """
+local values = {}
+for i = 1, #KEYS do
+    values[i] = redis.call('GET', KEYS[i]) or ''
+end
+return values
+"""
+# KEYS: position, log, then the request's records; ARGV: the position and the records as read ('' when
+# missing), the records to write ('' to leave one as it is), the new position ('' to keep it), then the
+# log lines. Returns 1 when written, else the current position and records.
+CHECKED_WRITE = """
+local n = #KEYS - 2
+local current = {redis.call('GET', KEYS[1]) or ''}
+local same = current[1] == ARGV[1]
+for i = 1, n do
+    current[i + 1] = redis.call('GET', KEYS[i + 2]) or ''
+    same = same and current[i + 1] == ARGV[i + 1]
+end
+if not same then
+    return current
+end
+for i = 1, n do
+    if ARGV[n + i + 1] ~= '' then
+        redis.call('SET', KEYS[i + 2], ARGV[n + i + 1])
+    end
+end
+if ARGV[2 * n + 2] ~= '' then
+    redis.call('SET', KEYS[1], ARGV[2 * n + 2])
+end
+for first = 2 * n + 3, #ARGV, 1000 do  -- unpack takes a few thousand values at most
+    redis.call('RPUSH', KEYS[2], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+end
+return 1
+"""
 
 
 class RedisStateStore(StateStore):
     def __init__(self, url: str, password: str | None = None, prefix: str = PREFIX):
-        self.client = redis.Redis.from_url(url, password=password) if password else redis.Redis.from_url(url)
+        # One connection, no pool: a worker's requests come one at a time, and taking a pooled connection for
+        # each command (with the pool's checks) cost more than the command's own round trip.
+        options = {"single_connection_client": True, **({"password": password} if password else {})}
+        self.client = redis.Redis.from_url(url, **options)
         self.prefix = prefix
         self.position_key = f"{prefix}:position"
+        self._read_keys = self.client.register_script(READ)
+        self._checked_write = self.client.register_script(CHECKED_WRITE)
+        self._generation = ""  # the generation the last request found live
 
     def _key(self, generation: str, family: str, key: str) -> str:
         return f"{self.prefix}:{generation}:{family}:{key}"
@@ -53,7 +98,7 @@ class RedisStateStore(StateStore):
 
     def _current(self, client) -> tuple[Position | None, str]:
         text = client.get(self.position_key)
-        return position_of(text), json.loads(text)["generation"] if text else ""
+        return position_of(text), _generation(text)
 
     def position(self) -> Position | None:
         return self._current(self.client)[0]
@@ -61,38 +106,43 @@ class RedisStateStore(StateStore):
     def score(self, transactions: Transactions) -> OnlineFeatures:
         keys = request_keys(transactions)
         lines = log_rows(transactions)
-        with self.client.pipeline() as pipe:
-            for _ in range(MAX_ATTEMPTS):
-                try:
-                    pipe.watch(self.position_key)
-                    position, generation = self._current(pipe)
-                    names = [(family, key) for family, family_keys in keys.items() for key in family_keys]
-                    redis_keys = [self._key(generation, family, key) for family, key in names]
-                    pipe.watch(*redis_keys)
-                    records = {family: {} for family in keys}
-                    for (family, key), value in zip(names, pipe.mget(redis_keys), strict=True):
-                        if value is not None:
-                            records[family][key] = record_from_bytes(value)
-                    result = compute(transactions, records, position)
-                    if result.late.all():
-                        pipe.unwatch()
-                        return result
-                    pipe.multi()
-                    pipe.mset(
-                        {
-                            self._key(generation, family, key): record_bytes(record)
-                            for family, by_key in result.records.items()
-                            for key, record in by_key.items()
-                        }
-                    )
-                    pipe.rpush(self._log_key(generation), *taken(lines, result))
-                    if result.position != position:
-                        pipe.set(self.position_key, position_json(result.position, generation=generation))
-                    pipe.execute()
-                    return result
-                except redis.WatchError:
-                    continue
+        names = [(family, key) for family, family_keys in keys.items() for key in family_keys]
+        text, values, generation = self._read(names, self._generation)
+        for _ in range(MAX_ATTEMPTS):
+            records: Records = {family: {} for family in keys}
+            for (family, key), value in zip(names, values, strict=True):
+                if value:
+                    records[family][key] = record_from_bytes(value)
+            position = position_of(text or None)
+            result = compute(transactions, records, position)
+            if result.late.all():
+                return result
+            written = [  # a key only late transactions touched and never seen before stays missing
+                record_bytes(record) if (record := result.records.get(family, {}).get(key)) is not None else b""
+                for family, key in names
+            ]
+            new_position = position_json(result.position, generation=generation) if result.position != position else ""
+            answer = self._checked_write(
+                keys=[self.position_key, self._log_key(generation), *(self._key(generation, *name) for name in names)],
+                args=[text, *values, *written, new_position, *taken(lines, result)],
+            )
+            if answer == 1:
+                self._generation = generation
+                return result
+            if _generation(answer[0]) == generation:  # the same generation: its records as they are now
+                text, values = answer[0], answer[1:]
+            else:  # a rebase switched the generation in between
+                text, values, generation = self._read(names, _generation(answer[0]))
         raise RuntimeError(f"online state: {MAX_ATTEMPTS} attempts lost to concurrent writes of the same keys")
+
+    def _read(self, names: list[tuple[str, str]], generation: str) -> tuple[bytes, list[bytes], str]:
+        """The position and the records of `names` in its generation ('' when missing), as of one moment
+        (`READ`), in one round trip when `generation` (the last one seen) is still the live one."""
+        while True:
+            text, *values = self._read_keys(keys=[self.position_key, *(self._key(generation, *name) for name in names)])
+            if _generation(text) == generation:
+                return text, values, generation
+            generation = _generation(text)
 
     def rebase(self, stored: FeatureState) -> Position:
         with self.client.pipeline() as pipe:
@@ -157,3 +207,9 @@ class RedisStateStore(StateStore):
 
     def close(self) -> None:
         self.client.close()
+
+
+@functools.lru_cache(maxsize=16)
+def _generation(position_text: str | bytes | None) -> str:
+    """The generation a position names ('' for none): it changes only at a rebase, so it is parsed once."""
+    return json.loads(position_text)["generation"] if position_text else ""

@@ -95,42 +95,65 @@ def amount_features(
 def _one_row_per_key(
     history: AmountHistory, family: str, order: KeyOrder, cents: np.ndarray
 ) -> tuple[dict[str, np.ndarray], AmountHistory]:
-    """`_any_rows` for a few rows of distinct keys (an online request): the same sums and float operations
-    on Python numbers, which for a handful of values cost a fraction of the array calls (integers are exact
-    either way, and one float operation rounds the same in Python as in numpy)."""
+    """`_any_rows` for a few rows of distinct keys (an online request), one `key_amount_row` each."""
     width = history.tail.shape[1]
-    windows = d.AMOUNT_WINDOWS[family]
-    names = [name for window in windows for name in (d.window_mean(family, window), d.window_std(family, window))]
-    names += [d.history_mean(family), d.history_std(family), d.history_max(family)]
-    numbered = family in d.NUMBERED_FAMILIES
-    if numbered:
-        names.append(d.transaction_number(family))
     updated = history.copy()
     rows = []
     for key, amount in zip(order.keys.tolist(), cents.tolist(), strict=True):
         new = int(amount)
-        tail = history.tail[key].astype(np.int64).tolist()  # zero-padded on the left, as in the layout
         stored = min(int(history.count[key]), width)
-        row = []
-        for window in windows:
-            recent = tail[width - (window - 1) :]
-            n = 1 + min(stored, window - 1)
-            total, squares = new + sum(recent), new * new + math.sumprod(recent, recent)  # integers: exact
-            row += [total / (n * 100.0), _sqrt_ratio(float(n * squares - total * total), n)]
-        n = int(history.count[key]) + 1
-        total = float(history.cents_sum[key]) + float(new)
-        squares = float(history.cents_square_sum[key]) + float(new * new)
-        max_cents = max(float(history.max_cents[key]), float(new))
-        row += [total / (n * 100.0), _sqrt_ratio(max(n * squares - total * total, 0.0), n), max_cents / 100.0]
-        if numbered:
-            row.append(float(n))
+        recent = history.tail[key, width - stored :].astype(np.int64).tolist()
+        row, (n, total, squares, max_cents) = key_amount_row(
+            family,
+            recent,
+            int(history.count[key]),
+            float(history.cents_sum[key]),
+            float(history.cents_square_sum[key]),
+            float(history.max_cents[key]),
+            new,
+        )
         rows.append(row)
         updated.count[key], updated.cents_sum[key], updated.cents_square_sum[key] = n, total, squares
         updated.max_cents[key] = max_cents
         updated.tail[key, :-1] = history.tail[key, 1:]
         updated.tail[key, -1] = new
     table = np.array(rows, dtype=np.float64).T
-    return dict(zip(names, table, strict=True)), updated
+    return dict(zip(amount_feature_names(family), table, strict=True)), updated
+
+
+def amount_feature_names(family: str) -> list[str]:
+    """The features `key_amount_row` gives, in its order."""
+    windows = d.AMOUNT_WINDOWS[family]
+    names = [name for window in windows for name in (d.window_mean(family, window), d.window_std(family, window))]
+    names += [d.history_mean(family), d.history_std(family), d.history_max(family)]
+    return [*names, d.transaction_number(family)] if family in d.NUMBERED_FAMILIES else names
+
+
+def key_amount_row(
+    family: str, recent: list[int], count: int, cents_sum: float, squares: float, max_cents: float, new: int
+) -> tuple[list[float], tuple[int, float, float, float]]:
+    """The amount features (`amount_feature_names` order) of one new row of a key, and the key's count, sum,
+    sum of squares and maximum after it; `recent` holds the key's newest stored amounts in cents, oldest first.
+
+    `_any_rows`' sums and float operations on Python numbers, which for a handful of values cost a fraction
+    of the array calls (integers are exact either way, and one float operation rounds the same in Python as
+    in numpy). A request's few rows take it, through the arrays of a state or from a key's record.
+    """
+    row = []
+    for window in d.AMOUNT_WINDOWS[family]:
+        window_recent = recent[len(recent) - min(len(recent), window - 1) :]
+        n = 1 + len(window_recent)
+        window_sum = new + sum(window_recent)
+        window_squares = new * new + math.sumprod(window_recent, window_recent)  # integers: exact
+        row += [window_sum / (n * 100.0), _sqrt_ratio(float(n * window_squares - window_sum * window_sum), n)]
+    n = count + 1
+    total = cents_sum + float(new)
+    squares = squares + float(new * new)
+    max_cents = max(max_cents, float(new))
+    row += [total / (n * 100.0), _sqrt_ratio(max(n * squares - total * total, 0.0), n), max_cents / 100.0]
+    if family in d.NUMBERED_FAMILIES:
+        row.append(float(n))
+    return row, (n, total, squares, max_cents)
 
 
 def _sqrt_ratio(numerator: float, n: int) -> float:

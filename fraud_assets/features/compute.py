@@ -142,6 +142,11 @@ def _catalogue_codes(factorized: tuple[np.ndarray, np.ndarray], levels: tuple[st
     return level_of_code[codes]
 
 
+def catalogue_code(column: str, value: str) -> float:
+    """One value's position in its column's catalogue as a float, NaN when not in it (`_catalogue_codes`)."""
+    return _CATALOGUE_POSITIONS[d.CATEGORICAL_LEVELS[column]].get(value, np.nan)
+
+
 def _inverse(permutation: np.ndarray) -> np.ndarray:
     inverse = np.empty_like(permutation)
     inverse[permutation] = np.arange(len(permutation))

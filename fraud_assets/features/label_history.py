@@ -78,11 +78,16 @@ def _one_row_per_key(
     rates = []
     for key, row_step, label in zip(order.keys.tolist(), step.tolist(), fraud.tolist(), strict=True):
         seen_frauds, seen_labelled = int(frauds[key]), int(labelled[key])
-        rates.append(seen_frauds / seen_labelled if seen_labelled else math.nan)  # 0/0: NaN, as in numpy
+        rates.append(settled_rate(seen_frauds, seen_labelled))
         if row_step <= settle_up_to and not math.isnan(label):
             frauds[key], labelled[key] = seen_frauds + int(label), seen_labelled + 1
     pending = (history.pending_key, history.pending_step, history.pending_frauds, history.pending_labelled)
     return np.array(rates, dtype=np.float64), LabelHistory(frauds, labelled, *pending)
+
+
+def settled_rate(frauds: int, labelled: int) -> float:
+    """A key's fraud rate from its settled counts, on Python numbers (one row of an online request)."""
+    return frauds / labelled if labelled else math.nan  # 0/0: NaN, as in numpy
 
 
 def _any_rows(

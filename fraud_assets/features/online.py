@@ -27,6 +27,7 @@ from fraud_assets.features.columns import TransactionColumns, Transactions
 from fraud_assets.features.compute import compute_features_incremental, feature_table
 from fraud_assets.features.definitions import FEATURE_COLUMNS, FeatureConfig
 from fraud_assets.features.entities import Records, assemble_state, split_state
+from fraud_assets.features.one_transaction import one_transaction_features
 from fraud_assets.features.state import FeatureState
 
 
@@ -84,9 +85,19 @@ def score_features(transactions: Transactions, records: Records, position: Posit
     the given ones; the transactions that were not late belong to the log a rebase replays.
     """
     columns = TransactionColumns.of(transactions)
+    late = position.is_late(columns.step)
+    if not late.any():
+        one = one_transaction_features(columns, records, position.last_step, position.open_step is not None)
+        if one is not None:  # the usual request, without a state to assemble and split
+            table, new_records, last_step = one
+            return OnlineFeatures(table, columns.index, new_records, replace(position, open_step=last_step), late)
+    return _score_rows(columns, records, position, late)
+
+
+def _score_rows(columns: TransactionColumns, records: Records, position: Position, late: np.ndarray) -> OnlineFeatures:
+    """`score_features` through `feature_table`, for any request."""
     config = FeatureConfig(position.label_delay_steps)
     state = assemble_state(records, position.label_delay_steps, position.last_step, position.open_step is not None)
-    late = position.is_late(columns.step)
     if not late.any():  # the usual request: no row to set apart
         table, new_state = feature_table(columns, state, config, step_open=True)
     else:

@@ -72,12 +72,16 @@ def _one_row_per_key(
     means = []
     for key, row_step, amount in zip(order.keys.tolist(), step.tolist(), cents.tolist(), strict=True):
         before = held.get(row_step - 1)
-        count = 0 if before is None else int(before.counts[key])
-        means.append(int(before.cents_sums[key]) / (count * 100.0) if before is not None and count > 0 else math.nan)
+        means.append(math.nan if before is None else step_mean(int(before.cents_sums[key]), int(before.counts[key])))
         if row_step in newest:
             newest[row_step].cents_sums[key] += int(amount)
             newest[row_step].counts[key] += 1
     return np.array(means, dtype=np.float64), newest[newest_step], newest[newest_step - 1]
+
+
+def step_mean(cents_sum: int, count: int) -> float:
+    """A key's mean amount on one step from its totals there, on Python numbers (NaN when it had no row)."""
+    return cents_sum / (count * 100.0) if count > 0 else math.nan
 
 
 def _any_rows(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import sqlite3
 import threading
 from dataclasses import replace
 
@@ -13,7 +15,7 @@ import pytest
 from fraud_assets import settings
 from fraud_assets.deployment.online_scoring import OnlineScorer
 from fraud_assets.deployment.state_backends import open_store
-from fraud_assets.deployment.state_store import NoState, SqliteStateStore
+from fraud_assets.deployment.state_store import NoState, SqliteStateStore, WalCheckpointer
 from fraud_assets.features import FeatureConfig, FeatureState, compute_features
 from fraud_assets.features.inputs import chains, slice_digest
 from fraud_assets.features.online import Position
@@ -197,3 +199,103 @@ def test_the_state_rebases_when_the_landed_day_is_recomputed_on_a_corrected_earl
     late = pd.concat([scorer.features(unlabelled(r)).features for r in day_8[10:]])
     offline = compute_features(corrected[corrected["step"] <= 8], FeatureConfig())
     assert_same_features(late, offline.loc[late.index])
+
+
+@pytest.fixture
+def redis_store(redis_url):
+    store = open_store(redis_url)
+    store.client.flushdb()
+    yield store
+    store.close()
+
+
+def test_redis_a_write_between_the_read_and_the_checked_write_is_computed_on(redis_store, redis_url, monkeypatch):
+    """Another replica's write of the same customer between a request's read and its write: the script refuses
+    the write and hands back the new record, on which the request computes again, so neither is lost."""
+    transactions = small_transactions(seed=27)
+    redis_store.rebase(offline_state(transactions, 8, FeatureConfig()))
+    other = open_store(redis_url)
+    base = unlabelled(transactions.iloc[:1]).assign(step=9, customer="C_new")
+    read, reads = redis_store._read, []
+
+    def read_then_the_other_replica_writes(names, generation):
+        found = read(names, generation)
+        reads.append(found)
+        other.score(base.assign(amount=1.0))
+        return found
+
+    monkeypatch.setattr(redis_store, "_read", read_then_the_other_replica_writes)
+    result = redis_store.score(base.assign(amount=2.0))
+    assert len(reads) == 1  # the script's answer served the second computation: no second read
+    assert result.features["customer_transaction_number"].tolist() == [2.0]
+    assert redis_store.records("customer", ["C_new"])["C_new"]["count"] == 2
+    other.close()
+
+
+def test_redis_a_rebase_between_the_read_and_the_checked_write_sends_the_request_to_the_new_generation(
+    redis_store, monkeypatch
+):
+    transactions = small_transactions(seed=28)
+    redis_store.rebase(offline_state(transactions, 7, FeatureConfig()))
+    read, reads = redis_store._read, []
+
+    def read_then_day_8_lands(names, generation):
+        found = read(names, generation)
+        reads.append(found)
+        if len(reads) == 1:
+            redis_store.rebase(offline_state(transactions, 8, FeatureConfig()))
+        return found
+
+    monkeypatch.setattr(redis_store, "_read", read_then_day_8_lands)
+    customer = transactions["customer"].iat[0]
+    result = redis_store.score(unlabelled(transactions.iloc[:1]).assign(step=9))
+    assert len(reads) == 2 and reads[0][2] != reads[1][2]
+    assert result.position.landed_step == 8
+    expected = int((transactions["step"] <= 8).groupby(transactions["customer"]).sum()[customer]) + 1
+    assert redis_store.records("customer", [customer])[customer]["count"] == expected
+
+
+def test_redis_a_request_of_more_transactions_than_a_lua_unpack_takes_is_logged_whole(redis_store):
+    transactions = small_transactions(seed=29)
+    redis_store.rebase(offline_state(transactions, 8, FeatureConfig()))
+    rows = 9_000  # Redis' Lua unpacks at most about 8,000 values in one call
+    request = unlabelled(transactions.iloc[[0] * rows]).assign(step=9, amount=np.arange(rows) / 100 + 1.0)
+    redis_store.score(request.reset_index(drop=True))
+    generation = redis_store._generation
+    assert redis_store.client.llen(redis_store._log_key(generation)) == rows
+
+
+def test_sqlite_requests_leave_the_wal_to_the_checkpointer_whose_rounds_keep_it_short(tmp_path, monkeypatch):
+    """No request checkpoints (SQLite's automatic one ran under the lock for milliseconds); after a checkpointer
+    round, with another writer's frames arriving between its passes, the next write starts the WAL over."""
+    monkeypatch.setattr(WalCheckpointer, "SECONDS", 3600.0)  # rounds run by the test only
+    transactions = small_transactions(seed=30)
+    store, other = SqliteStateStore(tmp_path / "state.sqlite"), SqliteStateStore(tmp_path / "state.sqlite")
+    store.rebase(offline_state(transactions, 8, FeatureConfig()))
+    base = unlabelled(transactions.iloc[:1]).assign(step=9)
+
+    def wal_frames() -> int:
+        with contextlib.closing(sqlite3.connect(tmp_path / "state.sqlite")) as db:
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            return db.execute("PRAGMA wal_checkpoint(NOOP)").fetchone()[1]  # frames in the WAL, copied or not
+
+    for i in range(150):
+        store.score(base.assign(customer=f"C_wal_{i}"))
+    assert store._connection().execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    grown = wal_frames()
+    assert grown > 300  # ~5 pages a request, none checkpointed by the requests
+    checkpointer, passes = store._checkpointer, []
+
+    class WriterBetweenThePasses:
+        def execute(self, sql):
+            passes.append(checkpointer_db.execute(sql))
+            if len(passes) == 1:
+                other.score(base.assign(customer="C_between"))  # frames the first pass did not copy
+
+    checkpointer_db, checkpointer._db = checkpointer._db, WriterBetweenThePasses()
+    checkpointer.checkpoint()
+    checkpointer._db = checkpointer_db
+    store.score(base.assign(customer="C_after"))
+    assert wal_frames() < 20  # started over: only the last request's pages
+    store.close()
+    other.close()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from fraud_assets.features import FeatureConfig, FeatureState, compute_features, compute_features_incremental
+from fraud_assets.features import online as online_features
+from fraud_assets.features.columns import TransactionColumns
 from fraud_assets.features.entities import (
     assemble_state,
     record_bytes,
@@ -15,6 +18,7 @@ from fraud_assets.features.entities import (
     split_state,
     touched_keys,
 )
+from fraud_assets.features.one_transaction import one_transaction_features
 from fraud_assets.features.online import Position, rebase, score_features
 from fraud_assets_tests.features.data import STEPS, small_transactions
 from fraud_assets_tests.features.online_support import CANONICAL, assert_same_features, offline_state, requests
@@ -125,3 +129,31 @@ def test_records_survive_their_binary_layout_and_json_written_records_still_read
         for key, record in by_key.items():
             assert record_from_bytes(record_bytes(record)) == record, (family, key)
             assert record_from_bytes(json.dumps(record)) == record
+
+
+@pytest.mark.parametrize("landed", [None, 3, 6])
+def test_one_transaction_from_records_equals_the_feature_table_route_bit_for_bit(landed):
+    """Every request of days after the landed one, one transaction each (new keys, a day opening, unknown
+    categoricals, an extreme amount among them): the same table and records as `feature_table` on the
+    assembled state, which the delay-3 and late cases of the tests above take."""
+    transactions = small_transactions(seed=14)
+    transactions.loc[transactions.index[-40], ["customer", "age"]] = ["C_new", "9"]
+    transactions.loc[transactions.index[-30], "amount"] = 3.7e11
+    transactions.loc[transactions.index[-20], "gender"] = "X"
+    stored = FeatureState.empty() if landed is None else offline_state(transactions, landed, FeatureConfig())
+    online = MemoryState(stored)
+    later = transactions if landed is None else transactions[transactions["step"] > landed]
+    taken = 0
+    for request in requests(later):
+        keys = touched_keys({f: request[f] for f in ("customer", "merchant", "category")})
+        held = {f: {k: online.records[f][k] for k in keys[f] if k in online.records[f]} for f in keys}
+        unlabelled = request.drop(columns="fraud")
+        columns = TransactionColumns.from_frame(unlabelled)
+        dispatched = score_features(unlabelled, held, online.position)
+        general = online_features._score_rows(columns, held, online.position, online.position.is_late(columns.step))
+        position = online.position
+        taken += one_transaction_features(columns, held, position.last_step, position.open_step is not None) is not None
+        np.testing.assert_array_equal(dispatched.table, general.table, strict=True)
+        assert dispatched.records == general.records and dispatched.position == general.position
+        online.score(request)
+    assert taken > 100
