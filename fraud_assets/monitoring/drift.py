@@ -252,8 +252,9 @@ def rank_slice(frame: pd.DataFrame, stratify: str | None = None, seed: int = 0) 
     shuffled by a generator seeded with `seed` and the stratum's value. Nothing depends on other slices or on
     the row order, so a slice's ranking can be stored and a sample of it is the same in any company."""
     row_hash = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    values = _stratum_values({"": frame}, stratify)
     strata = []
-    for value, members in zip(_stratum_values({"": frame}, stratify), _groups_of(frame, stratify), strict=True):
+    for value, members in zip(values, _groups(frame, stratify, values), strict=True):
         canonical = members[np.argsort(row_hash[members], kind="stable")]
         ranked = canonical[_stratum_rng(seed, value).permutation(len(canonical))]
         strata.append((value, len(members), ranked))
@@ -311,12 +312,12 @@ def _stratum_values(slices: Mapping[str, pd.DataFrame], stratify: str | None) ->
     return sorted(set().union(*(frame[stratify].unique().tolist() for frame in slices.values())))
 
 
-def _groups_of(frame: pd.DataFrame, stratify: str | None) -> list[np.ndarray]:
-    """Row positions of each stratum value present in `frame`, in `_stratum_values` order."""
+def _groups(frame: pd.DataFrame, stratify: str | None, values: list) -> list[np.ndarray]:
+    """Row positions of each stratum value, in `values` order."""
     if stratify is None:
         return [np.arange(len(frame))]
     column = frame[stratify].to_numpy()
-    return [np.flatnonzero(column == value) for value in _stratum_values({"": frame}, stratify)]
+    return [np.flatnonzero(column == value) for value in values]
 
 
 def _stratum_rng(seed: int, value: Any) -> np.random.Generator:
