@@ -138,11 +138,6 @@ def diagnose(
     )
 
 
-def pr_auc(model, X: pd.DataFrame, y) -> float:
-    """PR AUC alone, e.g. to score the champion on the candidate's validation window."""
-    return scores_pr_auc(y, model.predict_proba(X)[:, 1])
-
-
 def scores_pr_auc(y, scores: np.ndarray) -> float:
     """PR AUC of scores a model gave already, e.g. the champion's kept scores of the candidate's window."""
     y = _check_window(y, len(scores))

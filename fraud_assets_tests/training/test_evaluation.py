@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from fraud_assets.training.evaluation import METRIC_LABELS, METRIC_NAMES, diagnose, evaluate, pr_auc
+from fraud_assets.training.evaluation import METRIC_LABELS, METRIC_NAMES, diagnose, evaluate, scores_pr_auc
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_decision_metrics_agree_with_the_confusion_matrix(trained, evaluation):
     assert evaluation.metrics["recall"] == pytest.approx(tp / (tp + fn))
     assert evaluation.metrics["accuracy"] == pytest.approx((tp + tn) / evaluation.rows)
     assert evaluation.metrics["pr_auc"] == pytest.approx(
-        pr_auc(trained.model, trained.windows.X_validation, trained.windows.y_validation)
+        scores_pr_auc(trained.windows.y_validation, trained.model.predict_proba(trained.windows.X_validation)[:, 1])
     )
 
 
