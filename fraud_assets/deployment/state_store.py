@@ -22,6 +22,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 
@@ -177,8 +178,7 @@ class SqliteStateStore(StateStore):
         """BEGIN IMMEDIATE: the write lock from the first read, so a read-compute-write is atomic;
         taken after the lock file's, so writers of this store queue in the kernel (class docstring)."""
         db = self._connection()
-        fcntl.flock(self._local.lock, fcntl.LOCK_EX)
-        try:
+        with held(self._local.lock):
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -186,8 +186,6 @@ class SqliteStateStore(StateStore):
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        finally:
-            fcntl.flock(self._local.lock, fcntl.LOCK_UN)
 
     def position(self) -> Position | None:
         row = self._connection().execute("SELECT value FROM meta WHERE name = 'position'").fetchone()
@@ -321,14 +319,21 @@ class WalCheckpointer:
 
     def checkpoint(self) -> None:
         self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
-        try:
+        with held(self._lock):
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
 
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join()
         self._db.close()
         self._lock.close()
+
+
+@contextlib.contextmanager
+def held(lock_file: IO) -> Iterator[None]:
+    """An exclusive `flock` of the store's lock file: the turn writers (and the checkpointer's last pass) take."""
+    fcntl.flock(lock_file, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(lock_file, fcntl.LOCK_UN)
