@@ -45,8 +45,17 @@ def strip_quotes(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for col in QUOTED_COLUMNS:
         if col in out.columns:
-            out[col] = out[col].str.strip().str.removeprefix("'").str.removesuffix("'")
+            out[col] = per_distinct(out[col], lambda text: text.str.strip().str.removeprefix("'").str.removesuffix("'"))
     return out
+
+
+def per_distinct(values: pd.Series, change) -> pd.Series:
+    """`change` (a function of a string Series) applied to each distinct value once and spread back: a day's
+    column holds few distinct ages, categories or merchants, and pandas' string methods run a Python call a value
+    (at 10x BankSim, stripping quotes row by row took most of a landed file's validation)."""
+    codes, uniques = pd.factorize(values, sort=False)
+    changed = change(pd.Series(uniques, dtype=object)).to_numpy()
+    return pd.Series(changed[codes], index=values.index, name=values.name)
 
 
 def to_typed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fraud_assets.data.reader import parse_raw, strip_quotes, to_typed
+from fraud_assets.data.reader import parse_raw, per_distinct, strip_quotes, to_typed
 from fraud_assets.data.schema import AGES, CATEGORIES, COLUMNS, GENDERS, MERCHANTS, QUOTED_COLUMNS
 
 FIRST_ROWS_SHOWN = 5
+NULL_TEXTS = ("", "nan", "NaN", "NULL", "null", "None")
 _STEP_IN_NAME = re.compile(r"step[_-]?(\d+)", re.IGNORECASE)
 
 
@@ -136,7 +137,7 @@ def validate_bytes(data: bytes, source: str, expected_step: int | None = None, o
 
     null_mask = np.zeros(len(raw), dtype=bool)
     for col in COLUMNS:
-        null_mask |= raw[col].str.strip().isin(["", "nan", "NaN", "NULL", "null", "None"]).to_numpy()
+        null_mask |= per_distinct(raw[col], lambda text: text.str.strip().isin(NULL_TEXTS)).to_numpy(dtype=bool)
     if (f := _finding("no_nulls", null_mask, "empty or null value(s)")) is not None:
         result.errors.append(f)
 
