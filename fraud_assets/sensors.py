@@ -6,7 +6,9 @@ The cursor remembers, per file name, the size, mtime and SHA-256 that were accep
 commits the cursor together with the run requests, and every run request carries a run key
 derived from the files' hashes, so a daemon restart between the two can neither lose a file nor
 request it twice. Bad files are validated here, before they become partitions, and quarantined
-with their reason; the other files keep flowing.
+with their reason; the other files keep flowing. A tick examines files for at most `EXAMINE_SECONDS` (at 10x
+BankSim a day's file takes ~0.5 s to validate, and Dagster gives a tick 60 s): a backlog is examined over several
+ticks, its validated files wait in the cursor, and one run takes them all once every file has been examined.
 
 With automation on, a run for new files selects the whole gated path (`LANDED_PATH`): its blocking
 checks stop the later steps of that same run. One such run at a time (dagster.yaml's
@@ -15,6 +17,7 @@ waits in the queue join the next, so a burst of files trains and deploys a few t
 """
 
 import json
+import time
 from dataclasses import dataclass, field
 
 from dagster import (
@@ -56,6 +59,10 @@ from fraud_assets.partitions import slices_partitions
 from fraud_assets.storage import PartitionedParquetIOManager, StoredSlices, sha256_bytes
 
 
+EXAMINE_SECONDS = 20.0  # per tick; the file being examined when it runs out is finished
+WAITING = "waiting"  # the mark on a cursor entry whose file was validated but whose run is not requested yet
+
+
 @dataclass
 class LandingPlan:
     """What one sensor tick decided; computed by a plain function so it can be tested directly."""
@@ -64,17 +71,31 @@ class LandingPlan:
     new: list[tuple[LandedFile, str]] = field(default_factory=list)
     changed: list[tuple[LandedFile, str]] = field(default_factory=list)
     quarantined: list[tuple[str, str, str]] = field(default_factory=list)  # name, target, reason
+    unexamined: int = 0  # landed files left for the next tick when the tick's time ran out
 
 
-def plan_landing(warehouse: Warehouse, cursor: dict[str, list], known_partitions: set[str]) -> LandingPlan:
-    plan = LandingPlan(cursor=dict(cursor))
+def plan_landing(
+    warehouse: Warehouse, cursor: dict[str, list], known_partitions: set[str], budget_seconds: float | None = None
+) -> LandingPlan:
+    """New, changed and bad landed files since `cursor`; with `budget_seconds`, files are read and validated only
+    until that time has passed (at least one a tick), the rest left unexamined for the next tick."""
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    plan = LandingPlan(cursor={name: seen for name, seen in cursor.items() if seen[3:] != [WAITING]})
+    examined = 0
     for landed in warehouse.landed_files():
         seen = cursor.get(landed.name)
         if seen and seen[0] == landed.size and seen[1] == landed.mtime:
+            if seen[3:] == [WAITING]:  # validated by an earlier tick, unchanged since
+                plan.cursor[landed.name] = seen[:3]
+                plan.new.append((landed, seen[2]))
             continue  # cheap path: unchanged size and mtime, no need to hash
+        if deadline is not None and examined and time.monotonic() > deadline:
+            plan.unexamined += 1
+            continue
+        examined += 1
         data = warehouse.read(landed.name)
         digest = sha256_bytes(data)
-        if seen and seen[2] == digest:
+        if seen and seen[2] == digest and seen[3:] != [WAITING]:
             plan.cursor[landed.name] = [landed.size, landed.mtime, digest]
             continue  # touched or re-landed with identical content: nothing to do
         result = validate_bytes(data, source=str(landed.path), expected_step=landed.step)
@@ -96,10 +117,11 @@ LANDED_PATH = [TRANSACTION_SLICES, TRANSACTION_FEATURES, DRIFT_REPORT, FRAUD_MOD
 
 
 def hold_new_files(plan: LandingPlan) -> LandingPlan:
-    """The plan without its new files, left out of the cursor too, so the next tick takes them."""
-    held = {f.name for f, _ in plan.new}
-    cursor = {name: seen for name, seen in plan.cursor.items() if name not in held}
-    return LandingPlan(cursor=cursor, changed=plan.changed, quarantined=plan.quarantined)
+    """The plan without its new files, which wait in the cursor (validated, unrequested) for a later tick."""
+    cursor = dict(plan.cursor)
+    for landed, _ in plan.new:
+        cursor[landed.name] = [*cursor[landed.name], WAITING]
+    return LandingPlan(cursor=cursor, changed=plan.changed, quarantined=plan.quarantined, unexamined=plan.unexamined)
 
 
 def _landed_path(context: SensorEvaluationContext) -> list[AssetKey]:
@@ -130,9 +152,15 @@ def _batch_key(items: list[tuple[LandedFile, str]]) -> str:
 def landing_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
     cursor = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(slices_partitions.name))
-    plan = plan_landing(warehouse, cursor, known)
+    plan = plan_landing(warehouse, cursor, known, budget_seconds=EXAMINE_SECONDS)
     carry_to_serving = settings.load().automation
-    if carry_to_serving and plan.new and (waiting := _landing_run_waiting(context.instance)):
+    if plan.new and plan.unexamined:
+        context.log.info(
+            f"{len(plan.new)} new file(s) validated, {plan.unexamined} left to examine: one run for all of them "
+            "once they are"
+        )
+        plan = hold_new_files(plan)
+    elif carry_to_serving and plan.new and (waiting := _landing_run_waiting(context.instance)):
         context.log.info(f"{len(plan.new)} new file(s) wait until run {waiting} starts, then go in the next run")
         plan = hold_new_files(plan)
 
