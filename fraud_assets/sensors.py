@@ -58,7 +58,6 @@ from fraud_assets.features.inputs import Recorded, chains, slice_digest, stale_f
 from fraud_assets.partitions import slices_partitions
 from fraud_assets.storage import PartitionedParquetIOManager, StoredSlices, sha256_bytes
 
-
 EXAMINE_SECONDS = 20.0  # per tick; the file being examined when it runs out is finished
 WAITING = "waiting"  # the mark on a cursor entry whose file was validated but whose run is not requested yet
 
