@@ -19,11 +19,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
     PrecisionRecallDisplay,
     RocCurveDisplay,
-    accuracy_score,
     average_precision_score,
     brier_score_loss,
-    confusion_matrix,
-    f1_score,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -104,16 +101,18 @@ def evaluate(model, X: pd.DataFrame, y, scores: np.ndarray | None = None) -> Mod
     scores = model.predict_proba(X)[:, 1] if scores is None else scores
     threshold = float(model.threshold)
     decisions = (scores >= threshold).astype(np.int64)
+    # The four decision metrics from one confusion matrix: sklearn's functions checked and counted the 1.3 million
+    # labels of a 10x BankSim window once each (1.2 s); they stay the reference in the tests.
+    tn, fp, fn, tp = (int(count) for count in np.bincount(2 * y + decisions, minlength=4))
     metrics = {
         "roc_auc": roc_auc_score(y, scores),
         "pr_auc": average_precision_score(y, scores),
-        "precision": precision_score(y, decisions, zero_division=0),
-        "recall": recall_score(y, decisions, zero_division=0),
-        "f1": f1_score(y, decisions, zero_division=0),
+        "precision": _share(tp, tp + fp),
+        "recall": _share(tp, tp + fn),
+        "f1": _share(2 * tp, 2 * tp + fp + fn),
         "brier": brier_score_loss(y, scores),
-        "accuracy": accuracy_score(y, decisions),
+        "accuracy": _share(tp + tn, len(y)),
     }
-    (tn, fp), (fn, tp) = confusion_matrix(y, decisions, labels=[0, 1]).tolist()
     return ModelEvaluation(
         metrics={name: float(value) for name, value in metrics.items()},
         threshold=threshold,
@@ -121,6 +120,10 @@ def evaluate(model, X: pd.DataFrame, y, scores: np.ndarray | None = None) -> Mod
         rows=len(y),
         fraud_rows=int(y.sum()),
     )
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0  # sklearn's zero_division=0
 
 
 def diagnose(

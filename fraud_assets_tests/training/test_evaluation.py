@@ -1,4 +1,5 @@
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -40,6 +41,23 @@ def test_decision_metrics_agree_with_the_confusion_matrix(trained, evaluation):
     assert evaluation.metrics["pr_auc"] == pytest.approx(
         scores_pr_auc(trained.windows.y_validation, trained.model.predict_proba(trained.windows.X_validation)[:, 1])
     )
+
+
+def test_decision_metrics_equal_sklearns_at_the_threshold_including_when_nothing_is_flagged(trained, evaluation):
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    X, y = trained.windows.X_validation, trained.windows.y_validation
+    for threshold, expected in ((trained.model.threshold, evaluation), (1.1, None)):  # 1.1: no row is flagged
+        model = SimpleNamespace(threshold=threshold, predict_proba=trained.model.predict_proba)
+        judged = expected or evaluate(model, X, y)
+        decisions = trained.model.predict_proba(X)[:, 1] >= threshold
+        for name, metric in (
+            ("precision", precision_score),
+            ("recall", recall_score),
+            ("f1", f1_score),
+            ("accuracy", lambda y, d, **kw: accuracy_score(y, d)),
+        ):
+            assert judged.metrics[name] == pytest.approx(metric(y, decisions, zero_division=0), abs=1e-12), name
 
 
 def test_importances_cover_every_feature_and_are_seeded(trained, diagnostics):
