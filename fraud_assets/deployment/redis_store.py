@@ -126,7 +126,7 @@ class RedisStateStore(StateStore):
                 text, values, generation = self._read(names, _generation(answer[0]))
         raise RuntimeError(f"online state: {MAX_ATTEMPTS} attempts lost to concurrent writes of the same keys")
 
-    def _read(self, names: list[tuple[str, str]], generation: str) -> tuple[bytes, list[bytes], str]:
+    def _read(self, names: list[tuple[str, str]], generation: str) -> tuple[bytes | str, list[bytes | str], str]:
         """The position and the records of `names` in its generation (b'' when missing), as of one moment (one
         MGET: it cost Redis half the CPU of the Lua script that read them before, and the client less), in one
         round trip when `generation` (the last one seen) is still the live one."""

@@ -152,8 +152,7 @@ class SqliteStateStore(StateStore):
                 "record BLOB NOT NULL, PRIMARY KEY (family, key)) WITHOUT ROWID"
             )
             db.execute(
-                "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, "
-                "step INTEGER NOT NULL, row TEXT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, step INTEGER NOT NULL, row TEXT NOT NULL)"
             )
 
     def _connection(self) -> sqlite3.Connection:
