@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import multiprocessing
 import sqlite3
 import threading
@@ -269,6 +270,7 @@ def test_sqlite_requests_leave_the_wal_to_the_checkpointer_whose_rounds_keep_it_
     """No request checkpoints (SQLite's automatic one ran under the lock for milliseconds); after a checkpointer
     round, with another writer's frames arriving between its passes, the next write starts the WAL over."""
     monkeypatch.setattr(WalCheckpointer, "SECONDS", 3600.0)  # rounds run by the test only
+    monkeypatch.setattr(WalCheckpointer, "RESTART_FRAMES", 100)  # this WAL is long enough to start over
     transactions = small_transactions(seed=30)
     store, other = SqliteStateStore(tmp_path / "state.sqlite"), SqliteStateStore(tmp_path / "state.sqlite")
     store.rebase(offline_state(transactions, 8, FeatureConfig()))
@@ -291,6 +293,7 @@ def test_sqlite_requests_leave_the_wal_to_the_checkpointer_whose_rounds_keep_it_
             passes.append(checkpointer_db.execute(sql))
             if len(passes) == 1:
                 other.score(base.assign(customer="C_between"))  # frames the first pass did not copy
+            return passes[-1]
 
     checkpointer_db, checkpointer._db = checkpointer._db, WriterBetweenThePasses()
     checkpointer.checkpoint()
@@ -299,3 +302,35 @@ def test_sqlite_requests_leave_the_wal_to_the_checkpointer_whose_rounds_keep_it_
     assert wal_frames() < 20  # started over: only the last request's pages
     store.close()
     other.close()
+
+
+def test_sqlite_checkpointer_rounds_leave_the_writers_lock_alone_until_the_wal_is_long(tmp_path, monkeypatch):
+    """A round on a WAL of at most RESTART_FRAMES copies it beside the writers and never takes their lock: the
+    pass under the lock waits for two fsyncs, and taken every round it put milliseconds on a few percent of
+    the requests. Past RESTART_FRAMES the round takes it (and the next write starts the WAL over)."""
+    monkeypatch.setattr(WalCheckpointer, "SECONDS", 3600.0)  # rounds run by the test only
+    transactions = small_transactions(seed=31)
+    store = SqliteStateStore(tmp_path / "state.sqlite")
+    store.rebase(offline_state(transactions, 8, FeatureConfig()))
+    base = unlabelled(transactions.iloc[:1]).assign(step=9)
+    for i in range(20):
+        store.score(base.assign(customer=f"C_short_{i}"))
+    checkpointer = store._checkpointer
+    writer = store.lock_path().open("a")
+    fcntl.flock(writer, fcntl.LOCK_EX)  # a writer's turn, held through the round
+    try:
+        round_done = threading.Thread(target=checkpointer.checkpoint)
+        round_done.start()
+        round_done.join(timeout=10)
+        assert not round_done.is_alive()  # it did not wait for the writer
+        monkeypatch.setattr(WalCheckpointer, "RESTART_FRAMES", 10)
+        long_round = threading.Thread(target=checkpointer.checkpoint)
+        long_round.start()
+        long_round.join(timeout=0.5)
+        assert long_round.is_alive()  # waiting for the writer's turn to end
+    finally:
+        fcntl.flock(writer, fcntl.LOCK_UN)
+        writer.close()
+    long_round.join(timeout=10)
+    assert not long_round.is_alive()
+    store.close()
