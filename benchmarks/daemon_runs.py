@@ -13,11 +13,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+RUNS_END_TIMEOUT_S = 180
 
 
 def new_home(root: Path, prefix: str) -> Path:
@@ -43,6 +45,7 @@ def running_daemon(root: Path, home: Path, env: dict) -> Iterator[subprocess.Pop
     )
     try:
         yield daemon
+        _wait_for_runs_to_end(home, RUNS_END_TIMEOUT_S)
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         try:
@@ -51,6 +54,18 @@ def running_daemon(root: Path, home: Path, env: dict) -> Iterator[subprocess.Pop
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait()
         subprocess.run([str(BIN / "fraud-assets"), "serve", "stop"], env=env, check=False, capture_output=True)
+
+
+def _wait_for_runs_to_end(home: Path, timeout_s: float) -> None:
+    """Until no run is queued or running: the endpoint serves a new model before its run ends (the deploy then stops
+    the old server), and stopping the daemon then would cut that step short and lose its metadata."""
+    from dagster import DagsterInstance, RunsFilter
+    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
+    deadline = time.time() + timeout_s
+    with DagsterInstance.from_config(str(home / "dagster")) as instance:
+        while instance.get_runs(RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES), limit=1) and time.time() < deadline:
+            time.sleep(0.5)
 
 
 @dataclass(frozen=True)
