@@ -24,7 +24,7 @@ down-sampling (CPU 247 s, peak 6.72 GiB), 0.9473 at 25 % (112 s, 4.49 GiB), 0.94
 scored 0.9492 (154 s, 5.24 GiB), but with 10 % of their legitimate rows 0.9415 (23 s), outside the 0.005.
 
     .venv/bin/python benchmarks/bench_scale.py [--scale 10] [--baseline 108] [--days 180]
-        [--legit-sample-rate 0.1] [--training-window all]
+        [--legit-sample-rate 0.1] [--training-window all] [--keep-home] [--compare-windows 60 90 all]
 """
 
 from __future__ import annotations
@@ -157,6 +157,40 @@ def features_day_cost(histories: list[int], repeats: int = 5) -> dict[int, tuple
     return costs
 
 
+def compare_windows(windows: list[str], legit_sample_rate: float, days: int) -> None:
+    """Validation PR AUC, F1 and fit CPU of `fraud_model`'s training on this home's features at each training
+    window, all judged on the same validation steps (the quality side of the training window's choice at scale K)."""
+    import resource
+
+    from fraud_assets.asset_keys import TRANSACTION_FEATURES
+    from fraud_assets.data.warehouse import slice_file_name
+    from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
+    from fraud_assets.layout import StorageLayout
+    from fraud_assets.settings import storage
+    from fraud_assets.storage import StoredPartitions
+    from fraud_assets.training.candidate import INPUT_COLUMNS, slices_to_read
+    from fraud_assets.training.evaluation import evaluate
+    from fraud_assets.training.train import fit_windows, windows_of_slices
+
+    layout = StorageLayout(storage())
+    keys = [slice_file_name(step).removesuffix(".csv") for step in range(days + 1)]
+    stored = StoredPartitions({k: layout.partition_path(TRANSACTION_FEATURES, k) for k in keys}, list(INPUT_COLUMNS))
+    print(f"\ntraining windows on days 0-{days}, legit sample rate {legit_sample_rate}, one fit thread:")
+    for window in windows:
+        split, slice_ids = slices_to_read(stored, None if window == "all" else int(window))
+        cut = windows_of_slices((stored[k] for k in slice_ids), FEATURE_COLUMNS, split)
+        started = resource.getrusage(resource.RUSAGE_SELF)
+        trained = fit_windows(cut, CATEGORICAL_FEATURES, legit_sample_rate=legit_sample_rate, fit_threads=1)
+        ended = resource.getrusage(resource.RUSAGE_SELF)
+        metrics = evaluate(trained.model, cut.X_validation, cut.y_validation).metrics
+        print(
+            f"  window {window:>4}: {len(cut.X_train):,} training rows, fit and threshold CPU "
+            f"{ended.ru_utime + ended.ru_stime - started.ru_utime - started.ru_stime:5.1f} s, "
+            f"PR AUC {metrics['pr_auc']:.4f}, F1 {metrics['f1']:.4f}; validation steps {split.describe()['validation']}",
+            flush=True,
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=10)
@@ -165,6 +199,9 @@ def main() -> int:
     parser.add_argument("--legit-sample-rate", default="0.1", help="FRAUD_LEGIT_SAMPLE_RATE for the run")
     parser.add_argument("--training-window", default="all", help="FRAUD_TRAINING_WINDOW for the run")
     parser.add_argument("--keep-home", action="store_true", help="leave the home for a look afterwards")
+    parser.add_argument(
+        "--compare-windows", nargs="*", default=[], metavar="N", help="afterwards, PR AUC at these windows (or all)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
 
@@ -233,6 +270,8 @@ def main() -> int:
         )
     if per_thousand[histories[-1]] > FLAT_RATIO * per_thousand[histories[0]]:
         failures.append(f"features per day not flat: {per_thousand} ms per 1,000 rows")
+    if args.compare_windows:
+        compare_windows(args.compare_windows, float(args.legit_sample_rate), args.days)
     print(f"\nload average {os.getloadavg()}")
     for what, value in figures.items():
         print(f"  {value:8.1f}  {what}")
