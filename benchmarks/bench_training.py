@@ -16,7 +16,8 @@
 5. Evaluation: what the gates need (`evaluate`) against importances and curves (`diagnose`).
 
 Exit status 1 if the chosen settings lose on validation PR AUC or take more CPU time than the
-seed's, or if one fit loses more than 0.005 validation PR AUC against two fits.
+seed's, or if one fit, or the default training window, loses more than 0.005 validation PR AUC against two fits
+on all training steps (the settings before issue 12).
 
     .venv/bin/python benchmarks/bench_training.py [--steps 180] [--seed 7] [--noise-rows 100000] [--threads 1]
 """
@@ -34,6 +35,7 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 from threadpoolctl import threadpool_limits
 
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, compute_features
+from fraud_assets.settings import load as load_settings
 from fraud_assets.simulation.simulator import Drift, simulate
 from fraud_assets.training.evaluation import diagnose, evaluate
 from fraud_assets.training.model import FraudClassifier
@@ -183,6 +185,19 @@ def one_fit_verdict(title: str, results: dict[str, dict]) -> bool:
     return ok
 
 
+def default_window_verdict(title: str, windows: dict[str, dict], thresholds: dict[str, dict]) -> bool:
+    """The default training window (FRAUD_TRAINING_WINDOW) against two fits on all training steps, the settings
+    before issue 12: the quality bar of its changes taken together (one fit, the window)."""
+    window = load_settings().training_window
+    default, before = windows[f"last {window} steps" if window else "all training steps"], thresholds[TWO_FITS]
+    ok = default["pr_auc"] >= before["pr_auc"] - ONE_FIT_MAX_PR_AUC_LOSS
+    print(
+        f"default window ({window or 'all'}) vs two fits on all steps, {title}: PR AUC "
+        f"{default['pr_auc'] - before['pr_auc']:+.4f}, F1 {default['f1'] - before['f1']:+.4f}: {'OK' if ok else 'MISS'}"
+    )
+    return ok
+
+
 def print_table(title: str, results: dict[str, dict]) -> None:
     columns = list(next(iter(results.values())))
     print(f"\n{title}")
@@ -232,7 +247,8 @@ def run(args: argparse.Namespace) -> int:
             f"3. shuffled labels, {args.noise_rows} training rows",
             compare_on_noise(windows, args.noise_rows, args.seed),
         )
-    print_table("4a. training window (chosen procedure), stable data", compare_windows(frame))
+    stable_windows = compare_windows(frame)
+    print_table("4a. training window (chosen procedure), stable data", stable_windows)
     drifting_windows = compare_windows(drifted)
     print_table(f"4b. training window (chosen procedure), data drifting from step {drift.start_step}", drifting_windows)
     print_table("5. evaluation on the validation window", compare_evaluation(frame))
@@ -245,7 +261,11 @@ def run(args: argparse.Namespace) -> int:
         f"{'OK' if verdict else 'MISS'}"
     )
     one_fit = [one_fit_verdict("stable data", stable), one_fit_verdict("drifting data", drifting)]
-    return 0 if verdict and all(one_fit) else 1
+    window = [
+        default_window_verdict("stable data", stable_windows, stable),
+        default_window_verdict("drifting data", drifting_windows, drifting),
+    ]
+    return 0 if verdict and all(one_fit) and all(window) else 1
 
 
 if __name__ == "__main__":
