@@ -79,12 +79,12 @@ def plan_landing(
     """New, changed and bad landed files since `cursor`; with `budget_seconds`, files are read and validated only
     until that time has passed (at least one a tick), the rest left unexamined for the next tick."""
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-    plan = LandingPlan(cursor={name: seen for name, seen in cursor.items() if seen[3:] != [WAITING]})
+    plan = LandingPlan(cursor={name: seen for name, seen in cursor.items() if not _waiting(seen)})
     examined = 0
     for landed in warehouse.landed_files():
         seen = cursor.get(landed.name)
         if seen and seen[0] == landed.size and seen[1] == landed.mtime:
-            if seen[3:] == [WAITING]:  # validated by an earlier tick, unchanged since
+            if _waiting(seen):  # validated by an earlier tick, unchanged since
                 plan.cursor[landed.name] = seen[:3]
                 plan.new.append((landed, seen[2]))
             continue  # cheap path: unchanged size and mtime, no need to hash
@@ -94,7 +94,7 @@ def plan_landing(
         examined += 1
         data = warehouse.read(landed.name)
         digest = sha256_bytes(data)
-        if seen and seen[2] == digest and seen[3:] != [WAITING]:
+        if seen and seen[2] == digest and not _waiting(seen):
             plan.cursor[landed.name] = [landed.size, landed.mtime, digest]
             continue  # touched or re-landed with identical content: nothing to do
         result = validate_bytes(data, source=str(landed.path), expected_step=landed.step)
@@ -109,6 +109,11 @@ def plan_landing(
         else:
             plan.new.append((landed, digest))
     return plan
+
+
+def _waiting(seen: list) -> bool:
+    """Whether a cursor entry is a file validated by an earlier tick whose run is not requested yet."""
+    return seen[3:] == [WAITING]
 
 
 # A new day's way from slice to serving, with each asset's blocking checks: one run instead of three.
