@@ -152,7 +152,7 @@ def compare_windows(frame: pd.DataFrame) -> dict[str, dict]:
         _, cpu, trained = timed(lambda: train_model(frame, FEATURE_COLUMNS, CATEGORICAL_FEATURES, window_steps=window))
         windows = trained.windows
         metrics = evaluate(trained.model, windows.X_validation, windows.y_validation).metrics
-        results[f"last {window} steps" if window else "all training steps"] = {
+        results[window_name(window)] = {
             "steps": len(windows.split.training_steps),
             "rows": len(windows.y_train),
             "fit_s": trained.fit_seconds,
@@ -162,6 +162,10 @@ def compare_windows(frame: pd.DataFrame) -> dict[str, dict]:
             "brier": metrics["brier"],
         }
     return results
+
+
+def window_name(window: int | None) -> str:
+    return f"last {window} steps" if window else "all training steps"
 
 
 def compare_evaluation(frame: pd.DataFrame) -> dict[str, dict]:
@@ -189,7 +193,7 @@ def default_window_verdict(title: str, windows: dict[str, dict], thresholds: dic
     """The default training window (FRAUD_TRAINING_WINDOW) against two fits on all training steps, the settings
     before issue 12: the quality bar of its changes taken together (one fit, the window)."""
     window = load_settings().training_window
-    default, before = windows[f"last {window} steps" if window else "all training steps"], thresholds[TWO_FITS]
+    default, before = windows[window_name(window)], thresholds[TWO_FITS]
     ok = default["pr_auc"] >= before["pr_auc"] - ONE_FIT_MAX_PR_AUC_LOSS
     print(
         f"default window ({window or 'all'}) vs two fits on all steps, {title}: PR AUC "
