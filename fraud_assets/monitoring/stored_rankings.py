@@ -31,8 +31,8 @@ from fraud_assets.monitoring.drift import DriftTest, RankedSlice
 from fraud_assets.storage import StoredPartitions, atomic_write_bytes
 
 # Serves every side of at least 4 x the sample size (200,000 rows at the default 50,000: ~65 days of BankSim, so
-# the champion of the default 60-step training window and its validation steps; 6 days at 10x) from stored
-# prefixes: a quarter of each slice is read instead of all of it.
+# the champion's training steps and its validation steps; 6 days at 10x) from stored prefixes: a quarter of each
+# slice is read instead of all of it.
 RANKED_SHARE = 1 / 4
 METADATA_KEY = b"fraud_assets.drift_ranking"
 POSITION, RANK = "__position__", "__rank__"

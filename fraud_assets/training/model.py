@@ -20,9 +20,12 @@ and F1 0.8654 against 0.9434 and 0.8652 with the refit, in 0.45 of the CPU time;
 19 days before validation 0.9300 and 0.8498 against 0.9342 and 0.8607.
 
 `fit_threads` caps the OpenMP threads of a booster's fit (None: one per core). A fit runs thousands of short
-parallel regions, each waiting for its slowest thread: on a machine whose cores are busy with other processes, two
-threads made a 1x fit 5x slower (load 4.4: 21-25 s against 3.5-4.9 s). Scoring runs one region per tree and keeps
-every core (1.33 million rows at 10x: 5.9-6.3 s with two threads, 10.8-12.3 s with one).
+parallel regions, each waiting for its slowest thread. With libgomp's default of spinning while it waits, two
+threads on a machine whose cores are busy with other processes were slower than one (one other busy process:
+11.7-13.1 s against 6.9-7.9 s on all history at 1x; 5x slower at load 4.4); so the package lets waiting threads
+sleep (`OMP_WAIT_POLICY=PASSIVE`, `fraud_assets/__init__.py`), and two threads then took 7.5-8.0 s beside one busy
+process, 7.3-9.8 s beside two (one thread: 12.6-13.3 s) and 5.0-5.5 s alone (one thread: 7.2-8.1 s). Scoring runs
+one region per tree and keeps every core (1.33 million rows at 10x: 5.9-6.3 s with two threads, 10.8-12.3 s with one).
 
 `legit_sample_rate` keeps that share of the legitimate fit-window rows (seeded; every fraud row
 kept) and weights each kept one by 1 / rate, so the loss and the probabilities stay those of the

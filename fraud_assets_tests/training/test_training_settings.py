@@ -50,15 +50,17 @@ def test_the_training_window_and_legit_sampling_reach_the_fit(home, frame, monke
     assert params["older"] == "0-5 (6 steps)"
 
 
-def test_by_default_the_latest_60_steps_train_unsampled(home, frame):
+def test_by_default_all_history_trains_unsampled(home, frame):
     output = materialize_fraud_model(frame)
-    assert "older" not in output.value.split  # fewer than 60 training steps: all of them
+    assert "older" not in output.value.split
     assert output.value.training_rows == int((frame["step"] < 10).sum())
     metadata = output.metadata
-    assert (metadata["training_window"].value, metadata["legit_sample_rate"].value) == ("latest 60 steps", 1.0)
+    assert (metadata["training_window"].value, metadata["legit_sample_rate"].value) == ("all", 1.0)
 
 
-def test_all_history_trains_when_asked(home, frame, monkeypatch):
+def test_all_history_trains_when_asked_after_a_window(home, frame, monkeypatch):
+    monkeypatch.setenv("FRAUD_TRAINING_WINDOW", "4")
+    assert "older" in materialize_fraud_model(frame).value.split
     monkeypatch.setenv("FRAUD_TRAINING_WINDOW", "all")
     output = materialize_fraud_model(frame)
     assert output.value.training_rows == int((frame["step"] < 10).sum())
