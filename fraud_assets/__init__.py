@@ -13,9 +13,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # short wait for writes in flight: `fraud_assets.automation` tells a landing run's updates from others' by the
 # same events that made them new. Processes started from this one (`make run`'s daemon) inherit it.
 os.environ.setdefault("DAGSTER_AUTOMATION_TICK_SETTLE_SECONDS", "0.5")
-# OpenMP threads that wait at a barrier sleep instead of spinning (libgomp spins first by default). A fit runs
-# thousands of short parallel regions: with spinning, two fit threads on two cores of which another process used
-# one took 11.7-13.1 s against 6.9-7.9 s on one thread; sleeping, 7.5-8.0 s, and 5.0-5.5 s with no other process
-# (one thread 7.2-8.1 s; all history at 180 days, `training/model.py`). Read when the OpenMP runtime loads, which
-# is after this: scikit-learn loads it.
+# OpenMP threads that wait at a barrier sleep instead of spinning (libgomp spins first by default): spinning, the
+# model's two fit threads were slower than one beside another busy process (figures in `training/model.py`). Read
+# when the OpenMP runtime loads, which is after this: scikit-learn loads it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
