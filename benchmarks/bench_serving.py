@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import itertools
 import json
@@ -39,6 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from fraud_assets import settings
 from fraud_assets.deployment import local
+from fraud_assets.deployment.booster_scoring import BoosterScorer, ForestWalk
 from fraud_assets.deployment.bundle import ModelBundle
 from fraud_assets.deployment.raw_requests import RAW_FIELDS
 from fraud_assets.deployment.redis_store import RedisStateStore
@@ -118,9 +120,13 @@ def in_process(bundle: ModelBundle, data: Data, calls: int = 2000) -> None:
     served.load()
     request = json.loads(data.vector_bodies[0])
     row = pd.DataFrame(request["data"]["ndarray"], columns=FEATURES)
+    one = row.to_numpy(dtype="float64")
+    trees_one_by_one = functools.partial(per_tree_calls, served.booster)
     with threadpool_limits(limits=1, user_api="openmp"):
         for label, call in (
             ("model.predict_proba (DataFrame)", lambda: served.model.predict_proba(row)),
+            ("BoosterScorer, each tree's predict", lambda: trees_one_by_one(one)),
+            ("BoosterScorer, all trees walked at once", lambda: served.booster.fraud_probability(one)),
             ("FraudModel.predict_raw (validate + score)", lambda: served.predict_raw(request)),
         ):
             timings = []
@@ -129,6 +135,16 @@ def in_process(bundle: ModelBundle, data: Data, calls: int = 2000) -> None:
                 call()
                 timings.append(time.perf_counter() - start)
             print(f"  in process  {label:44s} {percentiles(timings)}")
+
+
+def per_tree_calls(scorer: BoosterScorer, rows) -> object:
+    """The scorer's route for more rows than `ForestWalk.MAX_ROWS`, for any rows."""
+    walked = ForestWalk.MAX_ROWS
+    ForestWalk.MAX_ROWS = 0
+    try:
+        return scorer.fraud_probability(rows)
+    finally:
+        ForestWalk.MAX_ROWS = walked
 
 
 def cycling(bodies: list[str]) -> Callable[[], str]:

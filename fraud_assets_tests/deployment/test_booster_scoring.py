@@ -6,10 +6,11 @@ from types import SimpleNamespace
 
 import mlflow.sklearn
 import numpy as np
+import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from fraud_assets.deployment.booster_scoring import BoosterScorer
+from fraud_assets.deployment.booster_scoring import BoosterScorer, ForestWalk
 from fraud_assets.deployment.seldon_model import FraudModel
 from fraud_assets.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, compute_features
 from fraud_assets.model_artifact import write_manifest
@@ -42,6 +43,55 @@ def test_identical_to_predict_proba(trained):
         np.testing.assert_array_equal(scorer.fraud_probability(values), model.predict_proba(values)[:, 1])
 
 
+@pytest.fixture(scope="module")
+def split_on_categories(trained):
+    """A model whose trees split on categories too: fraud where the category and the age are of some values, or
+    the age is missing (so that missing and unknown ages go left at some nodes, right at others)."""
+    _, rows = trained
+    rows = rows.copy()
+    category, age = (rows[:, FEATURES.index(name)] for name in ("category", "age"))
+    age[np.random.default_rng(3).random(len(age)) < 0.15] = np.nan
+    labels = (np.isin(category, [0, 3, 5, 8]) ^ np.isin(age, [1, 2]) | np.isnan(age)).astype(int)
+    model = FraudClassifier(
+        categorical_features=CATEGORICAL_FEATURES, max_iter=20, early_stopping=False, min_samples_leaf=5
+    )
+    return model.fit(pd.DataFrame(rows, columns=FEATURES), labels), rows
+
+
+def test_the_walk_of_all_trees_at_once_is_identical_row_by_row_and_in_small_requests(split_on_categories):
+    """Requests of up to `ForestWalk.MAX_ROWS` rows take the walk of all trees at once, not sklearn's per tree."""
+    model, rows = split_on_categories
+    scorer = BoosterScorer.for_model(model)
+    rng = np.random.default_rng(1)
+    varied = rows.copy()
+    varied[rng.random(varied.shape) < 0.2] = np.nan
+    varied[1::5, scorer.categorical_columns] += 97  # unseen categories
+    varied[2::5, scorer.categorical_columns] = -1.0
+    expected = model.predict_proba(varied)[:, 1]
+    assert scorer.forest.categorical.size > 0 and scorer.forest.steps > 1
+    assert len(set(scorer.forest.missing_left[scorer.forest.categorical])) == 2
+    by_row = [scorer.fraud_probability(varied[i : i + 1])[0] for i in range(len(varied))]
+    np.testing.assert_array_equal(by_row, expected)
+    small = ForestWalk.MAX_ROWS
+    np.testing.assert_array_equal(scorer.fraud_probability(varied[:small]), expected[:small])
+
+
+def test_the_walk_finds_the_leaves_sklearns_trees_find_for_any_encoded_category(split_on_categories):
+    """Encoded rows straight into the trees, with categories the trees never saw (a category the encoder knows
+    can be missing from the training split the trees were grown on), negative and missing ones."""
+    model, rows = split_on_categories
+    scorer = BoosterScorer.for_model(model)
+    encoded = scorer.encode(rows[:200])
+    rng = np.random.default_rng(2)
+    codes = encoded[:, : len(scorer.categorical_columns)]  # the encoded categorical columns come first
+    codes[:] = rng.integers(-1, 40, size=codes.shape)
+    codes[rng.random(codes.shape) < 0.1] = np.nan
+    expected = np.column_stack(
+        [tree.predict(encoded, scorer.known_cat_bitsets, scorer.f_idx_map, 1) for tree in scorer.predictors]
+    )
+    np.testing.assert_array_equal(scorer.forest.leaf_values(encoded), expected)
+
+
 def test_it_uses_the_thread_count_in_force_when_called(trained, monkeypatch):
     """As predict_proba: one OpenMP thread under a limit set after load (a fixed count spun two at load 5)."""
     model, rows = trained
@@ -54,7 +104,7 @@ def test_it_uses_the_thread_count_in_force_when_called(trained, monkeypatch):
 
     monkeypatch.setattr(scorer, "predictors", [SimpleNamespace(predict=recording_predict), *scorer.predictors[1:]])
     with threadpool_limits(limits=1, user_api="openmp"):
-        scorer.fraud_probability(rows[:1])
+        scorer.fraud_probability(rows[: ForestWalk.MAX_ROWS + 1])  # more rows than the walk of all trees takes
     assert asked == [1]
 
 
