@@ -334,10 +334,3 @@ def test_sqlite_checkpointer_rounds_leave_the_writers_lock_alone_until_the_wal_i
     long_round.join(timeout=10)
     assert not long_round.is_alive()
     store.close()
-
-
-def test_redis_replies_are_parsed_by_hiredis(redis_store):
-    """redis-py parses replies in Python unless `hiredis`, its C parser, is installed: the dependency is
-    `redis[hiredis]` because raw requests through Redis were slower without it (README, online scoring)."""
-    redis_store.position()  # connects
-    assert type(redis_store.client.connection._parser).__name__ == "_HiredisParser"
