@@ -64,8 +64,8 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 class Data:
     """Simulated days: the history the model and the stored state come from, and the days scored after it."""
 
-    def __init__(self, seed: int = 0):
-        transactions = simulate(range(HISTORY_LAST_STEP + 1 + SCORED_DAYS), seed=seed)
+    def __init__(self, seed: int = 0, scored_days: int = SCORED_DAYS):
+        transactions = simulate(range(HISTORY_LAST_STEP + 1 + scored_days), seed=seed)
         history = transactions[transactions["step"] <= HISTORY_LAST_STEP]
         self.features, self.state = compute_features_incremental(history)
         self.labels = history["fraud"]

@@ -11,9 +11,9 @@ the same order with the same baseline, so the result is identical, not just clos
 (`fraud_assets_tests/deployment/test_booster_scoring.py` checks it on rows with missing and unseen
 categories). A request of one to three rows (every raw transaction request of a payment system) then
 walks all trees at once (`ForestWalk`) instead of calling each tree's `predict`: p50 0.10 ms against
-0.47 ms for one row of a 72-tree model (`benchmarks/bench_serving.py`, in process); through the server,
-in deploys of the code before and after alternated within one run, feature-vector requests went 16-24 %
-faster and raw-transaction ones 10-23 %.
+0.47 ms for one row of a 72-tree model (`benchmarks/bench_serving.py`, in process); through the server
+(`benchmarks/bench_serving_ab.py` against the commit before it), 1.20-1.23 x the feature-vector requests
+a second and 1.11-1.15 x the raw-transaction ones.
 
 It reads fitted attributes of scikit-learn's booster (`_preprocessor`, `_bin_mapper`,
 `_predictors` and their `nodes` and `raw_left_cat_bitsets`, `_baseline_prediction`, `_loss`), which
