@@ -43,7 +43,7 @@ def deploy_from(root: Path, bundle, config: local.LocalSettings) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--against", type=Path, required=True, help="the other checkout (measured first)")
+    parser.add_argument("--against", type=Path, required=True, help="the other checkout (first in odd cycles)")
     parser.add_argument("--root", type=Path, default=THIS_ROOT, help="this checkout (default: the one running)")
     parser.add_argument("--redis", action="store_true", help="the online state in a redis-server on loopback")
     parser.add_argument("--repeat", type=int, default=4, help="cycles of one deploy of each checkout")

@@ -17,9 +17,8 @@ a second and 1.11-1.15 x the raw-transaction ones.
 
 It reads fitted attributes of scikit-learn's booster (`_preprocessor`, `_bin_mapper`,
 `_predictors` and their `nodes` and `raw_left_cat_bitsets`, `_baseline_prediction`, `_loss`), which
-the pinned scikit-learn version has; a
-booster without them (or a non-binary one) is not accelerated: `for_model` returns None and the
-server calls `predict_proba` as before. There is no public route around the preprocessing: in
+the pinned scikit-learn version has; a booster without them (or a non-binary one) is not
+accelerated: `for_model` returns None and the server calls `predict_proba` as before. There is no public route around the preprocessing: in
 scikit-learn 1.9 any categorical feature (a boolean mask on an ndarray included, as `FraudClassifier`
 fits) makes `fit` build the ColumnTransformer, and every public predict method runs it.
 """
@@ -111,8 +110,8 @@ class ForestWalk:
     def __init__(self, predictors, known_cat_bitsets: np.ndarray, f_idx_map: np.ndarray):
         nodes = np.concatenate([predictor.nodes for predictor in predictors])
         sizes = [len(predictor.nodes) for predictor in predictors]
-        first = np.repeat(np.cumsum([0, *sizes[:-1]]), sizes)  # each node's tree's first node
         self.roots = np.cumsum([0, *sizes[:-1]])
+        first = np.repeat(self.roots, sizes)  # each node's tree's root
         self.feature = nodes["feature_idx"].astype(np.intp)
         self.threshold = nodes["num_threshold"].astype(np.float64)
         self.missing_left = nodes["missing_go_to_left"].astype(bool)
