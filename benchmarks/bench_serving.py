@@ -7,7 +7,9 @@ partition of that last day is stored, so the server's online state rests on it; 
 the transactions of the following days, single rows in canonical order shared by the clients (so
 every one is on time and updates the state). Feature-vector requests are the offline features of
 the same rows. Requests go over fresh HTTP connections (Seldon's sync gunicorn workers close each).
-The two paths alternate in rounds of --seconds each, so a busy machine slows both alike.
+The two paths alternate in rounds of --seconds each, so a busy machine slows both alike. Each also
+gets the machine's time per request by who spent it (`MachineTime`): the serving processes, redis-server,
+the load generator (this process), the rest, and idle.
 
 Bars, through the stable URL with 4 clients:
   feature vector: p99 <= 15 ms and >= 400 requests/s;
@@ -32,10 +34,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import mlflow.sklearn
 import pandas as pd
+import redis
 from threadpoolctl import threadpool_limits
 
 from fraud_assets import settings
@@ -200,28 +205,68 @@ def load(
     return {"timings": timings, "failures": failures, "versions": versions, "rate": len(timings) / elapsed}
 
 
-def serving_cpu_seconds() -> float:
-    """CPU seconds used so far by the deployed front and server processes and all their descendants
-    (the Seldon workers): per request, a figure a busy machine does not distort the way it does rates."""
-    record = local.status()
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])))
-    tree = {record["front"]["pid"], record["server"]["pid"]}
-    while True:
-        grown = tree | {pid for pid, (parent, _) in parents.items() if parent in tree}
-        if grown == tree:
-            break
-        tree = grown
-    return sum(parents[pid][1] for pid in tree if pid in parents) / os.sysconf("SC_CLK_TCK")
+@dataclass(frozen=True)
+class MachineTime:
+    """Seconds of the machine's CPUs so far, by who used them (from /proc): the deployed front and server
+    with its workers, redis-server, this process (the load generator), the rest, and idle. A request's
+    share of each tells where its time went, which a rate on a shared, busy machine does not."""
+
+    serving: float
+    redis: float
+    load: float
+    other: float
+    idle: float
+
+    PARTS: ClassVar[tuple[str, ...]] = ("serving", "redis", "load", "other", "idle")
+
+    @classmethod
+    def now(cls, redis_pid: int | None = None) -> MachineTime:
+        parents, cpu = {}, {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                pid = int(stat.parent.name)
+                parents[pid], cpu[pid] = int(fields[1]), int(fields[11]) + int(fields[12])
+        record = local.status()
+        tree = {record["front"]["pid"], record["server"]["pid"]}
+        while True:
+            grown = tree | {pid for pid, parent in parents.items() if parent in tree}
+            if grown == tree:
+                break
+            tree = grown
+        with open("/proc/stat") as machine:
+            ticks = [int(value) for value in machine.readline().split()[1:9]]  # guest time is within user time
+        idle, busy = ticks[3] + ticks[4], sum(ticks) - ticks[3] - ticks[4]  # idle and iowait, then the rest
+        tick = os.sysconf("SC_CLK_TCK")
+        serving = sum(cpu[pid] for pid in tree if pid in cpu)
+        redis_cpu = cpu.get(redis_pid, 0) if redis_pid else 0
+        load = cpu.get(os.getpid(), 0)
+        other = busy - serving - redis_cpu - load
+        return cls(serving / tick, redis_cpu / tick, load / tick, other / tick, idle / tick)
+
+    def __sub__(self, other: MachineTime) -> MachineTime:
+        return MachineTime(*(getattr(self, part) - getattr(other, part) for part in self.PARTS))
+
+    def __add__(self, other: MachineTime) -> MachineTime:
+        return MachineTime(*(getattr(self, part) + getattr(other, part) for part in self.PARTS))
+
+    def per_request(self, requests: int) -> str:
+        total = sum(getattr(self, part) for part in self.PARTS)
+        parts = ", ".join(f"{part} {getattr(self, part) * 1000 / requests:.2f}" for part in self.PARTS)
+        return f"{total * 1000 / requests:.2f} ms ({parts})"
 
 
 def side_by_side(
-    port: int, seconds: float, rounds: int, vector: Callable[[], str], raw: Callable[[], str], label: str
+    port: int,
+    seconds: float,
+    rounds: int,
+    vector: Callable[[], str],
+    raw: Callable[[], str],
+    label: str,
+    redis_pid: int | None = None,
 ) -> bool:
-    """The two request kinds in alternating rounds through the stable URL, 4 clients; True if the raw bar is met."""
+    """The two request kinds in alternating rounds through the stable URL, 4 clients; True if the raw bar is met.
+    `redis_pid`: the redis-server holding the state, whose CPU is counted apart."""
     for _ in range(8):  # untimed: the first rebases the store onto the stored partition, each worker opens it
         status, answer = post(port, raw())
         if status != 200:
@@ -229,9 +274,9 @@ def side_by_side(
     results = {"feature vector": [], "raw transaction": []}
     for round_number in range(rounds):
         for kind, next_body in (("feature vector", vector), ("raw transaction", raw)):
-            cpu = serving_cpu_seconds()
+            before = MachineTime.now(redis_pid)
             result = load(port, 4, seconds, next_body)
-            result["server_cpu"] = serving_cpu_seconds() - cpu
+            result["machine"] = MachineTime.now(redis_pid) - before
             results[kind].append(result)
             print(
                 f"  {label:6s} round {round_number + 1} {kind:15s} 4 clients: {result['rate']:6.0f} req/s  "
@@ -243,7 +288,7 @@ def side_by_side(
             "timings": [t for r in runs for t in r["timings"]],
             "rate": statistics.fmean(r["rate"] for r in runs),
             "failures": [f for r in runs for f in r["failures"]],
-            "cpu_ms": 1000 * sum(r["server_cpu"] for r in runs) / sum(len(r["timings"]) for r in runs),
+            "machine": functools.reduce(MachineTime.__add__, (r["machine"] for r in runs)),
         }
         for kind, runs in results.items()
     }
@@ -254,10 +299,8 @@ def side_by_side(
         f"  {label:6s} all rounds: feature vector {vector_run['rate']:6.0f} req/s {percentiles(vector_run['timings'])}"
     )
     print(f"  {label:6s} all rounds: raw transaction {raw_run['rate']:5.0f} req/s {percentiles(raw_run['timings'])}")
-    print(
-        f"  {label:6s} server CPU per request: feature vector {vector_run['cpu_ms']:.2f} ms, raw transaction "
-        f"{raw_run['cpu_ms']:.2f} ms (ratio {vector_run['cpu_ms'] / raw_run['cpu_ms']:.2f})"
-    )
+    for kind, run in merged.items():
+        print(f"  {label:6s} machine time per {kind}: {run['machine'].per_request(len(run['timings']))}")
     print(
         f"  {label:6s} raw / feature vector throughput {share:.2f}, p99 ratio "
         f"{raw_p99 / percentile(vector_run['timings'], 0.99):.2f}"
@@ -320,7 +363,7 @@ def main() -> int:
         local.deploy(v1, config)
         print(f"deployed v1 with {args.workers} workers in {time.perf_counter() - started:.1f} s")
         verdicts = {}
-        with tempfile.TemporaryDirectory(prefix="bench-redis-") as redis_dir, contextlib.ExitStack() as redis:
+        with tempfile.TemporaryDirectory(prefix="bench-redis-") as redis_dir, contextlib.ExitStack() as services:
             try:
                 record = local.status()
                 for label, port in (("direct", record["server"]["http_port"]), ("stable URL", args.port)):
@@ -357,11 +400,13 @@ def main() -> int:
                 verdicts["raw, SQLite"] = side_by_side(args.port, args.seconds, args.rounds, vector, raw, "SQLite")
                 redis_url = None
                 if not args.no_redis:
-                    redis_url = redis.enter_context(redis_server(Path(redis_dir)))
+                    redis_url = services.enter_context(redis_server(Path(redis_dir)))
                     os.environ["FRAUD_STATE_STORE_URL"] = redis_url
                     local.deploy(v3, config)  # the new server's state starts from the stored partition, in Redis
+                    with redis.Redis.from_url(redis_url) as client:
+                        pid = int(client.info("server")["process_id"])
                     verdicts["raw, Redis"] = side_by_side(
-                        args.port, args.seconds, args.rounds, vector, cycling(data.raw_bodies), "Redis"
+                        args.port, args.seconds, args.rounds, vector, cycling(data.raw_bodies), "Redis", pid
                     )
                 state_memory(data, Path(tmp), redis_url)
             finally:
