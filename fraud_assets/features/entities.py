@@ -31,14 +31,16 @@ _HEADER = struct.Struct("<BqdddqqHHH")
 
 
 def split_state(state: FeatureState) -> Records:
-    """Every key's record. Fields: `count`, `sum`, `squares`, `max` (cents), `tail` (its newest amounts
-    in cents, oldest first, at most the longest window minus one), `frauds`, `labelled` (settled label
-    counts), `pending` ([step, frauds, labelled] not settled yet); a category also has `steps`
-    ([step, cents sum, count] on the state's last step and the one before, where it had rows)."""
+    """Every key's record. Fields: `count`, `sum`, `squares`, `max` (cents), `tail` (its newest amounts in
+    whole cents, as integers for exact window sums, oldest first, at most the longest window minus one),
+    `frauds`, `labelled` (settled label counts), `pending` ([step, frauds, labelled] not settled yet); a
+    category also has `steps` ([step, cents sum, count] on the state's last step and the one before, where
+    it had rows)."""
     records: Records = {}
     for family, history in state.families.items():
         amounts, labels = history.amounts, history.labels
         width = amounts.tail.shape[1]
+        tails = amounts.tail.astype(np.int64)  # whole cents, exact below MAX_ABS_AMOUNT
         pending: dict[int, list] = {}
         for key, step, frauds, labelled in zip(
             labels.pending_key.tolist(),
@@ -56,7 +58,7 @@ def split_state(state: FeatureState) -> Records:
                 "sum": float(amounts.cents_sum[i]),
                 "squares": float(amounts.cents_square_sum[i]),
                 "max": float(amounts.max_cents[i]),
-                "tail": amounts.tail[i, width - min(count, width) :].tolist(),
+                "tail": tails[i, width - min(count, width) :].tolist(),
                 "frauds": int(labels.settled_frauds[i]),
                 "labelled": int(labels.settled_labelled[i]),
                 "pending": pending.get(i, []),
@@ -148,20 +150,23 @@ def record_bytes(record: Record) -> bytes:
 
 
 def record_from_bytes(data: bytes | str) -> Record:
-    """The record `record_bytes` wrote; records a store wrote as JSON text (before the binary layout) read too."""
+    """The record `record_bytes` wrote, its tail amounts integers again; records a store wrote as JSON text
+    (before the binary layout) read too."""
     if isinstance(data, str) or data[:1] == b"{":
-        return json.loads(data)
+        record = json.loads(data)
+        record["tail"] = [int(amount) for amount in record["tail"]]
+        return record
     fmt, count, cents_sum, squares, max_cents, frauds, labelled, n_tail, n_pending, n_steps = _HEADER.unpack_from(data)
     if fmt != RECORD_FORMAT:
         raise ValueError(f"entity record: format {fmt}, expected {RECORD_FORMAT}")
-    values = struct.unpack_from(f"<{n_tail}d{3 * (n_pending + n_steps)}q", data, _HEADER.size)
-    entries = [list(values[i : i + 3]) for i in range(n_tail, len(values), 3)]
+    values = struct.unpack_from(f"<{3 * (n_pending + n_steps)}q", data, _HEADER.size + 8 * n_tail)
+    entries = [list(values[i : i + 3]) for i in range(0, len(values), 3)]
     record = {
         "count": count,
         "sum": cents_sum,
         "squares": squares,
         "max": max_cents,
-        "tail": list(values[:n_tail]),
+        "tail": np.frombuffer(data, "<f8", n_tail, _HEADER.size).astype(np.int64).tolist(),
         "frauds": frauds,
         "labelled": labelled,
         "pending": entries[:n_pending],

@@ -62,7 +62,7 @@ def one_transaction_features(
         tail = record["tail"]
         row, (count, total, squares, max_cents) = key_amount_row(
             family,
-            list(map(int, tail)),  # exact integer sums, as the general path takes them
+            tail,  # integers (`split_state`): exact sums, as the general path takes them
             int(record["count"]),
             float(record["sum"]),
             float(record["squares"]),
@@ -77,7 +77,7 @@ def one_transaction_features(
                 "sum": total,
                 "squares": squares,
                 "max": max_cents,
-                "tail": [*map(float, tail[max(len(tail) + 1 - _TAIL_WIDTH[family], 0) :]), float(cents)],
+                "tail": [*tail[max(len(tail) + 1 - _TAIL_WIDTH[family], 0) :], cents],
                 "frauds": int(record["frauds"]),
                 "labelled": int(record["labelled"]),
                 "pending": [],
