@@ -10,6 +10,7 @@ the same rows. Requests go over fresh HTTP connections (Seldon's sync gunicorn w
 The two paths alternate in short rounds (--rounds of --round-seconds each), so that a machine whose speed
 drifts slows both alike: on a 2-vCPU VM one deploy's 6-second rounds gave raw / vector shares from 0.62 to 0.97;
 with two such rounds of each kind the share moved 0.71-0.83 from run to run, with six rounds of 2 s 0.79-0.80.
+Which kind goes first alternates too (vector-raw, raw-vector, ...), so a steady drift favours neither.
 There are enough scored days that raw requests never wrap around to transactions already scored. Each also
 gets the machine's time per request by who spent it (`MachineTime`): the serving processes, redis-server,
 the load generator (this process), the rest, and idle.
@@ -276,8 +277,11 @@ def side_by_side(
         if status != 200:
             print(f"  {label:6s} warm-up answered {status}: {answer[:200]!r}")
     results = {"feature vector": [], "raw transaction": []}
+    kinds = (("feature vector", vector), ("raw transaction", raw))
     for round_number in range(rounds):
-        for kind, next_body in (("feature vector", vector), ("raw transaction", raw)):
+        # each kind first in every other round: on a machine slowing (or speeding up) through the run, the kind
+        # always measured second would be measured on the slower (faster) machine in every round
+        for kind, next_body in kinds if round_number % 2 == 0 else kinds[::-1]:
             before = MachineTime.now(redis_pid)
             result = load(port, 4, seconds, next_body)
             result["machine"] = MachineTime.now(redis_pid) - before
