@@ -261,6 +261,12 @@ class MachineTime:
         return f"{total * 1000 / requests:.2f} ms ({parts})"
 
 
+def alternated(items: tuple, turn: int) -> tuple:
+    """`items` in order on even turns, reversed on odd ones: on a machine slowing (or speeding up) through a run,
+    whatever always went second would be measured on the slower (faster) machine every time."""
+    return items if turn % 2 == 0 else items[::-1]
+
+
 def side_by_side(
     port: int,
     seconds: float,
@@ -277,11 +283,8 @@ def side_by_side(
         if status != 200:
             print(f"  {label:6s} warm-up answered {status}: {answer[:200]!r}")
     results = {"feature vector": [], "raw transaction": []}
-    kinds = (("feature vector", vector), ("raw transaction", raw))
     for round_number in range(rounds):
-        # each kind first in every other round: on a machine slowing (or speeding up) through the run, the kind
-        # always measured second would be measured on the slower (faster) machine in every round
-        for kind, next_body in kinds if round_number % 2 == 0 else kinds[::-1]:
+        for kind, next_body in alternated((("feature vector", vector), ("raw transaction", raw)), round_number):
             before = MachineTime.now(redis_pid)
             result = load(port, 4, seconds, next_body)
             result["machine"] = MachineTime.now(redis_pid) - before

@@ -3,8 +3,8 @@
 The model server of each checkout is deployed in turn behind the same stable URL (the server process
 runs with PYTHONPATH=<checkout>; the venv is this interpreter's), and each deploy takes a round of
 feature-vector requests and a round of raw-transaction requests with 4 clients; the checkouts
-alternate for --repeat cycles (an even number: each goes first as often), so a machine that slows
-down or speeds up meanwhile weighs on both.
+alternate for --repeat cycles (an even number: each goes first as often), and so does which kind of
+request a deploy takes first, so a machine that slows down or speeds up meanwhile weighs on both.
 The model, the data and the requests are bench_serving.py's (with more scored days); the online state (SQLite by default,
 Redis with --redis) carries over from deploy to deploy, and raw requests continue in canonical order.
 
@@ -70,12 +70,12 @@ def main() -> int:
             for cycle in range(args.repeat):
                 # against, root, then root, against: the second deploy of a cycle served ~5 % faster in
                 # every kind of request, so each checkout takes each place equally often
-                order = list(roots.items()) if cycle % 2 == 0 else list(roots.items())[::-1]
-                for name, root in order:
+                for name, root in serving.alternated(tuple(roots.items()), cycle):
                     deploy_from(root, bundle, config)
                     for _ in range(8):  # untimed: each worker opens the store
                         serving.post(args.port, raw())
-                    for kind, next_body in (("feature vector", vector), ("raw transaction", raw)):
+                    kinds = (("feature vector", vector), ("raw transaction", raw))
+                    for kind, next_body in serving.alternated(kinds, cycle):  # as bench_serving's rounds
                         result = serving.load(args.port, 4, args.seconds, next_body)
                         results.setdefault((name, kind), []).append(result)
                         print(
