@@ -125,10 +125,10 @@ def should_rebase(stored: FeatureState, current: Position | None) -> bool:
 
 class SqliteStateStore(StateStore):
     """One SQLite file; each request writes in one `BEGIN IMMEDIATE` transaction (a write lock for its
-    duration), so workers of one machine take turns on it. A request computes its features before it
-    takes the lock, on the records as they are, and under the lock only checks that they are still
-    the same bytes (else computes again): every request touches its category's record, so the time
-    the lock is held, not the CPU, bounded the throughput of two workers.
+    duration), so workers of one machine take turns on it. A request reads, computes and writes under
+    the lock. (Computing first, on the records as they were, and under the lock only checking that they
+    were still the same bytes held the lock for less time but read every record twice; reading once
+    serves raw requests 1.02-1.03 x as fast, `benchmarks/bench_serving_ab.py`, 4 and 6 cycles.)
 
     The turns are taken on an exclusive `flock` of a lock file beside the database first: a waiting
     worker sleeps in the kernel and wakes the moment the holder is done. SQLite's own busy handler,
@@ -193,16 +193,9 @@ class SqliteStateStore(StateStore):
     def score(self, transactions: Transactions) -> OnlineFeatures:
         keys = request_keys(transactions)
         steps, lines = transactions["step"].tolist(), log_rows(transactions)  # prepared before taking the lock
-        # Computed first on the state as it is, without the lock (WAL readers never wait), and kept if the
-        # position and the records read again under the lock are the same; computed again on them otherwise.
-        seen = self._read_raw(self._connection(), keys)
-        try:
-            guess: OnlineFeatures | None = compute(transactions, *self._decoded(seen))
-        except (NoState, ValueError):
-            guess = None  # the answer under the lock decides
         with self._transaction() as db:
             current = self._read_raw(db, keys)
-            result = guess if guess is not None and current == seen else compute(transactions, *self._decoded(current))
+            result = compute(transactions, *self._decoded(current))
             if result.late.all():
                 return result
             db.executemany(
@@ -248,8 +241,8 @@ class SqliteStateStore(StateStore):
 
     @staticmethod
     def _read_raw(db: sqlite3.Connection, keys: dict[str, list[str]]) -> tuple[dict[str, dict], str | None]:
-        """The stored bytes of a request's records and the position's text, as they are, in one statement
-        (read twice a request: statements, more than rows, were its cost)."""
+        """The stored bytes of a request's records and the position's text, in one statement (statements,
+        more than rows, were the reads' cost)."""
         selects = [
             f"SELECT family, key, record FROM records WHERE family = ? AND key IN ({','.join('?' * len(family_keys))})"
             for family_keys in keys.values()

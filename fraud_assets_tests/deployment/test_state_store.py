@@ -106,27 +106,31 @@ def test_a_late_transaction_changes_nothing(store):
     assert store.position() == Position(1, 8)
 
 
-def test_a_write_between_the_first_read_and_the_lock_is_computed_on(tmp_path, monkeypatch):
-    """SQLite computes a request before it takes the lock: another worker's write of the same customer in
-    between makes it compute again on the new record, so neither transaction is lost."""
+def test_a_request_reads_its_records_under_the_lock(tmp_path, monkeypatch):
+    """SQLite reads a request's records under the write lock: another worker's write of the same customer that
+    comes while the request reads waits until it has written, then counts on its record, so neither is lost."""
     transactions = small_transactions(seed=26)
     store, other = SqliteStateStore(tmp_path / "state.sqlite"), SqliteStateStore(tmp_path / "state.sqlite")
     store.rebase(offline_state(transactions, 8, FeatureConfig()))
     base = unlabelled(transactions.iloc[:1]).assign(step=9, customer="C_new")
     first, second = base.assign(amount=1.0), base.assign(amount=2.0)
-    read_raw, reads = store._read_raw, []
+    read_raw, written, writers = store._read_raw, {}, []
 
-    def read_then_the_other_worker_writes(db, keys):
+    def read_while_the_other_worker_writes(db, keys):
         found = read_raw(db, keys)
-        reads.append(found)
-        if len(reads) == 1:
-            other.score(first)
+        writer = threading.Thread(target=lambda: written.update(other=other.score(first)))
+        writer.start()
+        writer.join(timeout=0.5)
+        assert writer.is_alive(), "the other worker wrote while a request held the lock"
+        writers.append(writer)
         return found
 
-    monkeypatch.setattr(store, "_read_raw", read_then_the_other_worker_writes)
+    monkeypatch.setattr(store, "_read_raw", read_while_the_other_worker_writes)
     result = store.score(second)
-    assert len(reads) == 2 and reads[0] != reads[1]
-    assert result.features["customer_transaction_number"].tolist() == [2.0]
+    (writer,) = writers
+    writer.join(timeout=30)
+    assert result.features["customer_transaction_number"].tolist() == [1.0]
+    assert written["other"].features["customer_transaction_number"].tolist() == [2.0]
     assert store.records("customer", ["C_new"])["C_new"]["count"] == 2
     store.close()
     other.close()
