@@ -7,6 +7,7 @@ import fcntl
 import multiprocessing
 import sqlite3
 import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 from fraud_assets import settings
 from fraud_assets.deployment.online_scoring import OnlineScorer
 from fraud_assets.deployment.state_backends import open_store
-from fraud_assets.deployment.state_store import NoState, SqliteStateStore, WalCheckpointer
+from fraud_assets.deployment.state_store import NoState, SqliteStateStore, WalCheckpointer, held
 from fraud_assets.features import FeatureConfig, FeatureState, compute_features
 from fraud_assets.features.inputs import chains, slice_digest
 from fraud_assets.features.online import Position
@@ -338,3 +339,28 @@ def test_sqlite_checkpointer_rounds_leave_the_writers_lock_alone_until_the_wal_i
     long_round.join(timeout=10)
     assert not long_round.is_alive()
     store.close()
+
+
+def test_sqlite_a_worker_waiting_for_its_turn_tries_briefly_then_sleeps_until_it_is_free(tmp_path):
+    """`held` keeps trying for a taken turn for LOCK_SPIN_SECONDS only: a turn held far longer is waited for
+    asleep (the waiting thread uses almost no CPU meanwhile) and taken as soon as the holder lets go."""
+    lock_path = tmp_path / "state.sqlite.lock"
+    holder, waiter = lock_path.open("a"), lock_path.open("a")
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    taken, cpu = threading.Event(), []
+
+    def wait_for_the_turn() -> None:
+        started = time.thread_time()
+        with held(waiter):
+            cpu.append(time.thread_time() - started)
+            taken.set()
+
+    thread = threading.Thread(target=wait_for_the_turn)
+    thread.start()
+    assert not taken.wait(0.5)  # 1,000 times the spin: still waiting
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    assert taken.wait(10)
+    thread.join(10)
+    assert cpu[0] < 0.1  # asleep for nearly all of the 0.5 s
+    holder.close()
+    waiter.close()
