@@ -133,9 +133,9 @@ class SqliteStateStore(StateStore):
     serves raw requests 1.02-1.03 x as fast, `benchmarks/bench_serving_ab.py`, 4 and 6 cycles.)
 
     The turns are taken on an exclusive `flock` of a lock file beside the database first (`held`): a
-    waiting worker sleeps in the kernel and wakes the moment the holder is done. SQLite's own busy handler,
-    met alone, polls with growing sleeps (1, 2, 5, 10 ... 100 ms), which put tens of milliseconds on
-    the tail latency of a server whose requests hold the lock for about one.
+    waiting worker tries briefly, then sleeps in the kernel, and wakes the moment the holder is done.
+    SQLite's own busy handler, met alone, polls with growing sleeps (1, 2, 5, 10 ... 100 ms), which put
+    tens of milliseconds on the tail latency of a server whose requests hold the lock for about one.
 
     Requests never checkpoint the WAL (`wal_autocheckpoint=0`): SQLite's automatic checkpoint ran in
     the request whose commit passed 1,000 pages, every ~200 requests, under the lock, for 3-15 ms
